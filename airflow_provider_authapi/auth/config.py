@@ -1,0 +1,211 @@
+"""Validated, Airflow-free configuration of every auth scheme.
+
+The Airflow layer maps a Connection to one of these; the core turns it into an `httpx.Auth`.
+Secret-bearing fields are excluded from `repr()`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+from airflow_provider_authapi.auth.errors import ConfigError
+
+MIN_SIGNATURE_SECRET_LENGTH = 32
+
+GrantType = Literal["client_credentials", "authorization_code", "password", "refresh_token"]
+ClientAuth = Literal["basic", "body"]
+Location = Literal["header", "query"]
+RequestFormat = Literal["json", "form"]
+
+
+@dataclass(frozen=True)
+class TokenPlacement:
+    """Where the access token goes on each API request."""
+
+    location: Location = "header"
+    header_name: str = "Authorization"
+    prefix: str = "Bearer"
+    query_param: str = "access_token"
+
+    def __post_init__(self) -> None:
+        _check_choice("token_placement", self.location, ("header", "query"))
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """TLS settings: verification, a CA bundle for self-signed servers, a client certificate."""
+
+    verify: bool = True
+    ca_pem: str | None = field(default=None, repr=False)
+    client_cert_pem: str | None = field(default=None, repr=False)
+    client_key_pem: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class SignatureConfig:
+    """A header carrying a fresh HS256 JWT, signed with `secret`, on every request."""
+
+    header: str
+    secret: str = field(repr=False)
+    issuer: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.header:
+            raise ConfigError("signature_header", "a header name is required")
+        if len(self.secret or "") < MIN_SIGNATURE_SECRET_LENGTH:
+            raise ConfigError("signature_secret", f"must be at least {MIN_SIGNATURE_SECRET_LENGTH} characters long")
+
+
+@dataclass(frozen=True)
+class CommonConfig:
+    """Options every connection type shares."""
+
+    base_url: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tls: TLSConfig = field(default_factory=TLSConfig)
+    timeout: float = 30.0
+    signature: SignatureConfig | None = None
+
+
+@dataclass(frozen=True)
+class NoAuthConfig:
+    """No authentication."""
+
+
+@dataclass(frozen=True)
+class BasicAuthConfig:
+    """HTTP Basic."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class BearerAuthConfig:
+    """A static token sent as `<header>: <prefix> <token>`."""
+
+    token: str = field(repr=False)
+    header_name: str = "Authorization"
+    prefix: str = "Bearer"
+
+
+@dataclass(frozen=True)
+class ApiKeyConfig:
+    """An API key in a header or query parameter, with an optional prefix."""
+
+    key: str = field(repr=False)
+    name: str = "X-API-Key"
+    location: Location = "header"
+    prefix: str = ""
+
+    def __post_init__(self) -> None:
+        _check_choice("api_key_location", self.location, ("header", "query"))
+        if not self.name:
+            raise ConfigError("api_key_name", "a header or query parameter name is required")
+
+
+@dataclass(frozen=True)
+class OAuth2Config:
+    """OAuth 2.0 (RFC 6749) with any of its common grants."""
+
+    token_url: str
+    grant_type: GrantType = "client_credentials"
+    client_id: str = ""
+    client_secret: str | None = field(default=None, repr=False)
+    client_auth: ClientAuth = "basic"
+    scopes: tuple[str, ...] = ()
+    audience: str | None = None
+    resource: str | None = None
+    extra_token_params: dict[str, str] = field(default_factory=dict)
+    authorization_url: str | None = None
+    redirect_uri: str | None = None
+    use_pkce: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    placement: TokenPlacement = field(default_factory=TokenPlacement)
+    default_lifetime: float | None = 3600.0
+    max_lifetime: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.token_url:
+            raise ConfigError("token_url", "is required for OAuth 2.0")
+        _check_choice(
+            "grant_type",
+            self.grant_type,
+            ("client_credentials", "authorization_code", "password", "refresh_token"),
+        )
+        _check_choice("client_auth", self.client_auth, ("basic", "body"))
+        if self.grant_type == "password" and not self.username:
+            raise ConfigError("username", "is required for the password grant")
+        if self.grant_type == "refresh_token" and not self.refresh_token:
+            raise ConfigError("refresh_token", "is required for the refresh_token grant")
+
+    @property
+    def scope(self) -> str:
+        """Scopes joined by spaces, as RFC 6749 wants."""
+        return " ".join(self.scopes)
+
+
+@dataclass(frozen=True)
+class TokenLoginConfig:
+    """Login to a token endpoint that is not OAuth (Aspire, Astera style)."""
+
+    token_url: str
+    username: str = ""
+    password: str = field(default="", repr=False)
+    request_format: RequestFormat = "json"
+    username_field: str = "username"
+    password_field: str = "password"
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    token_path: str = "access_token"
+    refresh_token_path: str | None = None
+    expires_in_path: str | None = None
+    expires_at_path: str | None = None
+    default_lifetime: float | None = 3600.0
+    max_lifetime: float | None = None
+    refresh_url: str | None = None
+    refresh_token_field: str = "RefreshToken"
+    refresh_body: dict[str, Any] = field(default_factory=dict)
+    placement: TokenPlacement = field(default_factory=TokenPlacement)
+
+    def __post_init__(self) -> None:
+        if not self.token_url:
+            raise ConfigError("token_url", "is required for a token login")
+        _check_choice("request_format", self.request_format, ("json", "form"))
+        if not self.token_path:
+            raise ConfigError("token_path", "a response path to the token is required")
+
+
+SchemeConfig = NoAuthConfig | BasicAuthConfig | BearerAuthConfig | ApiKeyConfig | OAuth2Config | TokenLoginConfig
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """A scheme plus the common options: everything needed to build an authenticated client."""
+
+    scheme: SchemeConfig
+    common: CommonConfig = field(default_factory=CommonConfig)
+
+    def fingerprint(self) -> str:
+        """A digest of what the token depends on; a changed credential gives a new fingerprint.
+
+        The initial refresh token is left out: after the first exchange the stored one is newer.
+        """
+        parts = {
+            f.name: getattr(self.scheme, f.name)
+            for f in fields(self.scheme)  # type: ignore[arg-type]
+            if f.name not in ("refresh_token", "placement", "default_lifetime", "max_lifetime")
+        }
+        parts["__type__"] = type(self.scheme).__name__
+        blob = json.dumps(parts, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:32]
+
+
+def _check_choice(field_name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(field_name, f"must be one of {', '.join(allowed)} (got {value!r})")

@@ -1,0 +1,77 @@
+"""Typed errors of the auth core. Messages name the field or response at fault, never a secret."""
+
+from __future__ import annotations
+
+import httpx
+
+EXCERPT_CHARS = 200
+
+
+def response_excerpt(response: httpx.Response, secrets: tuple[str | None, ...] = ()) -> str:
+    """A short body excerpt for an error message, with any known secret replaced by `***`."""
+    try:
+        text = response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return "<unreadable body>"
+    text = " ".join(text.split())[:EXCERPT_CHARS]
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+class AuthApiError(Exception):
+    """Base class of every error this provider raises on purpose."""
+
+
+class ConfigError(AuthApiError, ValueError):
+    """An auth configuration is malformed; the message names the field."""
+
+    def __init__(self, field: str, problem: str, conn_id: str | None = None) -> None:
+        self.field = field
+        self.conn_id = conn_id
+        where = f"connection {conn_id!r}, field {field!r}" if conn_id else f"field {field!r}"
+        super().__init__(f"{where}: {problem}")
+
+
+class TokenEndpointError(AuthApiError):
+    """The token endpoint refused or answered something unusable."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.error = error
+        self.error_description = error_description
+        self.url = url
+        super().__init__(message)
+
+
+class InvalidGrantError(TokenEndpointError):
+    """OAuth `invalid_grant`: the refresh token, code or credentials are dead."""
+
+
+class TransientTokenEndpointError(TokenEndpointError):
+    """A token endpoint failure worth retrying (429, 5xx)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+
+
+class UnauthorizedError(AuthApiError):
+    """The API answered 401 even after a fresh token was obtained."""
+
+    def __init__(self, message: str, response: httpx.Response | None = None) -> None:
+        self.response = response
+        super().__init__(message)
+
+
+class TokenStoreError(AuthApiError):
+    """The token store could not be read or written."""
