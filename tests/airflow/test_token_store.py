@@ -1,0 +1,105 @@
+"""The Variable-backed token store: records, fingerprints, errors, and the cross-process lease."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+import pendulum
+import pytest
+
+from airflow_provider_authapi.auth.errors import TokenStoreError
+from airflow_provider_authapi.auth.token import Token
+from airflow_provider_authapi.store import MetadataVariables, VariableTokenStore, token_variable_name
+from tests.conftest import ROOT
+
+SECRET_ACCESS = "at-very-secret-0001"
+SECRET_REFRESH = "rt-very-secret-0001"
+
+
+def _token(**kwargs) -> Token:
+    return Token(
+        access_token=SECRET_ACCESS,
+        refresh_token=SECRET_REFRESH,
+        expires_at=pendulum.now("UTC").add(hours=1),
+        extra={"realm_id": "4620816365"},
+        **kwargs,
+    )
+
+
+def test_save_load_roundtrip_and_fingerprint(airflow_db):
+    store = VariableTokenStore("store_roundtrip", "fingerprint-a")
+    store.clear()
+    assert store.load() is None
+    store.save(_token())
+    loaded = store.load()
+    assert loaded is not None
+    assert (loaded.access_token, loaded.refresh_token) == (SECRET_ACCESS, SECRET_REFRESH)
+    assert loaded.extra == {"realm_id": "4620816365"}
+    # Changed credentials: the old token is not theirs.
+    assert VariableTokenStore("store_roundtrip", "fingerprint-b").load() is None
+    # The variable name contains "token", so the Airflow UI masks its value.
+    assert "token" in token_variable_name("store_roundtrip")
+    raw = json.loads(MetadataVariables().get(token_variable_name("store_roundtrip")))
+    assert raw["fingerprint"] == "fingerprint-a" and raw["conn_id"] == "store_roundtrip"
+
+
+def test_status_shows_state_never_secrets(airflow_db):
+    store = VariableTokenStore("store_status", "fp")
+    store.save(_token(scope="api1"))
+    status = store.status()
+    text = json.dumps(status)
+    assert status["stored"] and status["has_refresh_token"] and not status["expired"]
+    assert status["extra"] == {"realm_id": "4620816365"}
+    assert SECRET_ACCESS not in text and SECRET_REFRESH not in text
+    store.clear()
+    assert store.status() == {"conn_id": "store_status", "stored": False}
+
+
+def test_corrupt_record_is_a_clear_error(airflow_db):
+    MetadataVariables().set(token_variable_name("store_corrupt"), "not json at all")
+    with pytest.raises(TokenStoreError, match=r"authapi_token_store_corrupt.*does not hold a token record"):
+        VariableTokenStore("store_corrupt", "fp").load()
+
+
+class _BrokenVariables(MetadataVariables):
+    def set(self, key, value, description=None):
+        raise RuntimeError(f"db down while writing {value}")
+
+
+def test_failed_save_raises_without_the_secret(airflow_db):
+    store = VariableTokenStore("store_broken", "fp", variables=_BrokenVariables())
+    with pytest.raises(TokenStoreError) as excinfo:
+        store.save(_token())
+    message = str(excinfo.value)
+    assert "store_broken" in message and "RuntimeError" in message
+    assert SECRET_ACCESS not in message and SECRET_REFRESH not in message
+
+
+def test_lease_excludes_across_8_processes(airflow_db, tmp_path):
+    """8 OS processes take the lease 4 times each around a racy counter: no overlap, no lost update."""
+    VariableTokenStore("lease_procs", "fp").clear()
+    counter = tmp_path / "counter"
+    counter.write_text("0")
+    procs, outs = [], []
+    for i in range(8):
+        out = tmp_path / f"spans-{i}.json"
+        outs.append(out)
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.airflow.lease_worker", "lease_procs", "4", str(out), str(counter)],
+                cwd=ROOT,
+                env=dict(os.environ),
+            )
+        )
+    for proc in procs:
+        assert proc.wait(timeout=600) == 0
+    assert counter.read_text() == "32"
+    spans = sorted(span for out in outs for span in json.loads(out.read_text()))
+    assert len(spans) == 32
+    for (_, end), (next_start, _) in itertools.pairwise(spans):
+        assert end <= next_start, "two processes held the lease at once"
+    assert MetadataVariables().get("authapi_token_lease_lease_procs") is None
