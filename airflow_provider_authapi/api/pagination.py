@@ -1,0 +1,312 @@
+"""Paginators, one small class per style, in the spirit of dlt's REST client.
+
+A paginator sees each page and edits the next request:
+
+    paginator.init_request(request)                 # before the first page
+    paginator.update_state(response, body, records) # after each page; sets `has_next_page`
+    paginator.update_request(request)               # before the next page
+
+Pick one by instance (`OffsetPaginator(limit=100)`), by name (`"offset"`) or by a dict
+(`{"type": "offset", "limit": 100}`); `paginator.to_spec()` gives that dict back, so a trigger can carry it.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import httpx
+
+from airflow_provider_authapi.api.request import RequestSpec, split_query
+from airflow_provider_authapi.api.response_filter import callable_ref, find_path, resolve_callable
+from airflow_provider_authapi.auth.errors import ConfigError
+
+
+class PaginationError(ValueError):
+    """A page told us something a paginator cannot follow (e.g. a next link to another host)."""
+
+
+@dataclass
+class BasePaginator:
+    """Base class. Subclasses declare their options as dataclass fields and keep state in `_` attributes."""
+
+    name: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget any state from a previous run."""
+        self.has_next_page = True
+
+    def init_request(self, request: RequestSpec) -> None:
+        """Edit the first request (e.g. add `offset=0`)."""
+
+    def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
+        """Read a page; set `has_next_page`."""
+        raise NotImplementedError
+
+    def update_request(self, request: RequestSpec) -> None:
+        """Edit `request` in place into the request for the next page."""
+        raise NotImplementedError
+
+    def to_spec(self) -> dict[str, Any]:
+        kind = self.name if PAGINATORS.get(self.name) is type(self) else callable_ref(type(self))
+        return {"type": kind, **{f.name: getattr(self, f.name) for f in fields(self) if f.init}}
+
+
+def _same_origin(url: httpx.URL, reference: httpx.URL) -> bool:
+    return (url.scheme, url.host, url.port) == (reference.scheme, reference.host, reference.port)
+
+
+@dataclass
+class _NextUrlPaginator(BasePaginator):
+    """Follows an absolute or relative next URL; refuses one on another host (it would get our credentials)."""
+
+    def reset(self) -> None:
+        super().reset()
+        self._next_url: httpx.URL | None = None
+
+    def next_reference(self, response: httpx.Response, body: Any) -> str | None:
+        raise NotImplementedError
+
+    def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
+        reference = self.next_reference(response, body)
+        if not reference:
+            self._next_url, self.has_next_page = None, False
+            return
+        next_url = response.request.url.join(str(reference))
+        if not _same_origin(next_url, response.request.url):
+            raise PaginationError(
+                f"{self.name}: the next page is on another origin ({next_url.scheme}://{next_url.host}); "
+                "refusing to send credentials there"
+            )
+        self._next_url, self.has_next_page = next_url, True
+
+    def update_request(self, request: RequestSpec) -> None:
+        assert self._next_url is not None
+        request.url, request.params = split_query(str(self._next_url))
+
+
+@dataclass
+class JSONLinkPaginator(_NextUrlPaginator):
+    """The next page's URL is in the JSON body, at `next_url_path` (e.g. `next` or `links.next`)."""
+
+    name: ClassVar[str] = "json_link"
+    next_url_path: str = "next"
+
+    def next_reference(self, response: httpx.Response, body: Any) -> str | None:
+        return find_path(body, self.next_url_path)
+
+
+@dataclass
+class HeaderLinkPaginator(_NextUrlPaginator):
+    """The next page's URL is in the `Link` header (RFC 8288), relation `links_next_key` (GitHub style)."""
+
+    name: ClassVar[str] = "header_link"
+    links_next_key: str = "next"
+
+    def next_reference(self, response: httpx.Response, body: Any) -> str | None:
+        return response.links.get(self.links_next_key, {}).get("url")
+
+
+@dataclass
+class OffsetPaginator(BasePaginator):
+    """`offset`/`limit` query params; stops when the offset reaches the total at `total_path`, or on an empty page."""
+
+    name: ClassVar[str] = "offset"
+    limit: int = 100
+    offset: int = 0
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    total_path: str | None = "total"
+    maximum_offset: int | None = None
+    stop_after_empty_page: bool = True
+
+    def reset(self) -> None:
+        super().reset()
+        self._offset = self.offset
+
+    def init_request(self, request: RequestSpec) -> None:
+        request.params[self.offset_param] = self._offset
+        request.params[self.limit_param] = self.limit
+
+    def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
+        self._offset += self.limit
+        total = find_path(body, self.total_path) if self.total_path else None
+        self.has_next_page = not (
+            (self.stop_after_empty_page and not records)
+            or (total is not None and self._offset >= int(total))
+            or (self.maximum_offset is not None and self._offset >= self.maximum_offset)
+        )
+
+    def update_request(self, request: RequestSpec) -> None:
+        request.params[self.offset_param] = self._offset
+
+
+@dataclass
+class PageNumberPaginator(BasePaginator):
+    """A page number query param; stops on an empty page, or when a total (of pages or records) is reached."""
+
+    name: ClassVar[str] = "page_number"
+    base_page: int = 1
+    page: int | None = None
+    page_param: str = "page"
+    page_size: int | None = None
+    page_size_param: str = "per_page"
+    total_pages_path: str | None = None
+    total_records_path: str | None = None
+    maximum_page: int | None = None
+    stop_after_empty_page: bool = True
+
+    def reset(self) -> None:
+        super().reset()
+        self._page = self.base_page if self.page is None else self.page
+        self._records_seen = 0
+
+    def init_request(self, request: RequestSpec) -> None:
+        request.params[self.page_param] = self._page
+        if self.page_size is not None:
+            request.params[self.page_size_param] = self.page_size
+
+    def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
+        self._records_seen += len(records)
+        pages_done = self._page - self.base_page + 1
+        self._page += 1
+        total_pages = find_path(body, self.total_pages_path) if self.total_pages_path else None
+        total_records = find_path(body, self.total_records_path) if self.total_records_path else None
+        self.has_next_page = not (
+            (self.stop_after_empty_page and not records)
+            or (total_pages is not None and pages_done >= int(total_pages))
+            or (total_records is not None and self._records_seen >= int(total_records))
+            or (self.maximum_page is not None and self._page > self.maximum_page)
+        )
+
+    def update_request(self, request: RequestSpec) -> None:
+        request.params[self.page_param] = self._page
+
+
+@dataclass
+class CursorPaginator(BasePaginator):
+    """An opaque cursor from the body (`cursor_path`) is sent back as the `cursor_param` query param."""
+
+    name: ClassVar[str] = "cursor"
+    cursor_path: str = "next_cursor"
+    cursor_param: str = "cursor"
+
+    def reset(self) -> None:
+        super().reset()
+        self._cursor: Any = None
+
+    def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
+        self._cursor = find_path(body, self.cursor_path)
+        self.has_next_page = self._cursor not in (None, "")
+
+    def update_request(self, request: RequestSpec) -> None:
+        request.params[self.cursor_param] = self._cursor
+
+
+_START = re.compile(r"\s+STARTPOSITION\s+\d+", re.IGNORECASE)
+_MAX = re.compile(r"\s+MAXRESULTS\s+(\d+)", re.IGNORECASE)
+
+
+@dataclass
+class QuickBooksPaginator(BasePaginator):
+    """QuickBooks Online query API: `STARTPOSITION s MAXRESULTS n` inside the `query` text.
+
+    The clauses are rewritten (or appended) on every page; stops when a page has fewer than `page_size`
+    records. `page_size` defaults to the query's own MAXRESULTS, else 1000 (the API's maximum). The query is
+    read from the `query_param` query param, or from the body when it is sent as text (POST).
+    """
+
+    name: ClassVar[str] = "quickbooks"
+    page_size: int | None = None
+    query_param: str = "query"
+    start_position: int = 1
+
+    def reset(self) -> None:
+        super().reset()
+        self._position = self.start_position
+        self._size = self.page_size or 1000
+        self._query: str | None = None
+
+    def init_request(self, request: RequestSpec) -> None:
+        query = request.params.get(self.query_param)
+        if query is None and isinstance(request.data, str):
+            query = request.data
+        if not isinstance(query, str):
+            raise ConfigError("pagination", f"quickbooks: no {self.query_param!r} query param or text body")
+        found = _MAX.search(query)
+        if self.page_size is None and found:
+            self._size = int(found.group(1))
+        self._query = _MAX.sub("", _START.sub("", query)).rstrip()
+        self._write(request)
+
+    def _write(self, request: RequestSpec) -> None:
+        text = f"{self._query} STARTPOSITION {self._position} MAXRESULTS {self._size}"
+        if self.query_param in request.params or not isinstance(request.data, str):
+            request.params[self.query_param] = text
+        else:
+            request.data = text
+
+    def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
+        self._position += self._size
+        self.has_next_page = len(records) >= self._size
+
+    def update_request(self, request: RequestSpec) -> None:
+        self._write(request)
+
+
+PAGINATORS: dict[str, type[BasePaginator]] = {
+    cls.name: cls
+    for cls in (
+        JSONLinkPaginator,
+        HeaderLinkPaginator,
+        OffsetPaginator,
+        PageNumberPaginator,
+        CursorPaginator,
+        QuickBooksPaginator,
+    )
+}
+
+PaginatorSpec = BasePaginator | str | dict[str, Any] | None
+
+
+def get_paginator(spec: PaginatorSpec) -> BasePaginator | None:
+    """A fresh paginator from an instance (copied), a name, a `{"type": name, **options}` dict, or None."""
+    if spec is None or isinstance(spec, BasePaginator):
+        paginator = copy.deepcopy(spec)
+        if paginator is not None:
+            paginator.reset()
+        return paginator
+    if isinstance(spec, str):
+        spec = {"type": spec}
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ConfigError("pagination", f"expected a paginator, a name or a dict with 'type', got {spec!r}")
+    options = dict(spec)
+    kind = options.pop("type")
+    cls: Any = PAGINATORS.get(kind)
+    if cls is None and ":" in kind:
+        cls = resolve_callable(kind)
+    if cls is None or not (isinstance(cls, type) and issubclass(cls, BasePaginator)):
+        raise ConfigError("pagination", f"unknown paginator {kind!r}; known: {', '.join(PAGINATORS)}")
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise ConfigError("pagination", f"{kind}: {exc}") from exc
+
+
+__all__ = [
+    "PAGINATORS",
+    "BasePaginator",
+    "CursorPaginator",
+    "HeaderLinkPaginator",
+    "JSONLinkPaginator",
+    "OffsetPaginator",
+    "PageNumberPaginator",
+    "PaginationError",
+    "QuickBooksPaginator",
+    "get_paginator",
+]

@@ -1,0 +1,228 @@
+"""Bounded retries of one API request with tenacity.
+
+Retried: connect errors, timeouts, a dropped connection, 429 and 5xx, waiting what `Retry-After` asks
+(seconds or an HTTP date) or else an exponential backoff with jitter. A `Retry-After` longer than
+`max_retry_after` is not waited out: the call fails at once, so the task's own retries take over.
+Any other 4xx (401 included: the auth has already refreshed and replayed once) fails at once with the
+status and a short body excerpt from which known secrets are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+from airflow_provider_authapi.api.request import RequestSpec
+from airflow_provider_authapi.auth.errors import AuthApiError, response_excerpt
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_TRANSPORT_ERRORS = (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError)
+
+
+def is_retryable_status(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: `attempts` in total, backoff from `backoff` up to `max_backoff` seconds."""
+
+    attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    max_retry_after: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+
+    def to_spec(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, spec: RetryPolicy | dict[str, Any] | int | None) -> RetryPolicy:
+        """From a policy, its dict form, a number of attempts, or None (the defaults)."""
+        if isinstance(spec, RetryPolicy):
+            return spec
+        if isinstance(spec, int):
+            return cls(attempts=spec)
+        return cls(**(spec or {}))
+
+
+class ApiHTTPError(AuthApiError):
+    """The API answered an error status; the message has the status and a secret-free body excerpt."""
+
+    def __init__(
+        self,
+        request: RequestSpec,
+        response: httpx.Response,
+        *,
+        attempts: int = 1,
+        note: str = "",
+        secrets: Collection[str] = (),
+    ) -> None:
+        self.status_code = response.status_code
+        self.excerpt = response_excerpt(response, tuple(secrets))
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        extra = f" ({note})" if note else ""
+        super().__init__(
+            f"{request.label} answered {response.status_code} {response.reason_phrase}{tries}{extra}: {self.excerpt}"
+        )
+
+
+class ApiTransportError(AuthApiError):
+    """The API could not be reached (connect error, timeout) within the retry budget."""
+
+
+class _RetryableResponse(Exception):
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asks us to wait (`Retry-After` as delta-seconds or HTTP date), or None."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class _Attempts:
+    """Tenacity settings for one request; the same for sync and async."""
+
+    def __init__(self, policy: RetryPolicy, request: RequestSpec, logger: logging.Logger | Any) -> None:
+        self.policy, self.request, self.log = policy, request, logger
+
+    def should_retry(self, exc: BaseException) -> bool:
+        if isinstance(exc, _RetryableResponse):
+            asked = retry_after(exc.response)
+            return asked is None or asked <= self.policy.max_retry_after
+        return isinstance(exc, RETRYABLE_TRANSPORT_ERRORS)
+
+    def wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableResponse):
+            asked = retry_after(exc.response)
+            if asked is not None:
+                return asked
+        exponential = self.policy.backoff * 2 ** (state.attempt_number - 1)
+        return min(self.policy.max_backoff, exponential + random.uniform(0, self.policy.backoff))
+
+    def before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        reason = f"answered {exc.response.status_code}" if isinstance(exc, _RetryableResponse) else type(exc).__name__
+        delay = state.next_action.sleep if state.next_action else 0.0
+        self.log.warning(
+            "%s %s; attempt %d of %d, retrying in %.1f s",
+            self.request.label,
+            reason,
+            state.attempt_number,
+            self.policy.attempts,
+            delay,
+        )
+
+    def kwargs(self, sleep: Callable[[float], Any]) -> dict[str, Any]:
+        return {
+            "stop": stop_after_attempt(self.policy.attempts),
+            "wait": self.wait,
+            "retry": retry_if_exception(self.should_retry),
+            "before_sleep": self.before_sleep,
+            "reraise": True,
+            "sleep": sleep,
+        }
+
+
+def _classify(response: httpx.Response) -> httpx.Response:
+    if is_retryable_status(response.status_code):
+        raise _RetryableResponse(response)
+    return response
+
+
+def _final(
+    request: RequestSpec,
+    response: httpx.Response,
+    attempts: int,
+    ok_statuses: Collection[int],
+    secrets: Collection[str],
+    policy: RetryPolicy,
+) -> httpx.Response:
+    if response.is_success or response.status_code in ok_statuses:
+        return response
+    note = ""
+    asked = retry_after(response)
+    if asked is not None and asked > policy.max_retry_after:
+        note = f"Retry-After {asked:.0f} s exceeds max_retry_after {policy.max_retry_after:.0f} s"
+    raise ApiHTTPError(request, response, attempts=attempts, note=note, secrets=secrets)
+
+
+def send(
+    client: httpx.Client,
+    request: RequestSpec,
+    policy: RetryPolicy | None = None,
+    *,
+    ok_statuses: Collection[int] = (),
+    secrets: Collection[str] = (),
+    logger: logging.Logger | Any = log,
+    sleep: Callable[[float], None] = time.sleep,
+) -> httpx.Response:
+    """Send `request` with retries; return a 2xx (or `ok_statuses`) response or raise ApiHTTPError/ApiTransportError."""
+    policy = policy or RetryPolicy()
+    retrying = Retrying(**_Attempts(policy, request, logger).kwargs(sleep))
+    try:
+        response = retrying(lambda: _classify(request.send(client)))
+    except _RetryableResponse as exc:
+        response = exc.response
+    except RETRYABLE_TRANSPORT_ERRORS as exc:
+        attempts = retrying.statistics.get("attempt_number", 1)
+        raise ApiTransportError(f"{request.label} failed after {attempts} attempts: {type(exc).__name__}") from exc
+    return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
+
+
+async def asend(
+    client: httpx.AsyncClient,
+    request: RequestSpec,
+    policy: RetryPolicy | None = None,
+    *,
+    ok_statuses: Collection[int] = (),
+    secrets: Collection[str] = (),
+    logger: logging.Logger | Any = log,
+    sleep: Callable[[float], Any] = asyncio.sleep,
+) -> httpx.Response:
+    """Async `send()`."""
+    policy = policy or RetryPolicy()
+    retrying = AsyncRetrying(**_Attempts(policy, request, logger).kwargs(sleep))
+
+    async def once() -> httpx.Response:
+        return _classify(await request.asend(client))
+
+    try:
+        response = await retrying(once)
+    except _RetryableResponse as exc:
+        response = exc.response
+    except RETRYABLE_TRANSPORT_ERRORS as exc:
+        attempts = retrying.statistics.get("attempt_number", 1)
+        raise ApiTransportError(f"{request.label} failed after {attempts} attempts: {type(exc).__name__}") from exc
+    return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)

@@ -1,0 +1,63 @@
+"""The page loop's other duties: response_check, body parsing, sensor pokes."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from airflow_provider_authapi.api import Fetcher, RequestSpec, ResponseCheckError, parse_body
+
+
+def test_response_check_runs_on_every_page(api, client):
+    seen = []
+
+    def check(body):
+        seen.append(len(body["items"]))
+        return len(body["items"]) > 0
+
+    fetcher = Fetcher(RequestSpec("GET", "/offset"), paginator={"type": "offset", "limit": 10, "total_path": None})
+    fetcher.response_filter, fetcher.response_check = None, check
+    with pytest.raises(ResponseCheckError, match="page 4"):
+        fetcher.run(client)
+    assert seen == [10, 10, 5, 0]
+
+
+def test_unpaginated_result_is_the_filtered_body(api, client):
+    assert Fetcher(RequestSpec("GET", "/offset?limit=2"), response_filter="items[*].name").run(client) == [
+        "item-1",
+        "item-2",
+    ]
+
+
+def test_poke_until_done(api, client):
+    fetcher = Fetcher(
+        RequestSpec("GET", "/jobs/j1?done_after=3"),
+        response_check=lambda body: body["status"] == "done",
+        response_filter="result",
+    )
+    assert [fetcher.poke(client) for _ in range(3)] == [(False, None), (False, None), (True, {"rows": 42})]
+
+
+def test_poke_treats_ok_statuses_as_not_yet(api, client):
+    assert Fetcher(RequestSpec("GET", "/status/404"), ok_statuses={404}).poke(client) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (httpx.Response(200, json={"a": 1}), {"a": 1}),
+        (httpx.Response(200, content=b"[1, 2]", headers={"content-type": "text/plain"}), [1, 2]),
+        (httpx.Response(200, text="hello"), "hello"),
+        (httpx.Response(204), None),
+    ],
+)
+def test_parse_body(response, expected):
+    assert parse_body(response) == expected
+
+
+def test_request_spec_keeps_method_url_and_query_apart():
+    spec = RequestSpec("post", "/v1/items?a=1&a=2&b=x", params={"b": "y"}, json={"k": 1})
+    assert (spec.method, spec.url, spec.params) == ("POST", "/v1/items", {"a": ["1", "2"], "b": "y"})
+    assert spec.label == "POST /v1/items"
+    assert RequestSpec.from_dict(spec.to_dict()) == spec
+    assert RequestSpec("POST", "/q", data="select 1").httpx_kwargs()["content"] == "select 1"

@@ -1,0 +1,114 @@
+"""Retries against a real local server: 5xx and 429 are retried (honouring Retry-After), other 4xx are not."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from email.utils import formatdate
+
+import httpx
+import pytest
+
+from airflow_provider_authapi.api import ApiHTTPError, ApiTransportError, RequestSpec, RetryPolicy, asend, send
+from airflow_provider_authapi.api.retry import retry_after
+from tests.api.conftest import TOKEN
+
+FAST = RetryPolicy(attempts=5, backoff=0.01, max_backoff=0.05)
+
+
+def test_fails_twice_then_succeeds(api, client, caplog):
+    response = send(client, RequestSpec("GET", "/flaky/a"), FAST)
+    assert response.json() == {"key": "a", "attempts": 3}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings[0].startswith("GET /flaky/a answered 503; attempt 1 of 5, retrying in")
+    assert len(warnings) == 2
+    assert not any(TOKEN in w for w in warnings)
+
+
+def test_gives_up_after_the_bounded_attempts(api, client):
+    with pytest.raises(ApiHTTPError) as caught:
+        send(client, RequestSpec("GET", "/flaky/b?fail=9"), RetryPolicy(attempts=3, backoff=0.01))
+    assert caught.value.status_code == 503
+    assert "GET /flaky/b answered 503 Service Unavailable after 3 attempts" in str(caught.value)
+    assert api.hits["flaky:b"] == 3
+
+
+def test_429_waits_what_retry_after_asks(api, client):
+    started = time.monotonic()
+    response = send(client, RequestSpec("GET", "/rate-limited/c?after=1"), FAST)
+    assert response.json()["attempts"] == 2
+    assert response.json()["waited"] >= 1.0  # measured by the server between the 429 and the retry
+    assert time.monotonic() - started < 5
+
+
+def test_retry_after_beyond_the_bound_fails_at_once(api, client):
+    with pytest.raises(ApiHTTPError, match="Retry-After 3600 s exceeds max_retry_after 60 s") as caught:
+        send(client, RequestSpec("GET", "/rate-limited/d?after=3600"), RetryPolicy(max_retry_after=60))
+    assert caught.value.status_code == 429
+    assert api.hits["rate:d"] == 1
+
+
+@pytest.mark.parametrize("code", [400, 401, 403, 404, 422])
+def test_other_4xx_fail_at_once_with_a_secret_free_excerpt(api, client, code):
+    with pytest.raises(ApiHTTPError) as caught:
+        send(client, RequestSpec("GET", f"/status/{code}?api_key=k3y-in-query"), FAST, secrets=[TOKEN, "k3y-in-query"])
+    message = str(caught.value)
+    assert message.startswith(f"GET /status/{code} answered {code} ")
+    assert '"you_sent": "Bearer ***"' in message  # the server echoed our token; the excerpt masks it
+    assert TOKEN not in message and "k3y-in-query" not in message
+    assert api.count("GET", r"/status/(?P<code>\d{3})") == 1
+
+
+def test_ok_statuses_are_returned_not_raised(api, client):
+    assert send(client, RequestSpec("GET", "/status/404"), FAST, ok_statuses={404}).status_code == 404
+
+
+def test_connect_errors_are_retried_then_reported():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: nothing listens there
+    slept: list[float] = []
+    with (
+        httpx.Client(base_url=f"http://127.0.0.1:{port}") as client,
+        pytest.raises(ApiTransportError, match="GET /x failed after 3 attempts: ConnectError"),
+    ):
+        send(client, RequestSpec("GET", "/x?token=abc"), RetryPolicy(attempts=3, backoff=0.01), sleep=slept.append)
+    assert len(slept) == 2
+
+
+def test_timeouts_are_retried(api):
+    calls = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise httpx.ReadTimeout("timed out", request=request)
+        return httpx.Response(200, json={"ok": True})
+
+    with httpx.Client(transport=httpx.MockTransport(handler), base_url="http://api.test") as client:
+        assert send(client, RequestSpec("GET", "/slow"), FAST).json() == {"ok": True}
+    assert calls == 3
+
+
+def test_retry_after_parsing():
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "7"})) == 7.0
+    in_ten = retry_after(httpx.Response(429, headers={"Retry-After": formatdate(time.time() + 10, usegmt=True)}))
+    assert in_ten is not None and 8 <= in_ten <= 10
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "soon"})) is None
+    assert retry_after(httpx.Response(429)) is None
+
+
+def test_async_retries_5xx_and_429(api):
+    async def main():
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+            flaky = await asend(client, RequestSpec("GET", "/flaky/e"), FAST)
+            limited = await asend(client, RequestSpec("GET", "/rate-limited/e?after=1"), FAST)
+            with pytest.raises(ApiHTTPError, match="answered 400"):
+                await asend(client, RequestSpec("GET", "/status/400"), FAST)
+            return flaky.json(), limited.json()
+
+    flaky, limited = asyncio.run(main())
+    assert flaky["attempts"] == 3
+    assert limited["waited"] >= 1.0
