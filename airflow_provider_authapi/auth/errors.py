@@ -65,6 +65,14 @@ class TransientTokenEndpointError(TokenEndpointError):
         super().__init__(message, **kwargs)
 
 
+class TokenTransportError(TokenEndpointError):
+    """The token endpoint could not be reached (connect error, timeout, failed TLS verification)."""
+
+    def __init__(self, message: str, *, transient: bool = False, **kwargs) -> None:
+        self.transient = transient
+        super().__init__(message, **kwargs)
+
+
 class UnauthorizedError(AuthApiError):
     """The API answered 401 even after a fresh token was obtained."""
 

@@ -1,0 +1,295 @@
+"""Token requests and responses, without I/O: what to send to a token endpoint and how to read its answer.
+
+One small class per kind of endpoint: `OAuth2Grant` (RFC 6749 grants and refresh) and `LoginGrant` (a JSON or
+form login that is not OAuth, with its own refresh endpoint). `TokenEndpoint` does the sending.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+import pendulum
+
+from airflow_provider_authapi.auth.config import OAuth2Config, TokenLoginConfig
+from airflow_provider_authapi.auth.errors import (
+    InvalidGrantError,
+    TokenEndpointError,
+    TransientTokenEndpointError,
+    response_excerpt,
+)
+from airflow_provider_authapi.auth.retry import is_transient_status, retry_after
+from airflow_provider_authapi.auth.token import Token
+
+# Token-response keys kept in `Token.extra` (never secrets): QuickBooks says how long its refresh token lives.
+REFRESH_LIFETIME_KEYS = ("x_refresh_token_expires_in", "refresh_token_expires_in")
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """One POST to a token endpoint: a form or a JSON body, plus headers (client auth)."""
+
+    url: str
+    purpose: str  # "login", "refresh" or "code exchange": named in errors
+    form: dict[str, str] | None = field(default=None, repr=False)
+    json: dict[str, Any] | None = field(default=None, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def build(self) -> httpx.Request:
+        return httpx.Request(
+            "POST",
+            self.url,
+            data=self.form,
+            json=self.json,
+            headers={"Accept": "application/json", **self.headers},
+        )
+
+
+class Grant(Protocol):
+    """How to obtain a token for one config."""
+
+    secrets: tuple[str | None, ...]
+
+    def token_request(self, previous: Token | None) -> TokenRequest:
+        """The request that renews `previous` (by its refresh token) or, without one, obtains a first token."""
+
+    def can_start_over(self) -> bool:
+        """True when a token can be had without a refresh token (so a dead refresh token is not fatal)."""
+
+    def parse(self, response: httpx.Response, request: TokenRequest, previous: Token | None) -> Token:
+        """The token in a successful response; raise a `TokenEndpointError` for anything else."""
+
+
+def basic_header(username: str, password: str) -> dict[str, str]:
+    """`Authorization: Basic base64(username:password)`."""
+    credentials = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {credentials}"}
+
+
+class OAuth2Grant:
+    """RFC 6749 token requests: client credentials, password, authorization code, refresh token."""
+
+    def __init__(self, config: OAuth2Config) -> None:
+        self.config = config
+        self.secrets = (config.client_secret, config.password, config.refresh_token)
+
+    def can_start_over(self) -> bool:
+        return self.config.grant_type in ("client_credentials", "password")
+
+    def token_request(self, previous: Token | None) -> TokenRequest:
+        cfg = self.config
+        refresh_token = previous.refresh_token if previous else None
+        if refresh_token:
+            return self._request("refresh", {"grant_type": "refresh_token", "refresh_token": refresh_token})
+        if cfg.grant_type == "client_credentials":
+            return self._request("login", {"grant_type": "client_credentials", **self._audience()})
+        if cfg.grant_type == "password":
+            form = {"grant_type": "password", "username": cfg.username or "", "password": cfg.password or ""}
+            return self._request("login", {**form, **self._audience()})
+        raise InvalidGrantError(
+            f"no refresh token for the {cfg.grant_type} grant: authorize the connection first "
+            "(the /authapi page in the Airflow UI, or `airflow authapi authorize <conn_id>`)",
+            error="invalid_grant",
+            url=_safe_url(cfg.token_url),
+        )
+
+    def code_request(self, code: str, code_verifier: str | None) -> TokenRequest:
+        """Exchange an authorization code (with its PKCE verifier) for tokens."""
+        form = {"grant_type": "authorization_code", "code": code}
+        if self.config.redirect_uri:
+            form["redirect_uri"] = self.config.redirect_uri
+        if code_verifier:
+            form["code_verifier"] = code_verifier
+        return self._request("code exchange", form, with_scope=False)
+
+    def parse(self, response: httpx.Response, request: TokenRequest, previous: Token | None) -> Token:
+        body = _json_body(response, request, self.secrets)
+        access_token = body.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise _missing(response, request, "access_token", self.secrets)
+        extra = dict(previous.extra) if previous else {}
+        now = pendulum.now("UTC")
+        for key in REFRESH_LIFETIME_KEYS:
+            if _is_number(body.get(key)):
+                extra["refresh_token_expires_at"] = now.add(seconds=float(body[key])).isoformat()
+        token = Token.from_lifetime(
+            access_token,
+            expires_in=float(body["expires_in"]) if _is_number(body.get("expires_in")) else None,
+            default_lifetime=self.config.default_lifetime,
+            max_lifetime=self.config.max_lifetime,
+            now=now,
+            token_type=str(body.get("token_type") or "Bearer"),
+            refresh_token=body.get("refresh_token") or None,
+            scope=body.get("scope") or (previous.scope if previous else None),
+            extra=extra,
+        )
+        return token.with_refresh_token_kept(previous)
+
+    def _request(self, purpose: str, form: dict[str, str], *, with_scope: bool = True) -> TokenRequest:
+        cfg = self.config
+        headers: dict[str, str] = {}
+        if cfg.client_auth == "basic" and cfg.client_secret:
+            headers = basic_header(cfg.client_id, cfg.client_secret)
+        else:
+            form["client_id"] = cfg.client_id
+            if cfg.client_secret:
+                form["client_secret"] = cfg.client_secret
+        if with_scope and cfg.scopes:
+            form["scope"] = cfg.scope
+        form.update({k: str(v) for k, v in cfg.extra_token_params.items()})
+        return TokenRequest(cfg.token_url, purpose, form=form, headers=headers)
+
+    def _audience(self) -> dict[str, str]:
+        cfg = self.config
+        return {k: v for k, v in (("audience", cfg.audience), ("resource", cfg.resource)) if v}
+
+
+class LoginGrant:
+    """A login that is not OAuth: POST credentials under configurable names, read the token by path."""
+
+    def __init__(self, config: TokenLoginConfig) -> None:
+        self.config = config
+        self.secrets = (config.password,)
+
+    def can_start_over(self) -> bool:
+        return True
+
+    def token_request(self, previous: Token | None) -> TokenRequest:
+        cfg = self.config
+        if previous and previous.refresh_token and cfg.refresh_url:
+            body = {**cfg.refresh_body, cfg.refresh_token_field: previous.refresh_token}
+            return self._request(cfg.refresh_url, "refresh", body)
+        body = {**cfg.extra_body, cfg.username_field: cfg.username, cfg.password_field: cfg.password}
+        return self._request(cfg.token_url, "login", body)
+
+    def parse(self, response: httpx.Response, request: TokenRequest, previous: Token | None) -> Token:
+        cfg = self.config
+        body = _json_body(response, request, self.secrets)
+        access_token = lookup(body, cfg.token_path)
+        if not isinstance(access_token, str) or not access_token:
+            raise _missing(response, request, cfg.token_path, self.secrets)
+        refresh_token = lookup(body, cfg.refresh_token_path) if cfg.refresh_token_path else None
+        now = pendulum.now("UTC")
+        expires_in = lookup(body, cfg.expires_in_path) if cfg.expires_in_path else None
+        expires_at = _timestamp(lookup(body, cfg.expires_at_path)) if cfg.expires_at_path else None
+        if expires_at is not None:
+            expires_in = max(0.0, expires_at.diff(now).in_seconds()) if expires_at > now else 0.0
+        token = Token.from_lifetime(
+            access_token,
+            expires_in=float(expires_in) if _is_number(expires_in) else None,
+            default_lifetime=cfg.default_lifetime,
+            max_lifetime=cfg.max_lifetime,
+            now=now,
+            refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
+            extra=dict(previous.extra) if previous else {},
+        )
+        return token.with_refresh_token_kept(previous)
+
+    def _request(self, url: str, purpose: str, body: dict[str, Any]) -> TokenRequest:
+        if self.config.request_format == "form":
+            return TokenRequest(url, purpose, form={k: str(v) for k, v in body.items()})
+        return TokenRequest(url, purpose, json=body)
+
+
+def lookup(data: Any, path: str | None) -> Any:
+    """The value at a dotted path (`data.token`, `items.0.id`) in parsed JSON, or None."""
+    if not path:
+        return None
+    for part in path.split("."):
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and part.lstrip("-").isdigit() and -len(data) <= int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
+
+
+def raise_for_token_response(response: httpx.Response, request: TokenRequest, secrets: tuple) -> None:
+    """Turn an error answer of a token endpoint into the matching typed exception."""
+    if response.is_success:
+        return
+    url = _safe_url(request.url)
+    error, description = _oauth_error(response)
+    detail = f"error={error!r}" + (f" ({_scrub(description, secrets)})" if description else "")
+    if not error:
+        detail = f"body: {response_excerpt(response, secrets)}"
+    message = f"token endpoint {url} answered {response.status_code} to the {request.purpose} request; {detail}"
+    kwargs = {"status_code": response.status_code, "error": error, "error_description": description, "url": url}
+    if error == "invalid_grant":
+        raise InvalidGrantError(message, **kwargs)
+    if is_transient_status(response.status_code):
+        raise TransientTokenEndpointError(message, retry_after=retry_after(response), **kwargs)
+    raise TokenEndpointError(message, **kwargs)
+
+
+def _json_body(response: httpx.Response, request: TokenRequest, secrets: tuple) -> dict[str, Any]:
+    raise_for_token_response(response, request, secrets)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise TokenEndpointError(
+            f"token endpoint {_safe_url(request.url)} answered {response.status_code} to the {request.purpose} "
+            f"request with a body that is not a JSON object: {response_excerpt(response, secrets)}",
+            status_code=response.status_code,
+            url=_safe_url(request.url),
+        )
+    return body
+
+
+def _missing(response: httpx.Response, request: TokenRequest, path: str, secrets: tuple) -> TokenEndpointError:
+    keys = ", ".join(sorted(response.json())) or "none"
+    return TokenEndpointError(
+        f"token endpoint {_safe_url(request.url)} answered {response.status_code} to the {request.purpose} "
+        f"request without a token at {path!r} (top-level keys: {keys})",
+        status_code=response.status_code,
+        url=_safe_url(request.url),
+    )
+
+
+def _oauth_error(response: httpx.Response) -> tuple[str | None, str | None]:
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return None, None
+    description = body.get("error_description")
+    return body["error"], str(description)[:200] if description else None
+
+
+def _scrub(text: str, secrets: tuple) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its query string, which may carry credentials."""
+    return str(httpx.URL(url).copy_with(query=None, fragment=None))
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    return isinstance(value, str) and value.replace(".", "", 1).isdigit()
+
+
+def _timestamp(value: Any) -> pendulum.DateTime | None:
+    """An absolute expiry given as epoch seconds or an ISO 8601 string."""
+    if _is_number(value):
+        return pendulum.from_timestamp(float(value))
+    if isinstance(value, str):
+        try:
+            parsed = pendulum.parse(value)
+        except (ValueError, pendulum.parsing.exceptions.ParserError):
+            return None
+        return parsed if isinstance(parsed, pendulum.DateTime) else None
+    return None
