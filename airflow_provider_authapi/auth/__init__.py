@@ -44,6 +44,7 @@ from airflow_provider_authapi.auth.flows import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
+    ExtraQueryParams,
     MultiAuth,
     RequestDecorator,
     SignatureAuth,
@@ -78,7 +79,7 @@ def build_token_manager(
 
 
 def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> httpx.Auth:
-    """The `httpx.Auth` of a config: its scheme plus the signature header when one is configured."""
+    """The `httpx.Auth` of a config: its scheme, the extra query parameters and the signature header."""
     scheme = config.scheme
     decorators: list[RequestDecorator] = []
     if isinstance(scheme, BasicAuthConfig):
@@ -87,6 +88,8 @@ def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> httpx
         decorators.append(BearerAuth(scheme))
     elif isinstance(scheme, ApiKeyConfig):
         decorators.append(ApiKeyAuth(scheme))
+    if config.common.params:
+        decorators.append(ExtraQueryParams(config.common.params))
     if config.common.signature is not None:
         decorators.append(SignatureAuth(config.common.signature))
     if isinstance(scheme, OAuth2Config | TokenLoginConfig):
@@ -108,6 +111,7 @@ __all__ = [
     "BearerAuthConfig",
     "CommonConfig",
     "ConfigError",
+    "ExtraQueryParams",
     "InvalidGrantError",
     "LoginGrant",
     "MemoryTokenStore",

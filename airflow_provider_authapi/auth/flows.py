@@ -91,6 +91,22 @@ class SignatureAuth(RequestDecorator):
         request.headers[self._config.header] = jwt.encode(claims, self._config.secret, algorithm="HS256")
 
 
+class ExtraQueryParams(RequestDecorator):
+    """Query parameters every request carries, unless the request sets the same name itself.
+
+    Applied per request rather than as `httpx.Client(params=...)`, which would drop a query string already in
+    the endpoint URL (`/v1/items?page=2`).
+    """
+
+    def __init__(self, params: dict[str, str]) -> None:
+        self.params = dict(params)
+
+    def apply(self, request: httpx.Request) -> None:
+        missing = {k: v for k, v in self.params.items() if k not in request.url.params}
+        if missing:
+            request.url = request.url.copy_merge_params(missing)
+
+
 class MultiAuth(RequestDecorator):
     """Several request decorators applied in order (e.g. an API key plus a signature header)."""
 

@@ -166,6 +166,15 @@ class LoginGrant:
 
     def parse(self, response: httpx.Response, request: TokenRequest, previous: Token | None) -> Token:
         cfg = self.config
+        if request.purpose == "refresh" and response.status_code in (400, 401, 403):
+            # No OAuth error codes here: a refused refresh means a dead refresh token, like `invalid_grant`.
+            raise InvalidGrantError(
+                f"refresh endpoint {_safe_url(request.url)} refused the refresh token ({response.status_code}): "
+                f"{response_excerpt(response, self.secrets)}",
+                status_code=response.status_code,
+                error="invalid_grant",
+                url=_safe_url(request.url),
+            )
         body = _json_body(response, request, self.secrets)
         access_token = lookup(body, cfg.token_path)
         if not isinstance(access_token, str) or not access_token:

@@ -1,4 +1,4 @@
-"""httpx client settings from a `CommonConfig`: base URL, headers, params, timeout and TLS."""
+"""httpx client settings from a `CommonConfig`: base URL, headers, timeout and TLS."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from airflow_provider_authapi.auth.errors import ConfigError
 
 
 def client_kwargs(common: CommonConfig) -> dict[str, Any]:
-    """Keyword arguments for `httpx.Client` / `httpx.AsyncClient`."""
+    """Keyword arguments for `httpx.Client` / `httpx.AsyncClient`.
+
+    The extra query parameters are not among them: `build_auth` adds them to each request (see
+    `ExtraQueryParams`), so that an endpoint's own query string survives.
+    """
     return {
         "base_url": common.base_url,
         "headers": dict(common.headers),
-        "params": dict(common.params),
         "verify": ssl_verify(common.tls),
         "timeout": common.timeout,
     }
