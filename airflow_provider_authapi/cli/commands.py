@@ -1,0 +1,170 @@
+"""`airflow authapi ...` commands. They print token state, never a token or a secret."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sys
+import threading
+import time
+from argparse import Namespace
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from airflow_provider_authapi.auth.errors import AuthApiError
+from airflow_provider_authapi.consent import (
+    ConsentError,
+    PendingConsent,
+    begin,
+    complete,
+    hook_for,
+    oauth2_connection_ids,
+)
+from airflow_provider_authapi.store import VariableTokenStore
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _print_status(statuses: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(statuses, indent=2))
+        return
+    for status in statuses:
+        print(status["conn_id"])
+        for key, value in status.items():
+            if key != "conn_id":
+                print(f"  {key}: {value}")
+
+
+# -- authorize --------------------------------------------------------------------------------------------------
+
+
+def authorize(args: Namespace) -> None:
+    """Print the consent URL, take the redirected URL (pasted or received on --listen) and store the tokens."""
+    try:
+        hook = hook_for(args.conn_id)
+        local_redirect = f"http://127.0.0.1:{args.listen}/callback" if args.listen else None
+        url, pending = begin(hook, redirect_uri=local_redirect)
+    except AuthApiError as exc:
+        _fail(str(exc))
+    except Exception as exc:
+        _fail(f"connection {args.conn_id!r} cannot be used: {type(exc).__name__}: {exc}")
+    if args.listen and not pending.redirect_uri.startswith((f"http://127.0.0.1:{args.listen}/", "http://localhost:")):
+        print(f"warning: the connection's redirect_uri {pending.redirect_uri} is not on port {args.listen}")
+    print("Open this URL in a browser and approve the access:", flush=True)
+    print(url, flush=True)
+    if args.listen:
+        query = _receive_redirect(args.listen, args.timeout)
+    else:
+        print("Then paste the full URL your browser was redirected to and press Enter:", flush=True)
+        query = _query_of(sys.stdin.readline())
+    try:
+        code = _check_redirect(query, pending)
+        complete(hook, pending, code, realm_id=query.get("realmId"))
+    except ConsentError as exc:
+        _fail(str(exc))
+    print(f"Connection {args.conn_id!r} is authorized. Stored token:")
+    _print_status([_status_of(args.conn_id)], as_json=False)
+
+
+def _query_of(redirected_url: str) -> dict[str, str]:
+    parts = urlsplit(redirected_url.strip())
+    return {key: values[-1] for key, values in parse_qs(parts.query).items()}
+
+
+def _check_redirect(query: dict[str, str], pending: PendingConsent) -> str:
+    if not hmac.compare_digest(query.get("state", ""), pending.state):
+        raise ConsentError("state", "the redirected URL carries another or no state; start again")
+    if time.time() > pending.expires_at:
+        raise ConsentError("expired", "the authorization request expired; start again")
+    if query.get("error"):
+        detail = f" ({query['error_description']})" if query.get("error_description") else ""
+        raise ConsentError(query["error"], f"the API did not grant access: {query['error']}{detail}")
+    if not query.get("code"):
+        raise ConsentError("code", "the redirected URL carries no authorization code")
+    return query["code"]
+
+
+def _receive_redirect(port: int, timeout: float) -> dict[str, str]:
+    """Serve http://127.0.0.1:PORT until one request carrying `state` arrives; return its query."""
+    received: dict[str, str] = {}
+    done = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            query = _query_of(self.path)
+            if "state" not in query:
+                self.send_response(404)
+                self.end_headers()
+                return
+            received.update(query)
+            ok = "code" in query and "error" not in query
+            body = (
+                "Authorization received; you can close this window and return to the terminal."
+                if ok
+                else "Authorization was not granted; see the terminal."
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            done.set()
+
+    server = HTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    print(f"Waiting up to {timeout:.0f} s for the redirect on http://127.0.0.1:{port}/ ...", flush=True)
+    try:
+        if not done.wait(timeout):
+            _fail(f"no redirect arrived on port {port} within {timeout:.0f} s")
+    finally:
+        server.shutdown()
+        server.server_close()
+    return received
+
+
+# -- token ------------------------------------------------------------------------------------------------------
+
+
+def token_status(args: Namespace) -> None:
+    conn_ids = [args.conn_id] if args.conn_id else oauth2_connection_ids()
+    statuses = []
+    for conn_id in conn_ids:
+        try:
+            statuses.append(_status_of(conn_id))
+        except Exception as exc:
+            statuses.append({"conn_id": conn_id, "stored": False, "error": f"{type(exc).__name__}: {exc}"})
+    _print_status(statuses, args.json)
+
+
+def _status_of(conn_id: str) -> dict[str, Any]:
+    from airflow_provider_authapi import consent
+
+    return consent.token_status(hook_for(conn_id))
+
+
+def token_clear(args: Namespace) -> None:
+    from airflow_provider_authapi.hooks.authapi import reset_token_managers
+
+    VariableTokenStore(args.conn_id, fingerprint="").clear()
+    reset_token_managers()
+    print(f"Cleared the stored token of connection {args.conn_id!r}.")
+
+
+def token_refresh(args: Namespace) -> None:
+    try:
+        hook = hook_for(args.conn_id)
+        if hook.token_manager is None:
+            _fail(f"connection {args.conn_id!r} uses a static scheme: there is no token to refresh")
+        hook.get_token(force_refresh=True)
+    except AuthApiError as exc:
+        _fail(str(exc))
+    _print_status([_status_of(args.conn_id)], args.json)

@@ -1,0 +1,21 @@
+"""`AuthApiPlugin`: the consent pages on the API server (`/authapi`) and their entry in the UI's Admin menu."""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+
+from airflow_provider_authapi.plugins.app import URL_PREFIX, create_app
+
+
+class AuthApiPlugin(AirflowPlugin):
+    name = "authapi"
+    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "authapi consent"}]
+    external_views = [
+        {
+            "name": "API authorizations",
+            "href": f"{URL_PREFIX}/",
+            "destination": "nav",
+            "category": "admin",
+            "url_route": "authapi",
+        }
+    ]
