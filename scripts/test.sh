@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup-env.sh
+bash scripts/install-browser.sh  # Debian chromium for tests/browser (no-op when present)
 ruff check .
 set +e
 python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
