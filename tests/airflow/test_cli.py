@@ -1,0 +1,199 @@
+"""`airflow authapi ...` run as real subprocesses against the OAuth 2.0 emulator and the test metadata DB."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from airflow_provider_authapi.cli.commands import _check_redirect
+from airflow_provider_authapi.consent import ConsentError, PendingConsent
+from tests.conftest import conn_env
+from tests.emulators.oauth2_server import OAuth2Server
+
+CONN_ID = "cli_consent"
+CLIENT_SECRET = "cli-client-secret-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def oauth():
+    with OAuth2Server(client_secret=CLIENT_SECRET) as server:
+        yield server
+
+
+@pytest.fixture
+def cli_env(airflow_db, oauth) -> dict[str, str]:
+    """The test AIRFLOW_HOME plus an authorization code connection on the emulator."""
+    redirect_port = free_port()
+    name, value = conn_env(
+        CONN_ID,
+        conn_type="authapi_oauth2",
+        host=oauth.url,
+        login=oauth.client_id,
+        password=CLIENT_SECRET,
+        extra={
+            "grant_type": "authorization_code",
+            "token_url": "/token",
+            "authorization_url": "/authorize",
+            "redirect_uri": f"http://127.0.0.1:{redirect_port}/callback",
+            "scopes": "read",
+        },
+    )
+    env = {**os.environ, name: value, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+    return {**env, "redirect_port": str(redirect_port)}
+
+
+def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "airflow", "authapi", *args], env=env, capture_output=True, text=True, timeout=180
+    )
+
+
+def start_authorize(env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """Start `airflow authapi authorize`, return the process and the authorization URL it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow", "authapi", "authorize", CONN_ID, *extra],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "/authorize?" in line:
+            return proc, line.strip()
+    proc.kill()
+    raise AssertionError(f"no authorization URL printed; stderr: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def json_output(stdout: str) -> Any:
+    """The JSON the command printed (Airflow may log warnings to stdout before it)."""
+    lines = stdout.splitlines()
+    return json.loads("\n".join(lines[lines.index("[") :]))
+
+
+def stored_record() -> dict[str, Any] | None:
+    from airflow_provider_authapi.store import MetadataVariables, token_variable_name
+
+    raw = MetadataVariables().get(token_variable_name(CONN_ID))
+    return json.loads(raw) if raw else None
+
+
+def test_authorize_status_refresh_clear(cli_env, oauth):
+    # authorize: the printed URL carries state and a PKCE challenge; the "browser" (httpx) consents at the
+    # emulator, which redirects to the redirect URI; that URL (plus QuickBooks' realmId) is pasted on stdin.
+    proc, url = start_authorize(cli_env)
+    query = httpx.URL(url).params
+    assert query["code_challenge_method"] == "S256" and query["state"] and query["client_id"] == oauth.client_id
+    consent = httpx.get(url, follow_redirects=False)
+    assert consent.status_code == 302
+    redirected = consent.headers["location"] + "&realmId=9130357766"
+    out, err = proc.communicate(redirected + "\n", timeout=180)
+    assert proc.returncode == 0, err
+    assert "is authorized" in out
+    assert oauth.last_token_form["grant_type"] == "authorization_code"
+    assert oauth.last_token_form.get("code_verifier"), "PKCE verifier not sent with the code"
+
+    record = stored_record()
+    assert record is not None
+    first = record["token"]
+    assert first["refresh_token"] and first["extra"]["realm_id"] == "9130357766"
+    secrets = [first["access_token"], first["refresh_token"], CLIENT_SECRET]
+
+    status = airflow(cli_env, "token", "status", CONN_ID, "--json")
+    assert status.returncode == 0, status.stderr
+    (shown,) = json_output(status.stdout)
+    assert shown["stored"] is True and shown["has_refresh_token"] is True and shown["expired"] is False
+    assert shown["current_credentials"] is True and shown["extra"] == {"realm_id": "9130357766"}
+
+    refresh = airflow(cli_env, "token", "refresh", CONN_ID, "--json")
+    assert refresh.returncode == 0, refresh.stderr
+    assert oauth.last_token_form["grant_type"] == "refresh_token"
+    second = stored_record()["token"]
+    assert second["access_token"] != first["access_token"]
+    assert second["refresh_token"] != first["refresh_token"], "rotated refresh token not saved"
+    assert second["extra"]["realm_id"] == "9130357766", "refresh lost the realm id"
+    secrets += [second["access_token"], second["refresh_token"]]
+
+    # The hook in this process reads the same store: an API call with the refreshed token, no new token request.
+    from airflow_provider_authapi.hooks.authapi import AuthApiHook, reset_token_managers
+
+    reset_token_managers()
+    requests_before = oauth.count("POST", "/token")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", cli_env[f"AIRFLOW_CONN_{CONN_ID.upper()}"])
+        hook = AuthApiHook(CONN_ID)
+        assert hook.request("GET", "/api/whoami").status_code == 200
+        assert hook.endpoint_vars() == {"realm_id": "9130357766"}
+    assert oauth.count("POST", "/token") == requests_before
+
+    cleared = airflow(cli_env, "token", "clear", CONN_ID)
+    assert cleared.returncode == 0, cleared.stderr
+    assert stored_record() is None
+
+    for result in (status, refresh, cleared):
+        for secret in secrets:
+            assert secret not in result.stdout + result.stderr
+    for secret in secrets:
+        assert secret not in out + err
+
+
+def test_authorize_listen_reports_denial(cli_env, oauth):
+    """--listen receives the redirect itself; a denied consent stores nothing and fails loudly."""
+    port = cli_env["redirect_port"]
+    proc, url = start_authorize(cli_env, "--listen", port, "--timeout", "120")
+    state = httpx.URL(url).params["state"]
+    deadline = time.monotonic() + 60
+    while True:  # the listener starts right after the URL is printed
+        try:
+            answer = httpx.get(f"http://127.0.0.1:{port}/callback", params={"error": "access_denied", "state": state})
+            break
+        except httpx.ConnectError:
+            assert time.monotonic() < deadline, "the CLI never listened"
+            time.sleep(0.2)
+    assert answer.status_code == 200 and "not granted" in answer.text
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "access_denied" in err
+    assert stored_record() is None
+
+
+def pending(**overrides: Any) -> PendingConsent:
+    values = dict(state="s" * 43, conn_id=CONN_ID, redirect_uri="http://x/cb", code_verifier="v", expires_at=1e12)
+    return PendingConsent(**{**values, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("query", "kind"),
+    [
+        ({"code": "c", "state": "other"}, "state"),
+        ({"code": "c"}, "state"),
+        ({"error": "access_denied", "state": "s" * 43}, "access_denied"),
+        ({"state": "s" * 43}, "code"),
+    ],
+)
+def test_pasted_url_is_checked(query, kind):
+    with pytest.raises(ConsentError) as caught:
+        _check_redirect(query, pending())
+    assert caught.value.kind == kind
+
+
+def test_pasted_url_after_expiry_is_refused():
+    with pytest.raises(ConsentError) as caught:
+        _check_redirect({"code": "c", "state": "s" * 43}, pending(expires_at=time.time() - 1))
+    assert caught.value.kind == "expired"
+    assert _check_redirect({"code": "c", "state": "s" * 43}, pending()) == "c"
