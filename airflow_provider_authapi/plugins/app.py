@@ -1,4 +1,6 @@
-"""The consent web app mounted on the Airflow API server at `/authapi`.
+"""The consent web app mounted on the Airflow API server at `/oauth-consent`.
+
+(Airflow refuses plugin prefixes that start with `/auth`, so `/authapi` is not possible.)
 
 Every route needs a signed-in Airflow user (the auth manager's JWT, as for the REST API): a browser without
 one is sent to the login page, other requests get 401. Listing needs read access to a connection, authorizing
@@ -24,7 +26,7 @@ from airflow_provider_authapi.consent import (
 )
 from airflow_provider_authapi.plugins import pages
 
-URL_PREFIX = "/authapi"
+URL_PREFIX = "/oauth-consent"
 
 
 class LoginRequired(Exception):

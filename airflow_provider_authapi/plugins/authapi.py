@@ -1,4 +1,4 @@
-"""`AuthApiPlugin`: the consent pages on the API server (`/authapi`) and their entry in the UI's Admin menu."""
+"""`AuthApiPlugin`: the consent pages on the API server (`/oauth-consent`) and their entry in the UI's Admin menu."""
 
 from __future__ import annotations
 
