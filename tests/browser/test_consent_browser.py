@@ -1,0 +1,338 @@
+"""End to end in headless Chromium: sign in to a real Airflow API server, consent at a QuickBooks-style emulator,
+land on the callback, then a DAG run uses the stored tokens. Also the add-connection form of our OAuth2 type.
+
+Debian's chromium (`scripts/install-browser.sh`) is driven by Playwright; no browser is downloaded. Screenshots go
+to test-artifacts/. The test is skipped, loudly, only when chromium cannot be installed at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT, run_dag
+from tests.emulators.base import Request, Response
+from tests.emulators.oauth2_server import OAuth2Server
+from tests.emulators.tokens import bearer_challenge
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+USER, PASSWORD = "admin", "browser-test-password-123"
+CONN_ID = "qb_consent"
+CLIENT_SECRET = "qb-client-secret-0123456789"
+REALM = "9130357766"
+PREFIX = "/oauth-consent"
+
+
+class ConsentApi(OAuth2Server):
+    """QuickBooks-like: a consent page with Approve and Deny, `realmId` on the redirect, a company API."""
+
+    def setup_routes(self) -> None:
+        self.route("GET", r"/authorize", self.consent_page)
+        self.route("POST", r"/authorize/decision", self.decision)
+        self.route("POST", r"/token", self.token)
+        self.route("GET", r"/v3/company/(\w+)/companyinfo/(\w+)", self.company_info)
+
+    def consent_page(self, request: Request) -> Response:
+        if request.query.get("client_id") != self.client_id:
+            return Response.json({"error": "invalid_client"}, status=400)
+        hidden = "".join(
+            f"<input type='hidden' name='{escape(k)}' value='{escape(v)}'>" for k, v in request.query.items()
+        )
+        return Response.html(
+            "<html><body><h1>Connect Airflow to your company?</h1>"
+            f"<form method='post' action='/authorize/decision'>{hidden}"
+            "<button name='decision' value='approve'>Approve</button> "
+            "<button name='decision' value='deny'>Deny</button></form></body></html>"
+        )
+
+    def decision(self, request: Request) -> Response:
+        form = request.form()
+        if form.pop("decision", "") != "approve":
+            query = urlencode({"error": "access_denied", "state": form.get("state", "")})
+            return Response.redirect(f"{form['redirect_uri']}?{query}")
+        approved = self.authorize(Request("GET", "/authorize", form, {}, b""))
+        approved.headers["Location"] += f"&realmId={REALM}"
+        return approved
+
+    def company_info(self, request: Request) -> Response:
+        if self.access.check(request.bearer()) is None:
+            return bearer_challenge("invalid_token")
+        assert request.match is not None
+        return Response.json({"CompanyInfo": {"Id": request.match.group(1), "CompanyName": "Sandbox Co"}})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def require_chromium() -> None:
+    if not os.path.exists(CHROMIUM):
+        subprocess.run(["bash", str(ROOT / "scripts" / "install-browser.sh")], check=False)
+    if not os.path.exists(CHROMIUM):
+        banner = "!" * 100
+        message = (
+            f"\n{banner}\nBROWSER TEST SKIPPED: {CHROMIUM} is missing and scripts/install-browser.sh could not "
+            f"install Debian's chromium (no root, no apt). The consent UI was NOT tested in a browser.\n{banner}"
+        )
+        print(message, file=sys.stderr)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[ConsentApi]:
+    with ConsentApi(client_secret=CLIENT_SECRET) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def airflow_url(airflow_db: Path, api: ConsentApi) -> Iterator[str]:
+    """A real `airflow api-server` on the test AIRFLOW_HOME, simple auth manager with one known user."""
+    passwords = airflow_db / "browser_test_passwords.json"
+    passwords.write_text(json.dumps({USER: PASSWORD}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    _add_connection(url, api)
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+    }
+    log = (ROOT / "test-artifacts").joinpath("browser-api-server.log")
+    log.parent.mkdir(exist_ok=True)
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "-w", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, f"api-server exited; see {log}"
+            try:
+                if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"api-server did not start; see {log}"
+            time.sleep(1)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _add_connection(airflow_url: str, api: ConsentApi) -> None:
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    extra = {
+        "grant_type": "authorization_code",
+        "token_url": "/token",
+        "authorization_url": "/authorize",
+        "redirect_uri": f"{airflow_url}{PREFIX}/callback",
+        "scopes": "read",
+    }
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id == CONN_ID).delete()
+        session.add(
+            Connection(
+                conn_id=CONN_ID,
+                conn_type="authapi_oauth2",
+                host=api.url,
+                login=api.client_id,
+                password=CLIENT_SECRET,
+                extra=json.dumps(extra),
+            )
+        )
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, airflow_url: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def sign_in(page: Any, artifacts: Path, shot: str) -> None:
+    """On Airflow's login page: fill in the known user and submit."""
+    page.get_by_label("Username").fill(USER)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.screenshot(path=artifacts / shot)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def stored_token() -> dict[str, Any] | None:
+    from airflow_provider_authapi.store import MetadataVariables, token_variable_name
+
+    raw = MetadataVariables().get(token_variable_name(CONN_ID))
+    return json.loads(raw)["token"] if raw else None
+
+
+def test_unauthenticated_requests_are_refused(airflow_url: str):
+    with httpx.Client(base_url=airflow_url, follow_redirects=False) as client:
+        page = client.get(f"{PREFIX}/")
+        assert page.status_code == 303 and page.headers["location"].startswith("/auth/login?next=")
+        assert "API authorizations" not in page.text
+        assert client.post(f"{PREFIX}/authorize/{CONN_ID}").status_code == 401
+        callback = client.get(f"{PREFIX}/callback", params={"code": "c", "state": "s"})
+        assert callback.status_code == 303 and "/auth/login" in callback.headers["location"]
+        forged = client.get(f"{PREFIX}/", cookies={"_token": "not-a-jwt"})
+        assert forged.status_code == 303
+    assert stored_token() is None
+
+
+def test_consent_in_browser_then_dag_uses_tokens(page: Any, airflow_url: str, api: ConsentApi, artifacts_dir: Path):
+    from airflow_provider_authapi.consent import ConsentStates, PendingConsent
+
+    shots = artifacts_dir
+    home = f"{airflow_url}{PREFIX}/"
+
+    # Not signed in: the consent page sends the browser to Airflow's login, which brings it back.
+    page.goto(home)
+    page.wait_for_url("**/auth/login**")
+    sign_in(page, shots, "consent-01-login.png")
+    page.wait_for_url(home)
+    row = page.locator(f"tr[data-conn-id='{CONN_ID}']")
+    assert "none" in row.inner_text()
+    page.screenshot(path=shots / "consent-02-connections.png")
+
+    # Authorize -> the API's consent page (state + PKCE) -> Approve -> the callback stores the tokens.
+    row.get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{api.url}/authorize?**")
+    consent_query = httpx.URL(page.url).params
+    assert consent_query["state"] and consent_query["code_challenge_method"] == "S256"
+    assert consent_query["redirect_uri"] == f"{airflow_url}{PREFIX}/callback"
+    page.screenshot(path=shots / "consent-03-provider-consent.png")
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_url(f"{airflow_url}{PREFIX}/callback?**")
+    callback_url = page.url
+    assert "is authorized" in page.locator("#result").inner_text()
+    assert REALM in page.content()
+    page.screenshot(path=shots / "consent-04-callback-success.png")
+    token = stored_token()
+    assert token is not None and token["refresh_token"] and token["extra"]["realm_id"] == REALM
+    for secret in (token["access_token"], token["refresh_token"], CLIENT_SECRET):
+        assert secret not in page.content()
+
+    page.goto(home)
+    row = page.locator(f"tr[data-conn-id='{CONN_ID}']")
+    assert "valid" in row.inner_text() and REALM in row.inner_text() and "yes" in row.inner_text()
+    assert token["access_token"] not in page.content() and token["refresh_token"] not in page.content()
+    page.screenshot(path=shots / "consent-05-connections-authorized.png")
+
+    # The same authorization response again: refused as replayed; the stored token is untouched.
+    page.goto(callback_url)
+    assert page.locator("#result").get_attribute("data-error") == "replayed"
+    page.screenshot(path=shots / "consent-06-replayed.png")
+
+    # Deny at the API: access_denied error page.
+    page.goto(home)
+    page.locator(f"tr[data-conn-id='{CONN_ID}']").get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{api.url}/authorize?**")
+    page.get_by_role("button", name="Deny").click()
+    page.wait_for_url(f"{airflow_url}{PREFIX}/callback?**")
+    assert page.locator("#result").get_attribute("data-error") == "access_denied"
+    page.screenshot(path=shots / "consent-07-denied.png")
+
+    # A code the token endpoint refuses: the exchange fails with its own error page.
+    page.goto(home)
+    page.locator(f"tr[data-conn-id='{CONN_ID}']").get_by_role("button", name="Authorize").click()
+    page.wait_for_url(f"{api.url}/authorize?**")
+    state = httpx.URL(page.url).params["state"]
+    page.goto(f"{airflow_url}{PREFIX}/callback?" + urlencode({"code": "forged-code", "state": state}))
+    assert page.locator("#result").get_attribute("data-error") == "exchange"
+    page.screenshot(path=shots / "consent-08-exchange-failed.png")
+
+    # No state at all, and an expired one.
+    page.goto(f"{airflow_url}{PREFIX}/callback?code=abc")
+    assert page.locator("#result").get_attribute("data-error") == "state"
+    expired = PendingConsent("expired-state-" + "x" * 30, CONN_ID, "http://x/cb", "v", time.time() - 1)
+    ConsentStates().put(expired)
+    page.goto(f"{airflow_url}{PREFIX}/callback?" + urlencode({"code": "abc", "state": expired.state}))
+    assert page.locator("#result").get_attribute("data-error") == "expired"
+    page.screenshot(path=shots / "consent-09-expired.png")
+    assert stored_token() == token, "a failed consent must not touch the stored token"
+
+    # A task uses the consented tokens (and the realm id) without asking the token endpoint again.
+    token_requests = api.count("POST", "/token")
+    result = run_dag(
+        "consent_uses_tokens",
+        conf={"conn_id": CONN_ID, "endpoint": "/v3/company/{realm_id}/companyinfo/{realm_id}"},
+    )
+    assert result.state == "success", result.task_states()
+    assert result.xcom("call_api") == {
+        "status": 200,
+        "endpoint": f"/v3/company/{REALM}/companyinfo/{REALM}",
+        "realm_id": REALM,
+        "token_requests": 0,
+    }
+    assert api.count("POST", "/token") == token_requests
+
+
+def test_add_connection_form_renders_custom_fields(page: Any, airflow_url: str, artifacts_dir: Path):
+    from airflow_provider_authapi.get_provider_info import get_provider_info
+
+    (conn_type,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "authapi_oauth2"]
+    labels = [field["label"] for field in conn_type.get("conn-fields", {}).values()]
+    assert labels, "the authapi_oauth2 connection type declares no custom fields"
+
+    page.goto(f"{airflow_url}/connections")
+    page.wait_for_url("**/auth/login**")
+    sign_in(page, artifacts_dir, "connection-form-01-login.png")
+    page.wait_for_url(f"{airflow_url}/connections")
+    page.get_by_role("button", name="Add Connection").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("combobox").click()
+    page.keyboard.type(conn_type["hook-name"])
+    page.get_by_role("option", name=conn_type["hook-name"], exact=True).click()
+    dialog.get_by_role("button", name="Extra Fields", exact=True).click()
+    for label in labels[:6] + labels[-2:]:
+        assert dialog.get_by_text(label, exact=True).first.is_visible(), f"custom field {label!r} not rendered"
+    page.screenshot(path=artifacts_dir / "connection-form-02-authapi-oauth2.png", full_page=True)
