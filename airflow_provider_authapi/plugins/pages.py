@@ -5,12 +5,24 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+import pendulum
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1a202c; }
 table { border-collapse: collapse; }
 th, td { padding: .4rem .8rem; border-bottom: 1px solid #cbd5e0; text-align: left; }
 .ok { color: #276749; } .bad { color: #c53030; } button { padding: .3rem .9rem; cursor: pointer; }
 """
+
+
+def when(iso: str | None) -> str:
+    """An ISO timestamp as `2026-01-31 12:00:00 UTC` (stored timestamps are UTC)."""
+    if not iso:
+        return ""
+    try:
+        return pendulum.parse(iso).in_timezone("UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, TypeError):
+        return iso
 
 
 def page(title: str, body: str, status_class: str = "") -> str:
@@ -54,9 +66,9 @@ def _row(row: dict[str, Any], authorize_url: str) -> str:
             state = "<span class='bad'>expired</span>"
         else:
             state = "<span class='ok'>valid</span>"
-        until = escape(str(row.get("expires_at") or ("" if not row.get("stored") else "no expiry given")))
+        until = escape(when(row.get("expires_at")) or ("" if not row.get("stored") else "no expiry given"))
         refresh = ("yes" if row.get("has_refresh_token") else "no") if row.get("stored") else ""
-        obtained = escape(str(row.get("obtained_at") or ""))
+        obtained = escape(when(row.get("obtained_at")))
         realm = escape(str((row.get("extra") or {}).get("realm_id") or ""))
     button = ""
     if row.get("consent"):
@@ -71,7 +83,7 @@ def _row(row: dict[str, Any], authorize_url: str) -> str:
 
 
 def success_page(conn_id: str, token_status: dict[str, Any], home: str) -> str:
-    until = token_status.get("expires_at") or "no expiry given"
+    until = when(token_status.get("expires_at")) or "no expiry given"
     refresh = "with" if token_status.get("has_refresh_token") else "without"
     realm = (token_status.get("extra") or {}).get("realm_id")
     realm_line = f"<p>Company / realm id: <code>{escape(str(realm))}</code></p>" if realm else ""

@@ -316,17 +316,27 @@ def test_consent_in_browser_then_dag_uses_tokens(page: Any, airflow_url: str, ap
     assert api.count("POST", "/token") == token_requests
 
 
-def test_add_connection_form_renders_custom_fields(page: Any, airflow_url: str, artifacts_dir: Path):
+def test_admin_menu_and_add_connection_form(page: Any, airflow_url: str, artifacts_dir: Path):
+    page.goto(f"{airflow_url}/connections")
+    page.wait_for_url("**/auth/login**")
+    sign_in(page, artifacts_dir, "connection-form-01-login.png")
+    page.wait_for_url(f"{airflow_url}/connections")
+
+    # The plugin's external view sits in the Admin menu.
+    page.get_by_role("button", name="Admin", exact=True).first.click()
+    assert page.get_by_role("menuitem", name="API authorizations").is_visible()
+    page.get_by_role("menuitem", name="API authorizations").click()
+    page.wait_for_url(f"{airflow_url}/plugin/authapi")
+    assert page.frame_locator("iframe").locator("h1").inner_text() == "API authorizations"
+    page.screenshot(path=artifacts_dir / "connection-form-02-admin-menu-page.png")
+    page.goto(f"{airflow_url}/connections")
+
+    # The add-connection form of our OAuth2 type renders the provider's custom fields.
     from airflow_provider_authapi.get_provider_info import get_provider_info
 
     (conn_type,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "authapi_oauth2"]
     labels = [field["label"] for field in conn_type.get("conn-fields", {}).values()]
     assert labels, "the authapi_oauth2 connection type declares no custom fields"
-
-    page.goto(f"{airflow_url}/connections")
-    page.wait_for_url("**/auth/login**")
-    sign_in(page, artifacts_dir, "connection-form-01-login.png")
-    page.wait_for_url(f"{airflow_url}/connections")
     page.get_by_role("button", name="Add Connection").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_role("combobox").click()
@@ -335,4 +345,4 @@ def test_add_connection_form_renders_custom_fields(page: Any, airflow_url: str, 
     dialog.get_by_role("button", name="Extra Fields", exact=True).click()
     for label in labels[:6] + labels[-2:]:
         assert dialog.get_by_text(label, exact=True).first.is_visible(), f"custom field {label!r} not rendered"
-    page.screenshot(path=artifacts_dir / "connection-form-02-authapi-oauth2.png", full_page=True)
+    page.screenshot(path=artifacts_dir / "connection-form-03-authapi-oauth2.png", full_page=True)
