@@ -4,12 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
+INTEGRATION = "Authenticated REST APIs"
+
 
 def get_provider_info() -> dict[str, Any]:
+    from airflow_provider_authapi import __version__
+    from airflow_provider_authapi.connections.fields import CONNECTION_TYPES
+
+    def modules(*paths: str) -> list[dict[str, Any]]:
+        return [{"integration-name": INTEGRATION, "python-modules": list(paths)}]
+
     return {
         "package-name": "airflow-provider-authapi",
-        "name": "Authenticated REST APIs",
+        "name": INTEGRATION,
         "description": "OAuth 2.0, token login, API key, Basic and Bearer REST APIs with a shared token cache.",
-        "versions": ["0.1.0"],
-        "connection-types": [],
+        "versions": [__version__],
+        "integrations": [{"integration-name": INTEGRATION, "tags": ["protocol"]}],
+        "hooks": modules("airflow_provider_authapi.hooks.authapi"),
+        "operators": modules("airflow_provider_authapi.operators.authapi"),
+        "sensors": modules("airflow_provider_authapi.sensors.authapi"),
+        "triggers": modules("airflow_provider_authapi.triggers.authapi"),
+        "connection-types": [_with_profiles(t.provider_info()) for t in CONNECTION_TYPES.values()],
+        "plugins": [{"name": "authapi", "plugin-class": "airflow_provider_authapi.plugins.authapi.AuthApiPlugin"}],
+        "cli": ["airflow_provider_authapi.cli.definition.get_authapi_cli_commands"],
     }
+
+
+def _with_profiles(info: dict[str, Any]) -> dict[str, Any]:
+    """Offer the profiles of this connection type as a dropdown."""
+    from airflow_provider_authapi.profiles import PROFILES
+
+    names = sorted(name for name, p in PROFILES.items() if p.conn_type == info["connection-type"])
+    field = info["conn-fields"].get("profile")
+    if field is not None and names:
+        field["schema"] = {"type": ["string", "null"], "enum": [*names, None]}
+    return info

@@ -1,0 +1,274 @@
+"""An Airflow connection of one of our types -> a validated `AuthConfig`.
+
+Every problem raises one `ConfigError` naming the connection id and the field; a secret's value is never
+part of the message. A profile's defaults sit beneath the connection's own values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urljoin
+
+from airflow_provider_authapi.auth.config import (
+    ApiKeyConfig,
+    AuthConfig,
+    BasicAuthConfig,
+    BearerAuthConfig,
+    CommonConfig,
+    NoAuthConfig,
+    OAuth2Config,
+    SchemeConfig,
+    SignatureConfig,
+    TLSConfig,
+    TokenLoginConfig,
+    TokenPlacement,
+)
+from airflow_provider_authapi.auth.errors import ConfigError
+from airflow_provider_authapi.connections.fields import CONNECTION_TYPES, ConnectionType, FieldSpec
+
+TRUE_WORDS = {"true", "1", "yes", "on"}
+EMPTY_ALLOWED = {"token_prefix", "api_key_prefix"}  # "" means "no prefix" here, not "use the default"
+FALSE_WORDS = {"false", "0", "no", "off", ""}
+
+
+class ConnectionFields:
+    """Typed access to one connection's extras (and profile defaults), checked against the field specs."""
+
+    def __init__(self, conn: Any, conn_type: ConnectionType) -> None:
+        self.conn_id = getattr(conn, "conn_id", None) or "<unnamed>"
+        self.specs: dict[str, FieldSpec] = {spec.name: spec for spec in conn_type.fields}
+        self.extra = self._read_extra(conn, conn_type.conn_type)
+        self.profile_fields: dict[str, Any] = {}
+        self.profile_host = ""
+        if self.extra.get("profile"):
+            self._apply_profile(str(self.extra["profile"]), conn_type.conn_type)
+        self.host = (getattr(conn, "host", None) or self.profile_host or "").strip()
+
+    def error(self, field: str, problem: str) -> ConfigError:
+        return ConfigError(field, problem, conn_id=self.conn_id)
+
+    def raw(self, name: str) -> Any:
+        if name in EMPTY_ALLOWED and self.extra.get(name) == "":
+            return ""
+        value = self.extra.get(name)
+        if value is None or value == "":
+            value = self.profile_fields.get(name)
+        if value is None or value == "":
+            spec = self.specs.get(name)
+            value = spec.default if spec else None
+        return value
+
+    def text(self, name: str, default: str | None = None) -> str | None:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if self.specs[name].kind == "choice":
+            choices = self.specs[name].choices
+            if str(value) not in choices:
+                raise self.error(name, f"must be one of {', '.join(choices)} (got {str(value)!r})")
+        return str(value)
+
+    def number(self, name: str) -> float | None:
+        value = self.raw(name)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise self.error(name, f"must be a number of seconds (got {value!r})") from None
+        if number <= 0:
+            raise self.error(name, f"must be greater than 0 (got {value!r})")
+        return number
+
+    def flag(self, name: str) -> bool:
+        value = self.raw(name)
+        if isinstance(value, bool):
+            return value
+        if str(value).strip().lower() in TRUE_WORDS:
+            return True
+        if str(value).strip().lower() in FALSE_WORDS or value is None:
+            return False
+        raise self.error(name, f"must be true or false (got {value!r})")
+
+    def mapping(self, name: str) -> dict[str, Any]:
+        value = self.raw(name)
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                raise self.error(name, f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
+        if not isinstance(value, dict):
+            raise self.error(name, f"must be a JSON object, not {type(value).__name__}")
+        return value
+
+    def url(self, name: str) -> str | None:
+        """A URL field, joined to the host when relative."""
+        value = self.text(name)
+        if not value:
+            return None
+        if "://" in value:
+            return value
+        if not self.host:
+            raise self.error(name, f"is relative ({value!r}) but the connection has no host to join it to")
+        return urljoin(self.host.rstrip("/") + "/", value.lstrip("/"))
+
+    def _read_extra(self, conn: Any, conn_type: str) -> dict[str, Any]:
+        raw = getattr(conn, "extra", None)
+        if not raw:
+            return {}
+        if isinstance(raw, dict):
+            extra = dict(raw)
+        else:
+            try:
+                extra = json.loads(raw)
+            except ValueError as exc:
+                raise self.error("extra", f"is not valid JSON ({exc.msg} at position {exc.pos})") from None
+        if not isinstance(extra, dict):
+            raise self.error("extra", "must be a JSON object")
+        prefix = f"extra__{conn_type}__"  # the form's older, prefixed field names
+        return {key.removeprefix(prefix): value for key, value in extra.items()}
+
+    def _apply_profile(self, name: str, conn_type: str) -> None:
+        from airflow_provider_authapi.profiles import PROFILES
+
+        profile = PROFILES.get(name)
+        if profile is None:
+            known = ", ".join(sorted(PROFILES)) or "none"
+            raise self.error("profile", f"unknown profile {name!r} (known: {known})")
+        if profile.conn_type != conn_type:
+            raise self.error("profile", f"profile {name!r} is for connection type {profile.conn_type}, not {conn_type}")
+        self.profile_fields, self.profile_host = dict(profile.fields), profile.host
+
+
+def auth_config_from_connection(conn: Any) -> AuthConfig:
+    """The validated auth config of an Airflow connection of any `authapi_*` type."""
+    conn_id = getattr(conn, "conn_id", None)
+    conn_type = getattr(conn, "conn_type", None)
+    if conn_type not in CONNECTION_TYPES:
+        known = ", ".join(CONNECTION_TYPES)
+        raise ConfigError("conn_type", f"{conn_type!r} is not one of this provider's types ({known})", conn_id)
+    fields = ConnectionFields(conn, CONNECTION_TYPES[conn_type])
+    try:
+        return AuthConfig(SCHEMES[conn_type](conn, fields), _common(fields))
+    except ConfigError as exc:
+        if exc.conn_id:
+            raise
+        raise ConfigError(exc.field, str(exc).split(": ", 1)[-1], conn_id=fields.conn_id) from None
+
+
+def _common(f: ConnectionFields) -> CommonConfig:
+    signature = None
+    if f.raw("signature_header") or f.raw("signature_secret"):
+        signature = SignatureConfig(f.text("signature_header") or "", f.text("signature_secret") or "")
+    headers = {str(k): str(v) for k, v in f.mapping("extra_headers").items()}
+    params = {str(k): str(v) for k, v in f.mapping("extra_query_params").items()}
+    tls = TLSConfig(
+        verify=f.flag("verify_tls"),
+        ca_pem=f.text("ca_cert_pem"),
+        client_cert_pem=f.text("client_cert_pem"),
+        client_key_pem=f.text("client_key_pem"),
+    )
+    if tls.client_key_pem and not tls.client_cert_pem:
+        raise f.error("client_cert_pem", "is required when a client key is given")
+    if f.host and "://" not in f.host:
+        raise f.error("host", f"must be a URL with a scheme, such as https://{f.host}")
+    return CommonConfig(f.host, headers, params, tls, f.number("timeout") or 30.0, signature)
+
+
+def _placement(f: ConnectionFields) -> TokenPlacement:
+    return TokenPlacement(
+        location=f.text("token_placement", "header"),  # type: ignore[arg-type]
+        header_name=f.text("token_header_name", "Authorization") or "Authorization",
+        prefix=f.text("token_prefix", "") or "",
+        query_param=f.text("token_query_param", "access_token") or "access_token",
+    )
+
+
+def _required_password(conn: Any, f: ConnectionFields, what: str) -> str:
+    password = getattr(conn, "password", None)
+    if not password:
+        raise f.error("password", f"the {what} is required")
+    return password
+
+
+def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
+    scopes = (f.text("scopes") or "").replace(",", " ").split()
+    return OAuth2Config(
+        token_url=f.url("token_url") or "",
+        grant_type=f.text("grant_type", "client_credentials"),  # type: ignore[arg-type]
+        client_id=getattr(conn, "login", None) or "",
+        client_secret=getattr(conn, "password", None) or None,
+        client_auth=f.text("client_auth", "basic"),  # type: ignore[arg-type]
+        scopes=tuple(scopes),
+        audience=f.text("audience"),
+        resource=f.text("resource"),
+        extra_token_params={str(k): str(v) for k, v in f.mapping("token_request_params").items()},
+        authorization_url=f.url("authorization_url"),
+        redirect_uri=f.text("redirect_uri"),
+        use_pkce=f.flag("use_pkce"),
+        username=f.text("username"),
+        password=f.text("user_password"),
+        refresh_token=f.text("refresh_token"),
+        placement=_placement(f),
+        default_lifetime=f.number("default_token_lifetime"),
+        max_lifetime=f.number("max_token_lifetime"),
+    )
+
+
+def _token_login(conn: Any, f: ConnectionFields) -> TokenLoginConfig:
+    return TokenLoginConfig(
+        token_url=f.url("token_url") or "",
+        username=getattr(conn, "login", None) or "",
+        password=_required_password(conn, f, "password or secret"),
+        request_format=f.text("request_format", "json"),  # type: ignore[arg-type]
+        username_field=f.text("username_field", "username") or "username",
+        password_field=f.text("password_field", "password") or "password",
+        extra_body=f.mapping("extra_body"),
+        token_path=f.text("token_path", "access_token") or "",
+        refresh_token_path=f.text("refresh_token_path"),
+        expires_in_path=f.text("expires_in_path"),
+        expires_at_path=f.text("expires_at_path"),
+        default_lifetime=f.number("default_token_lifetime"),
+        max_lifetime=f.number("max_token_lifetime"),
+        refresh_url=f.url("refresh_url"),
+        refresh_token_field=f.text("refresh_token_field", "RefreshToken") or "RefreshToken",
+        refresh_body=f.mapping("refresh_body"),
+        placement=_placement(f),
+    )
+
+
+def _api_key(conn: Any, f: ConnectionFields) -> ApiKeyConfig:
+    return ApiKeyConfig(
+        key=_required_password(conn, f, "API key"),
+        name=f.text("api_key_name", "X-API-Key") or "",
+        location=f.text("api_key_location", "header"),  # type: ignore[arg-type]
+        prefix=f.text("api_key_prefix", "") or "",
+    )
+
+
+def _basic(conn: Any, f: ConnectionFields) -> BasicAuthConfig:
+    if not getattr(conn, "login", None):
+        raise f.error("login", "the user name is required")
+    return BasicAuthConfig(conn.login, _required_password(conn, f, "password"))
+
+
+def _bearer(conn: Any, f: ConnectionFields) -> BearerAuthConfig:
+    return BearerAuthConfig(
+        token=_required_password(conn, f, "token"),
+        header_name=f.text("token_header_name", "Authorization") or "Authorization",
+        prefix=f.text("token_prefix", "") or "",
+    )
+
+
+SCHEMES: dict[str, Callable[[Any, ConnectionFields], SchemeConfig]] = {
+    "authapi_oauth2": _oauth2,
+    "authapi_token": _token_login,
+    "authapi_apikey": _api_key,
+    "authapi_basic": _basic,
+    "authapi_bearer": _bearer,
+    "authapi_none": lambda conn, f: NoAuthConfig(),
+}
