@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
@@ -161,6 +162,23 @@ def _classify(response: httpx.Response) -> httpx.Response:
     return response
 
 
+SENSITIVE_NAME = re.compile(r"auth|token|key|secret|passw|signature|session|cookie", re.IGNORECASE)
+
+
+def request_secrets(response: httpx.Response) -> list[str]:
+    """Credential-looking values the request carried (auth headers, `?api_key=`...), to scrub from excerpts."""
+    try:
+        request = response.request
+    except RuntimeError:  # a response built without a request
+        return []
+    found: list[str] = []
+    for name, value in [*request.headers.items(), *request.url.params.multi_items()]:
+        if SENSITIVE_NAME.search(name):
+            found.append(value)
+            found.extend(value.split()[1:])  # "Bearer <token>": the token alone, too
+    return found
+
+
 def _final(
     request: RequestSpec,
     response: httpx.Response,
@@ -175,6 +193,7 @@ def _final(
     asked = retry_after(response)
     if asked is not None and asked > policy.max_retry_after:
         note = f"Retry-After {asked:.0f} s exceeds max_retry_after {policy.max_retry_after:.0f} s"
+    secrets = [*secrets, *request_secrets(response)]
     raise ApiHTTPError(request, response, attempts=attempts, note=note, secrets=secrets)
 
 

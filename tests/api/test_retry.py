@@ -60,6 +60,12 @@ def test_other_4xx_fail_at_once_with_a_secret_free_excerpt(api, client, code):
     assert api.count("GET", r"/status/(?P<code>\d{3})") == 1
 
 
+def test_credentials_the_request_carried_are_scrubbed_even_if_not_listed(api, client):
+    with pytest.raises(ApiHTTPError) as caught:
+        send(client, RequestSpec("GET", "/status/400?api_key=k3y-in-query"), FAST)
+    assert TOKEN not in str(caught.value) and '"you_sent": "***"' in str(caught.value)
+
+
 def test_ok_statuses_are_returned_not_raised(api, client):
     assert send(client, RequestSpec("GET", "/status/404"), FAST, ok_statuses={404}).status_code == 404
 
