@@ -1,0 +1,166 @@
+"""`AuthApiOperator`: one authenticated REST call (optionally paginated) whose JSON result goes to XCom."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator, ObjectStoragePath
+
+from airflow_provider_authapi.api import Fetcher, JsonLinesWriter, RetryPolicy, get_paginator
+from airflow_provider_authapi.api.pagination import PaginatorSpec
+from airflow_provider_authapi.api.response_filter import ResponseFilter
+from airflow_provider_authapi.operators.common import (
+    build_request,
+    callable_spec,
+    event_result,
+    filter_spec,
+    hook_secrets,
+)
+
+
+class AuthApiOperator(BaseOperator):
+    """Call `endpoint` through an `authapi_*` connection; return the JSON result (pushed to XCom).
+
+    :param authapi_conn_id: the connection (any `authapi_*` type).
+    :param endpoint: path relative to the connection's host, or an absolute URL on it. `{realm_id}`-style
+        placeholders are filled from `AuthApiHook.endpoint_vars()`. Templated.
+    :param method: HTTP method.
+    :param query_params: query string parameters (named so because `params` is every operator's Jinja
+        params argument). Templated.
+    :param json: a JSON body. Templated.
+    :param data: a form body (dict) or raw text body (str). Templated.
+    :param headers: extra request headers. Templated.
+    :param response_filter: a path into the JSON body (`QueryResponse.Customer`, `items[*].id`) or a callable
+        taking the parsed body. With pagination it picks each page's records.
+    :param pagination: a paginator instance, name (`json_link`, `header_link`, `offset`, `page_number`,
+        `cursor`, `quickbooks`) or dict (`{"type": "offset", "limit": 500}`). The result is then the list
+        of all records.
+    :param response_check: a callable taking each page's parsed body; a false result fails the task.
+    :param max_pages: stop after this many pages.
+    :param output_path: an `ObjectStoragePath` or URL (`file:///data/x.jsonl`, `s3://...`): records are
+        streamed there as JSON Lines page by page, and only `{"path", "records"}` goes to XCom. Templated.
+    :param output_conn_id: connection for the object store of `output_path` when given as a string.
+    :param request_retry: a `RetryPolicy`, its dict form, or a number of attempts (default 5): retries of each
+        request on connect errors, timeouts, 429 and 5xx, honouring `Retry-After`.
+    :param deferrable: run the requests in the triggerer (`AuthApiTrigger`). Callables (filter, check, custom
+        paginator) must then be importable there: module-level functions in a module on the triggerer's path.
+    """
+
+    template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers", "output_path")
+    template_fields_renderers = {"query_params": "json", "json": "json", "data": "py", "headers": "json"}
+    ui_color = "#e3f2fd"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        authapi_conn_id: str = "authapi_default",
+        method: str = "GET",
+        query_params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        response_filter: str | Callable[[Any], Any] | None = None,
+        pagination: PaginatorSpec = None,
+        response_check: Callable[[Any], bool] | None = None,
+        max_pages: int | None = None,
+        output_path: str | ObjectStoragePath | None = None,
+        output_conn_id: str | None = None,
+        request_retry: RetryPolicy | dict[str, Any] | int | None = None,
+        deferrable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.authapi_conn_id = authapi_conn_id
+        self.endpoint = endpoint
+        self.method = method.upper()
+        self.query_params = query_params
+        self.json = json
+        self.data = data
+        self.headers = headers
+        self.response_filter = response_filter
+        self.pagination = pagination
+        self.response_check = response_check
+        self.max_pages = max_pages
+        self.output_path = output_path
+        self.output_conn_id = output_conn_id
+        self.request_retry = RetryPolicy.of(request_retry)
+        self.deferrable = deferrable
+        # fail at parse time on a bad filter or paginator, not at run time
+        ResponseFilter.of(response_filter)
+        get_paginator(pagination)
+        if deferrable:
+            self._trigger_specs()
+
+    def _hook(self) -> Any:
+        from airflow_provider_authapi.hooks.authapi import AuthApiHook
+
+        return AuthApiHook(self.authapi_conn_id)
+
+    def _output(self) -> ObjectStoragePath | None:
+        if self.output_path is None or isinstance(self.output_path, ObjectStoragePath):
+            return self.output_path
+        return ObjectStoragePath(self.output_path, conn_id=self.output_conn_id)
+
+    def _trigger_specs(self) -> dict[str, Any]:
+        paginator = get_paginator(self.pagination)
+        return {
+            "pagination": paginator.to_spec() if paginator else None,
+            "response_filter": filter_spec(self.response_filter),
+            "response_check": callable_spec(self.response_check, "response_check"),
+        }
+
+    def execute(self, context: Any) -> Any:
+        hook = self._hook()
+        request = build_request(
+            hook,
+            method=self.method,
+            endpoint=self.endpoint,
+            query_params=self.query_params,
+            json=self.json,
+            data=self.data,
+            headers=self.headers,
+        )
+        output = self._output()
+        if self.deferrable:
+            from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
+
+            self.defer(
+                trigger=AuthApiTrigger(
+                    authapi_conn_id=self.authapi_conn_id,
+                    request=request.to_dict(),
+                    max_pages=self.max_pages,
+                    retry=self.request_retry.to_spec(),
+                    output_path=str(output) if output is not None else None,
+                    output_conn_id=getattr(output, "conn_id", None) if output is not None else None,
+                    **self._trigger_specs(),
+                ),
+                method_name="execute_complete",
+            )
+        fetcher = Fetcher(
+            request,
+            paginator=self.pagination,
+            response_filter=self.response_filter,
+            response_check=self.response_check,
+            retry=self.request_retry,
+            max_pages=self.max_pages,
+            secrets=hook_secrets(hook),
+            logger=self.log,
+        )
+        with hook.get_client() as client:
+            if output is None:
+                result = fetcher.run(client)
+            else:
+                with JsonLinesWriter(output) as writer:
+                    result = fetcher.run(client, writer)
+                self.log.info("Wrote %d records to %s", result["records"], result["path"])
+        if fetcher.pages > 1:
+            self.log.info("Done: %d pages, %d records", fetcher.pages, fetcher.records)
+        return result
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        """Resume after the trigger: return its result, or fail with its error."""
+        result = event_result(event)
+        self.log.info("Trigger finished: %d pages, %d records", event.get("pages", 1), event.get("records", 0))
+        return result

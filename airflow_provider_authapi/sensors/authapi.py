@@ -1,0 +1,126 @@
+"""`AuthApiSensor`: poke an authenticated endpoint until `response_check` says done (e.g. a job status)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_provider_authapi.api import Fetcher, RetryPolicy
+from airflow_provider_authapi.api.response_filter import ResponseFilter
+from airflow_provider_authapi.operators.common import (
+    build_request,
+    callable_spec,
+    event_result,
+    filter_spec,
+    hook_secrets,
+)
+
+NOT_YET_STATUSES = (404,)
+
+
+class AuthApiSensor(BaseSensorOperator):
+    """Poke `endpoint` until `response_check(body)` is true; push the (filtered) final body to XCom.
+
+    Without `response_check` any 2xx answer is done. A 404 means "not yet"; other 4xx fail the task;
+    connect errors, timeouts, 429 and 5xx are retried within a poke (`request_retry`). Works in `poke` and
+    `reschedule` mode; with `deferrable=True` it pokes once, then waits in the triggerer (`AuthApiTrigger`),
+    every `poke_interval` seconds, until done or `timeout`. Then `response_check` and a callable
+    `response_filter` must be importable module-level functions.
+    """
+
+    template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers")
+    template_fields_renderers = {"query_params": "json", "json": "json", "data": "py", "headers": "json"}
+    ui_color = "#e8f5e9"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        authapi_conn_id: str = "authapi_default",
+        method: str = "GET",
+        query_params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        response_check: Callable[[Any], bool] | None = None,
+        response_filter: str | Callable[[Any], Any] | None = None,
+        request_retry: RetryPolicy | dict[str, Any] | int | None = None,
+        deferrable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.authapi_conn_id = authapi_conn_id
+        self.endpoint = endpoint
+        self.method = method.upper()
+        self.query_params = query_params
+        self.json = json
+        self.data = data
+        self.headers = headers
+        self.response_check = response_check
+        self.response_filter = response_filter
+        self.request_retry = RetryPolicy.of(request_retry)
+        self.deferrable = deferrable
+        ResponseFilter.of(response_filter)
+        if deferrable:
+            callable_spec(response_check, "response_check")
+            filter_spec(response_filter)
+
+    def _hook(self) -> Any:
+        from airflow_provider_authapi.hooks.authapi import AuthApiHook
+
+        return AuthApiHook(self.authapi_conn_id)
+
+    def _request(self, hook: Any) -> Any:
+        return build_request(
+            hook,
+            method=self.method,
+            endpoint=self.endpoint,
+            query_params=self.query_params,
+            json=self.json,
+            data=self.data,
+            headers=self.headers,
+        )
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        hook = self._hook()
+        fetcher = Fetcher(
+            self._request(hook),
+            response_filter=self.response_filter,
+            response_check=self.response_check,
+            retry=self.request_retry,
+            secrets=hook_secrets(hook),
+            logger=self.log,
+            ok_statuses=NOT_YET_STATUSES,
+        )
+        with hook.get_client() as client:
+            done, value = fetcher.poke(client)
+        self.log.info("Poke %s: %s", fetcher.request.label, "done" if done else "not yet")
+        return PokeReturnValue(is_done=done, xcom_value=value)
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if first.is_done:
+            return first.xcom_value
+        from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
+
+        self.defer(
+            trigger=AuthApiTrigger(
+                authapi_conn_id=self.authapi_conn_id,
+                request=self._request(self._hook()).to_dict(),
+                response_filter=filter_spec(self.response_filter),
+                response_check=callable_spec(self.response_check, "response_check"),
+                retry=self.request_retry.to_spec(),
+                poke_interval=float(self.poke_interval),
+                ok_statuses=list(NOT_YET_STATUSES),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=float(self.timeout)),
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        return event_result(event)
