@@ -90,7 +90,7 @@ class OAuth2Grant:
             return self._request("login", {**form, **self._audience()})
         raise InvalidGrantError(
             f"no refresh token for the {cfg.grant_type} grant: authorize the connection first "
-            "(the /authapi page in the Airflow UI, or `airflow authapi authorize <conn_id>`)",
+            "(Admin > API authorizations in the Airflow UI, or `airflow authapi authorize <conn_id>`)",
             error="invalid_grant",
             url=_safe_url(cfg.token_url),
         )
