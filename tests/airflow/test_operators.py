@@ -7,7 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from airflow_provider_authapi.hooks.authapi import reset_token_managers
 from tests.conftest import run_dag
+from tests.emulators.base import Handler, Request, Response
+from tests.emulators.oauth2_server import OAuth2Server
 from tests.emulators.paged_api import PagedApiEmulator
 
 TOKEN = "op-test-bearer-token-0123456789"
@@ -21,6 +24,55 @@ def paged_api(airflow_db, set_connection) -> Iterator[PagedApiEmulator]:
             "paged_api", conn_type="authapi_bearer", host=api.url, password=TOKEN, extra={"realm_id": api.realm_id}
         )
         yield api
+
+
+class OAuthPagedApi(PagedApiEmulator):
+    """The paged API accepting only live access tokens issued by `oauth`."""
+
+    def __init__(self, oauth: OAuth2Server, **kwargs) -> None:
+        self.oauth = oauth
+        super().__init__(**kwargs)
+
+    def _guarded(self, handler: Handler) -> Handler:
+        def guarded(request: Request) -> Response:
+            if self.oauth.access.check(request.bearer()) is None:
+                return Response.json({"error": "invalid_token"}, status=401)
+            return handler(request)
+
+        return guarded
+
+
+@pytest.fixture
+def oauth_paged_api(airflow_db, set_connection) -> Iterator[tuple[OAuthPagedApi, OAuth2Server]]:
+    reset_token_managers()
+    with OAuth2Server() as oauth, OAuthPagedApi(oauth, total=25) as api:
+        set_connection(
+            "paged_oauth",
+            conn_type="authapi_oauth2",
+            host=api.url,
+            login=oauth.client_id,
+            password=oauth.client_secret,
+            extra={"token_url": f"{oauth.url}/token", "grant_type": "client_credentials", "scopes": "read"},
+        )
+        yield api, oauth
+    reset_token_managers()
+
+
+def stored_text(result) -> dict[str, str]:
+    """Every XCom value and every rendered template field of the run, as JSON text per task."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields as Rendered
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    where = {"dag_id": result.dag_id, "run_id": result.run_id}
+    with create_session() as session:
+        xcoms = session.execute(select(XComModel.task_id, XComModel.value).filter_by(**where)).all()
+        rendered = session.execute(select(Rendered.task_id, Rendered.rendered_fields).filter_by(**where)).all()
+    return {
+        **{f"xcom:{task}": json.dumps(value) for task, value in xcoms},
+        **{f"rendered:{task}": json.dumps(fields) for task, fields in rendered},
+    }
 
 
 def test_every_pagination_style_filter_file_and_downstream_xcom(paged_api, tmp_path):
@@ -41,6 +93,12 @@ def test_every_pagination_style_filter_file_and_downstream_xcom(paged_api, tmp_p
     assert paged_api.count("GET", "/cursor") == 2
     assert paged_api.count("GET", r"/v3/company/(?P<realm>[^/]+)/query") == 3
     assert paged_api.count("GET", "/offset") == 3 + 1 + 4  # offset task, names, to_file (7+7+7+4)
+    # XCom holds parsed JSON only, and neither XCom nor rendered template fields hold the token
+    stored = stored_text(result)
+    assert json.loads(stored["rendered:names"])["headers"] == {"X-Run": result.run_id}
+    assert json.loads(stored["rendered:names"])["query_params"] == {"limit": "3"}
+    assert len([key for key in stored if key.startswith("xcom:")]) == 9
+    assert not [key for key, text in stored.items() if TOKEN in text]
 
 
 def test_retries_errors_and_sensor_modes(paged_api):
@@ -64,13 +122,19 @@ def test_retries_errors_and_sensor_modes(paged_api):
     assert paged_api.hits["job:poked"] == 3 and paged_api.hits["job:rescheduled"] == 2
 
 
-def test_deferrable_operator_and_sensor_run_in_the_trigger(paged_api, tmp_path, monkeypatch):
+def test_deferrable_operator_and_sensor_run_in_the_trigger_with_the_shared_token_store(
+    oauth_paged_api, tmp_path, monkeypatch
+):
+    from airflow_provider_authapi.store import MetadataVariables, token_variable_name
     from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
 
+    api, oauth = oauth_paged_api
     fired: list[dict] = []
     original_run = AuthApiTrigger.run
 
     async def spy_run(self):
+        # a triggerer is another process: no token in memory, only what the Variable store holds
+        reset_token_managers()
         _, kwargs = self.serialize()
         async for event in original_run(self):
             fired.append({"kwargs": kwargs, "payload": event.payload})
@@ -87,12 +151,20 @@ def test_deferrable_operator_and_sensor_run_in_the_trigger(paged_api, tmp_path, 
     assert len((tmp_path / "deferred.jsonl").read_text().splitlines()) == 25
     assert summary["names"] == ["item-1", "item-2", "item-3"]  # a callable filter, imported in the trigger
     assert summary["job"] == {"rows": 42}
-    assert paged_api.hits["job:deferred"] == 3  # one poke in the task, two in the trigger
+    assert api.hits["job:deferred"] == 3  # one poke in the task, two in the trigger
     # every deferrable task went through the trigger; its kwargs hold the request spec, no secret
     by_path = {f["kwargs"]["request"]["url"]: f for f in fired}
     assert set(by_path) == {"/cursor", "/offset", "/status/403", "/jobs/deferred"}
     assert len(fired) == 5
-    assert all(TOKEN not in json.dumps(f) for f in fired)
-    assert by_path["/status/403"]["payload"]["status"] == "error"
-    assert by_path["/status/403"]["payload"]["message"].startswith("GET /status/403 answered 403 Forbidden")
+    # one token for the whole run: five triggers, each starting with an empty memory, read it from the store
+    assert oauth.token_requests == 1
+    live = json.loads(MetadataVariables().get(token_variable_name("paged_oauth")))["token"]["access_token"]
+    assert oauth.access.check(live) is not None
+    for secret in (live, oauth.client_secret):
+        assert all(secret not in json.dumps(f) for f in fired)
+        assert not [key for key, text in stored_text(result).items() if secret in text]
+    forbidden = by_path["/status/403"]["payload"]
+    assert forbidden["status"] == "error"
+    assert forbidden["message"].startswith("GET /status/403 answered 403 Forbidden")
+    assert '"you_sent": "***"' in forbidden["message"]  # the echoed Authorization header is scrubbed
     assert by_path["/jobs/deferred"]["kwargs"]["response_check"].endswith(":job_done")

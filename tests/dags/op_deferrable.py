@@ -1,5 +1,6 @@
 """The deferrable path: AuthApiOperator (paginated, to a file, with a callable filter, and a failing call)
-and AuthApiSensor defer to AuthApiTrigger; `dag.test()` runs the trigger inline (connection `paged_api`)."""
+and AuthApiSensor defer to AuthApiTrigger; `dag.test()` runs the trigger inline. Connection `paged_oauth`
+(OAuth2 client credentials), so the trigger needs the token store."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def item_names(body) -> list:
 
 @dag(schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False)
 def op_deferrable():
-    common = {"authapi_conn_id": "paged_api", "deferrable": True, "retries": 0}
+    common = {"authapi_conn_id": "paged_oauth", "deferrable": True, "retries": 0}
     pages = AuthApiOperator(
         task_id="pages",
         endpoint="/cursor",

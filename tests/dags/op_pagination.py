@@ -59,6 +59,7 @@ def op_pagination():
         task_id="names",
         endpoint="/offset",
         query_params={"limit": "{{ dag_run.conf['limit'] }}"},
+        headers={"X-Run": "{{ run_id }}"},
         response_filter="items[*].name",
         **common,
     )
