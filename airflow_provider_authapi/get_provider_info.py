@@ -20,7 +20,7 @@ def get_provider_info() -> dict[str, Any]:
         "description": "OAuth 2.0, token login, API key, Basic and Bearer REST APIs with a shared token cache.",
         "versions": [__version__],
         "integrations": [{"integration-name": INTEGRATION, "tags": ["protocol"]}],
-        "hooks": modules("airflow_provider_authapi.hooks.authapi"),
+        "hooks": modules("airflow_provider_authapi.hooks.authapi", "airflow_provider_authapi.hooks.connection_types"),
         "operators": modules("airflow_provider_authapi.operators.authapi"),
         "sensors": modules("airflow_provider_authapi.sensors.authapi"),
         "triggers": modules("airflow_provider_authapi.triggers.authapi"),

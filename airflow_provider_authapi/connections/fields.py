@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-HOOK_CLASS = "airflow_provider_authapi.hooks.authapi.AuthApiHook"
+HOOKS_MODULE = "airflow_provider_authapi.hooks.connection_types"  # one AuthApiHook subclass per type
 STANDARD_FIELDS = ("schema", "port", "login", "password", "description")
 
 
@@ -45,6 +45,7 @@ class ConnectionType:
     """One connection type of the provider: its name, standard-field labels and custom fields."""
 
     conn_type: str
+    hook_class: str  # class name in HOOKS_MODULE
     hook_name: str
     relabel: dict[str, str]
     fields: tuple[FieldSpec, ...]
@@ -54,7 +55,7 @@ class ConnectionType:
         shown = {"host", *self.relabel}
         return {
             "connection-type": self.conn_type,
-            "hook-class-name": HOOK_CLASS,
+            "hook-class-name": f"{HOOKS_MODULE}.{self.hook_class}",
             "hook-name": self.hook_name,
             "ui-field-behaviour": {
                 "hidden-fields": [name for name in STANDARD_FIELDS if name not in shown and name != "description"],
@@ -103,6 +104,7 @@ COMMON_FIELDS = (
 
 OAUTH2 = ConnectionType(
     "authapi_oauth2",
+    "AuthApiOAuth2Hook",
     "OAuth 2.0 API",
     {"login": "Client ID", "password": "Client secret"},
     (
@@ -132,6 +134,7 @@ OAUTH2 = ConnectionType(
 
 TOKEN_LOGIN = ConnectionType(
     "authapi_token",
+    "AuthApiTokenHook",
     "Token login API",
     {"login": "User name / client id", "password": "Password / secret"},
     (
@@ -158,6 +161,7 @@ TOKEN_LOGIN = ConnectionType(
 
 API_KEY = ConnectionType(
     "authapi_apikey",
+    "AuthApiApiKeyHook",
     "API key API",
     {"password": "API key"},
     (
@@ -169,10 +173,13 @@ API_KEY = ConnectionType(
     ),
 )  # fmt: skip
 
-BASIC = ConnectionType("authapi_basic", "Basic auth API", {"login": "User name", "password": "Password"}, COMMON_FIELDS)
+BASIC = ConnectionType(
+    "authapi_basic", "AuthApiBasicHook", "Basic auth API", {"login": "User name", "password": "Password"}, COMMON_FIELDS
+)
 
 BEARER = ConnectionType(
     "authapi_bearer",
+    "AuthApiBearerHook",
     "Bearer token API",
     {"password": "Token"},
     (
@@ -183,7 +190,7 @@ BEARER = ConnectionType(
     ),
 )  # fmt: skip
 
-NO_AUTH = ConnectionType("authapi_none", "Unauthenticated API", {}, COMMON_FIELDS)
+NO_AUTH = ConnectionType("authapi_none", "AuthApiNoAuthHook", "Unauthenticated API", {}, COMMON_FIELDS)
 
 CONNECTION_TYPES: dict[str, ConnectionType] = {
     t.conn_type: t for t in (OAUTH2, TOKEN_LOGIN, API_KEY, BASIC, BEARER, NO_AUTH)
