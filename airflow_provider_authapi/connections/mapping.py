@@ -7,6 +7,7 @@ part of the message. A profile's defaults sit beneath the connection's own value
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin
@@ -49,6 +50,11 @@ class ConnectionFields:
     def error(self, field: str, problem: str) -> ConfigError:
         return ConfigError(field, problem, conn_id=self.conn_id)
 
+    def got(self, name: str, value: Any) -> str:
+        """` (got 'x')` for a message, or nothing when the field holds a secret."""
+        spec = self.specs.get(name)
+        return "" if spec is None or spec.kind == "secret" else f" (got {value!r})"
+
     def raw(self, name: str) -> Any:
         if name in EMPTY_ALLOWED and self.extra.get(name) == "":
             return ""
@@ -67,7 +73,7 @@ class ConnectionFields:
         if self.specs[name].kind == "choice":
             choices = self.specs[name].choices
             if str(value) not in choices:
-                raise self.error(name, f"must be one of {', '.join(choices)} (got {str(value)!r})")
+                raise self.error(name, f"must be one of {', '.join(choices)}{self.got(name, str(value))}")
         return str(value)
 
     def number(self, name: str) -> float | None:
@@ -75,11 +81,13 @@ class ConnectionFields:
         if value is None:
             return None
         try:
-            number = float(value)
+            number = float(value) if not isinstance(value, bool) else math.nan
         except (TypeError, ValueError):
-            raise self.error(name, f"must be a number of seconds (got {value!r})") from None
+            number = math.nan
+        if not math.isfinite(number):
+            raise self.error(name, f"must be a number of seconds{self.got(name, value)}")
         if number <= 0:
-            raise self.error(name, f"must be greater than 0 (got {value!r})")
+            raise self.error(name, f"must be greater than 0{self.got(name, value)}")
         return number
 
     def flag(self, name: str) -> bool:
@@ -90,7 +98,7 @@ class ConnectionFields:
             return True
         if str(value).strip().lower() in FALSE_WORDS or value is None:
             return False
-        raise self.error(name, f"must be true or false (got {value!r})")
+        raise self.error(name, f"must be true or false{self.got(name, value)}")
 
     def mapping(self, name: str) -> dict[str, Any]:
         value = self.raw(name)
@@ -105,6 +113,15 @@ class ConnectionFields:
             raise self.error(name, f"must be a JSON object, not {type(value).__name__}")
         return value
 
+    def words(self, name: str) -> tuple[str, ...]:
+        """A list field given as a JSON list, or as one string separated by spaces or commas."""
+        value = self.raw(name)
+        if value is None:
+            return ()
+        if isinstance(value, list | tuple):
+            return tuple(str(item) for item in value if str(item).strip())
+        return tuple(str(value).replace(",", " ").split())
+
     def url(self, name: str) -> str | None:
         """A URL field, joined to the host when relative."""
         value = self.text(name)
@@ -113,7 +130,7 @@ class ConnectionFields:
         if "://" in value:
             return value
         if not self.host:
-            raise self.error(name, f"is relative ({value!r}) but the connection has no host to join it to")
+            raise self.error(name, f"is relative{self.got(name, value)} but the connection has no host to join it to")
         return urljoin(self.host.rstrip("/") + "/", value.lstrip("/"))
 
     def _read_extra(self, conn: Any, conn_type: str) -> dict[str, Any]:
@@ -157,7 +174,8 @@ def auth_config_from_connection(conn: Any) -> AuthConfig:
     except ConfigError as exc:
         if exc.conn_id:
             raise
-        raise ConfigError(exc.field, str(exc).split(": ", 1)[-1], conn_id=fields.conn_id) from None
+        problem = str(exc).removeprefix(f"field {exc.field!r}: ")
+        raise ConfigError(exc.field, problem, conn_id=fields.conn_id) from None
 
 
 def _common(f: ConnectionFields) -> CommonConfig:
@@ -196,14 +214,16 @@ def _required_password(conn: Any, f: ConnectionFields, what: str) -> str:
 
 
 def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
-    scopes = (f.text("scopes") or "").replace(",", " ").split()
+    grant_type = f.text("grant_type", "client_credentials")
+    if grant_type == "client_credentials" and not getattr(conn, "login", None):
+        raise f.error("login", "the client id is required for the client_credentials grant")
     return OAuth2Config(
         token_url=f.url("token_url") or "",
-        grant_type=f.text("grant_type", "client_credentials"),  # type: ignore[arg-type]
+        grant_type=grant_type,  # type: ignore[arg-type]
         client_id=getattr(conn, "login", None) or "",
         client_secret=getattr(conn, "password", None) or None,
         client_auth=f.text("client_auth", "basic"),  # type: ignore[arg-type]
-        scopes=tuple(scopes),
+        scopes=f.words("scopes"),
         audience=f.text("audience"),
         resource=f.text("resource"),
         extra_token_params={str(k): str(v) for k, v in f.mapping("token_request_params").items()},

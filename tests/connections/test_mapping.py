@@ -1,0 +1,320 @@
+"""Connection -> AuthConfig: every type's fields, profile defaults, and one clear error per malformed field."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from airflow_provider_authapi import profiles
+from airflow_provider_authapi.auth.config import (
+    ApiKeyConfig,
+    BasicAuthConfig,
+    BearerAuthConfig,
+    NoAuthConfig,
+    OAuth2Config,
+    TokenLoginConfig,
+)
+from airflow_provider_authapi.auth.errors import ConfigError
+from airflow_provider_authapi.connections import auth_config_from_connection
+
+HOST = "https://api.example.com/v2"
+SECRET = "client-secret-value-0123456789-abcdef"
+SIGNING = "signature-secret-value-0123456789-abcdef"
+KEY_PEM = "-----BEGIN PRIVATE KEY-----\nkey-pem-secret-body\n-----END PRIVATE KEY-----"
+ALL_SECRETS = (SECRET, SIGNING, KEY_PEM, "user-password-secret", "refresh-token-secret", "short-signing-secret")
+
+
+@dataclass
+class Conn:
+    """The attributes of an Airflow Connection the mapping reads (extra as Airflow stores it: a JSON string)."""
+
+    conn_type: str
+    conn_id: str = "my_api"
+    host: str | None = HOST
+    login: str | None = None
+    password: str | None = None
+    extra: str | None = None
+
+
+def conn(conn_type: str, extra: dict[str, Any] | str | None = None, **kwargs: Any) -> Conn:
+    return Conn(conn_type, extra=extra if isinstance(extra, str) or extra is None else json.dumps(extra), **kwargs)
+
+
+# -- each type ---------------------------------------------------------------------------------------------------
+
+
+def test_oauth2_maps_every_field():
+    extra = {
+        "grant_type": "authorization_code",
+        "token_url": "oauth/token",
+        "authorization_url": "/oauth/authorize",
+        "redirect_uri": "https://airflow.example.com/oauth-consent/callback",
+        "scopes": "read, write  admin",
+        "audience": "https://api.example.com",
+        "resource": "urn:api",
+        "client_auth": "body",
+        "token_request_params": '{"tenant": "acme", "n": 1}',
+        "refresh_token": "refresh-token-secret",
+        "use_pkce": "true",
+        "token_placement": "query",
+        "token_header_name": "X-Token",
+        "token_prefix": "Token",
+        "token_query_param": "tok",
+        "default_token_lifetime": "900",
+        "max_token_lifetime": 600,
+        "realm_id": "9130",
+        "extra_headers": {"X-Tenant": "acme"},
+        "extra_query_params": '{"minorversion": 65}',
+        "verify_tls": "false",
+        "timeout": "12.5",
+        "signature_header": "X-Signature",
+        "signature_secret": SIGNING,
+    }
+    config = auth_config_from_connection(conn("authapi_oauth2", extra, login="client-id", password=SECRET))
+    scheme = config.scheme
+    assert isinstance(scheme, OAuth2Config)
+    assert scheme.token_url == "https://api.example.com/v2/oauth/token"
+    assert scheme.authorization_url == "https://api.example.com/v2/oauth/authorize"
+    assert scheme.redirect_uri == "https://airflow.example.com/oauth-consent/callback"
+    assert (scheme.grant_type, scheme.client_id, scheme.client_secret) == ("authorization_code", "client-id", SECRET)
+    assert scheme.scopes == ("read", "write", "admin") and scheme.scope == "read write admin"
+    assert (scheme.audience, scheme.resource, scheme.client_auth) == ("https://api.example.com", "urn:api", "body")
+    assert scheme.extra_token_params == {"tenant": "acme", "n": "1"}
+    assert scheme.refresh_token == "refresh-token-secret" and scheme.use_pkce is True
+    assert (scheme.placement.location, scheme.placement.header_name) == ("query", "X-Token")
+    assert (scheme.placement.prefix, scheme.placement.query_param) == ("Token", "tok")
+    assert (scheme.default_lifetime, scheme.max_lifetime) == (900.0, 600.0)
+    common = config.common
+    assert common.base_url == HOST
+    assert common.headers == {"X-Tenant": "acme"} and common.params == {"minorversion": "65"}
+    assert common.tls.verify is False and common.timeout == 12.5
+    assert common.signature is not None and common.signature.header == "X-Signature"
+    assert common.signature.secret == SIGNING
+    for secret in (SECRET, SIGNING, "refresh-token-secret"):
+        assert secret not in repr(config)
+
+
+def test_oauth2_defaults_and_password_grant():
+    extra = {"token_url": "https://login.example.com/token", "grant_type": "password", "username": "ann",
+             "user_password": "user-password-secret", "scopes": ["a", "b"]}  # fmt: skip
+    scheme = auth_config_from_connection(conn("authapi_oauth2", extra, login="cid")).scheme
+    assert isinstance(scheme, OAuth2Config)
+    assert scheme.token_url == "https://login.example.com/token"  # absolute: not joined to the host
+    assert (scheme.username, scheme.password, scheme.scopes) == ("ann", "user-password-secret", ("a", "b"))
+    assert scheme.client_secret is None and scheme.client_auth == "basic" and scheme.use_pkce is False
+    assert (scheme.placement.location, scheme.placement.header_name, scheme.placement.prefix) == (
+        "header",
+        "Authorization",
+        "Bearer",
+    )
+    assert scheme.default_lifetime == 3600 and scheme.max_lifetime is None
+    common = auth_config_from_connection(conn("authapi_oauth2", extra, login="cid")).common
+    assert common.tls.verify is True and common.timeout == 30 and common.signature is None
+
+
+def test_token_login_maps_every_field():
+    extra = {
+        "token_url": "/api/login",
+        "request_format": "form",
+        "username_field": "UserName",
+        "password_field": "Password",
+        "extra_body": {"Tenant": "t1"},
+        "token_path": "data.AccessToken",
+        "refresh_token_path": "data.RefreshToken",
+        "expires_in_path": "data.ExpiresIn",
+        "expires_at_path": "data.ExpiresAt",
+        "default_token_lifetime": 1200,
+        "max_token_lifetime": "3000",
+        "refresh_url": "api/refresh",
+        "refresh_token_field": "Token",
+        "refresh_body": '{"Grant": "refresh"}',
+        "token_placement": "header",
+        "token_header_name": "X-Auth",
+        "token_prefix": "",
+    }
+    scheme = auth_config_from_connection(conn("authapi_token", extra, login="bob", password=SECRET)).scheme
+    assert isinstance(scheme, TokenLoginConfig)
+    assert scheme.token_url == "https://api.example.com/v2/api/login"
+    assert scheme.refresh_url == "https://api.example.com/v2/api/refresh"
+    assert (scheme.username, scheme.password, scheme.request_format) == ("bob", SECRET, "form")
+    assert (scheme.username_field, scheme.password_field, scheme.extra_body) == (
+        "UserName",
+        "Password",
+        {"Tenant": "t1"},
+    )
+    assert (scheme.token_path, scheme.refresh_token_path) == ("data.AccessToken", "data.RefreshToken")
+    assert (scheme.expires_in_path, scheme.expires_at_path) == ("data.ExpiresIn", "data.ExpiresAt")
+    assert (scheme.default_lifetime, scheme.max_lifetime) == (1200.0, 3000.0)
+    assert (scheme.refresh_token_field, scheme.refresh_body) == ("Token", {"Grant": "refresh"})
+    assert (scheme.placement.header_name, scheme.placement.prefix) == ("X-Auth", "")  # "" means no prefix
+
+
+def test_token_login_defaults():
+    scheme = auth_config_from_connection(conn("authapi_token", {"token_url": "/login"}, login="u", password="p")).scheme
+    assert isinstance(scheme, TokenLoginConfig)
+    assert (scheme.request_format, scheme.username_field, scheme.password_field) == ("json", "username", "password")
+    assert (scheme.token_path, scheme.refresh_url, scheme.refresh_token_field) == ("access_token", None, "RefreshToken")
+    assert scheme.placement.prefix == "Bearer"
+
+
+def test_api_key_basic_bearer_none():
+    apikey = auth_config_from_connection(
+        conn("authapi_apikey", {"api_key_name": "key", "api_key_location": "query", "api_key_prefix": "Api-Key"},
+             password=SECRET)
+    ).scheme  # fmt: skip
+    assert apikey == ApiKeyConfig(key=SECRET, name="key", location="query", prefix="Api-Key")
+    default_key = auth_config_from_connection(conn("authapi_apikey", password=SECRET)).scheme
+    assert default_key == ApiKeyConfig(key=SECRET, name="X-API-Key", location="header", prefix="")
+
+    basic = auth_config_from_connection(conn("authapi_basic", login="ann", password=SECRET)).scheme
+    assert basic == BasicAuthConfig("ann", SECRET)
+
+    bearer = auth_config_from_connection(
+        conn("authapi_bearer", {"token_header_name": "X-Token", "token_prefix": ""}, password=SECRET)
+    ).scheme
+    assert bearer == BearerAuthConfig(token=SECRET, header_name="X-Token", prefix="")
+    assert auth_config_from_connection(conn("authapi_bearer", password=SECRET)).scheme.prefix == "Bearer"
+
+    none = auth_config_from_connection(conn("authapi_none", {"extra_headers": {"Accept": "application/json"}}))
+    assert none.scheme == NoAuthConfig() and none.common.headers == {"Accept": "application/json"}
+
+
+def test_prefixed_extra_names_from_older_forms():
+    extra = {"extra__authapi_oauth2__token_url": "/token", "extra__authapi_oauth2__scopes": "x"}
+    scheme = auth_config_from_connection(conn("authapi_oauth2", extra, login="cid")).scheme
+    assert scheme.token_url == "https://api.example.com/v2/token" and scheme.scopes == ("x",)
+
+
+def test_tls_pems_are_mapped():
+    extra = {"ca_cert_pem": "CA PEM", "client_cert_pem": "CERT PEM", "client_key_pem": KEY_PEM}
+    tls = auth_config_from_connection(conn("authapi_none", extra)).common.tls
+    assert (tls.ca_pem, tls.client_cert_pem, tls.client_key_pem) == ("CA PEM", "CERT PEM", KEY_PEM)
+    assert KEY_PEM not in repr(tls)
+
+
+# -- profiles ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def profile(monkeypatch: pytest.MonkeyPatch) -> profiles.Profile:
+    test_profile = profiles.Profile(
+        name="acme",
+        label="ACME",
+        conn_type="authapi_oauth2",
+        host="https://acme.example.com",
+        fields={"token_url": "/oauth/token", "scopes": "acme.read", "client_auth": "body", "timeout": 5},
+    )
+    monkeypatch.setitem(profiles.PROFILES, "acme", test_profile)
+    return test_profile
+
+
+def test_profile_defaults_sit_beneath_connection_values(profile):
+    config = auth_config_from_connection(conn("authapi_oauth2", {"profile": "acme"}, host=None, login="cid"))
+    assert config.common.base_url == "https://acme.example.com"
+    assert config.scheme.token_url == "https://acme.example.com/oauth/token"
+    assert (config.scheme.scopes, config.scheme.client_auth, config.common.timeout) == (("acme.read",), "body", 5)
+
+    own = {"profile": "acme", "scopes": "mine", "client_auth": "basic", "token_url": "/t"}
+    config = auth_config_from_connection(conn("authapi_oauth2", own, host="https://eu.acme.example.com", login="c"))
+    assert config.common.base_url == "https://eu.acme.example.com"
+    assert config.scheme.token_url == "https://eu.acme.example.com/t"
+    assert (config.scheme.scopes, config.scheme.client_auth, config.common.timeout) == (("mine",), "basic", 5)
+
+
+def test_profile_of_another_connection_type_is_refused(profile):
+    with pytest.raises(ConfigError) as caught:
+        auth_config_from_connection(conn("authapi_token", {"profile": "acme", "token_url": "/x"}, password="p"))
+    assert caught.value.field == "profile" and "authapi_oauth2" in str(caught.value)
+
+
+# -- malformed fields --------------------------------------------------------------------------------------------
+
+OAUTH2 = {"token_url": "/token"}
+LOGIN = {"token_url": "/login"}
+SIGNED = {"signature_header": "X-Sig", "signature_secret": SIGNING}
+
+# (case id, conn_type, extra, Conn kwargs, field named in the error)
+MALFORMED: list[tuple[str, str, Any, dict[str, Any], str]] = [
+    ("extra not JSON", "authapi_oauth2", '{"token_url": "/t", "x": "' + SECRET, {}, "extra"),
+    ("extra not an object", "authapi_basic", "[1, 2]", {"login": "u"}, "extra"),
+    ("extra_headers not JSON", "authapi_bearer", {"extra_headers": '{"Authorization": ' + SECRET}, {}, "extra_headers"),
+    ("extra_headers a list", "authapi_none", {"extra_headers": '["a"]'}, {}, "extra_headers"),
+    ("extra_query_params not JSON", "authapi_apikey", {"extra_query_params": "{x}"}, {}, "extra_query_params"),
+    ("token_request_params not JSON", "authapi_oauth2", {**OAUTH2, "token_request_params": "{"}, {},
+     "token_request_params"),
+    ("extra_body not JSON", "authapi_token", {**LOGIN, "extra_body": "{'a': 1}"}, {}, "extra_body"),
+    ("refresh_body not JSON", "authapi_token", {**LOGIN, "refresh_body": "nope"}, {}, "refresh_body"),
+    ("unknown grant_type", "authapi_oauth2", {**OAUTH2, "grant_type": "implicit"}, {}, "grant_type"),
+    ("unknown client_auth", "authapi_oauth2", {**OAUTH2, "client_auth": "jwt"}, {}, "client_auth"),
+    ("unknown token_placement", "authapi_oauth2", {**OAUTH2, "token_placement": "cookie"}, {}, "token_placement"),
+    ("unknown request_format", "authapi_token", {**LOGIN, "request_format": "xml"}, {}, "request_format"),
+    ("unknown api_key_location", "authapi_apikey", {"api_key_location": "body"}, {}, "api_key_location"),
+    ("short signature_secret", "authapi_basic", {"signature_header": "X-Sig", "signature_secret":
+     "short-signing-secret"}, {"login": "u"}, "signature_secret"),
+    ("signature_secret without header", "authapi_none", {"signature_secret": SIGNING}, {}, "signature_header"),
+    ("oauth2 without token_url", "authapi_oauth2", {"scopes": "a"}, {}, "token_url"),
+    ("token login without token_url", "authapi_token", {"token_path": "t"}, {}, "token_url"),
+    ("relative token_url without host", "authapi_oauth2", OAUTH2, {"host": None}, "token_url"),
+    ("host without scheme", "authapi_none", {}, {"host": "api.example.com"}, "host"),
+    ("timeout not a number", "authapi_none", {"timeout": "fast"}, {}, "timeout"),
+    ("timeout zero", "authapi_none", {"timeout": 0}, {}, "timeout"),
+    ("timeout nan", "authapi_none", {"timeout": "nan"}, {}, "timeout"),
+    ("lifetime not a number", "authapi_oauth2", {**OAUTH2, "default_token_lifetime": "1h"}, {},
+     "default_token_lifetime"),
+    ("max lifetime negative", "authapi_token", {**LOGIN, "max_token_lifetime": -5}, {}, "max_token_lifetime"),
+    ("verify_tls not a bool", "authapi_none", {"verify_tls": "maybe"}, {}, "verify_tls"),
+    ("use_pkce not a bool", "authapi_oauth2", {**OAUTH2, "use_pkce": "perhaps"}, {}, "use_pkce"),
+    ("client key without cert", "authapi_none", {"client_key_pem": KEY_PEM}, {}, "client_cert_pem"),
+    ("unknown profile", "authapi_none", {"profile": "nope"}, {}, "profile"),
+    ("password grant without username", "authapi_oauth2", {**OAUTH2, "grant_type": "password",
+     "user_password": "user-password-secret"}, {}, "username"),
+    ("refresh grant without refresh token", "authapi_oauth2", {**OAUTH2, "grant_type": "refresh_token"}, {},
+     "refresh_token"),
+    ("client_credentials without client id", "authapi_oauth2", OAUTH2, {"login": None}, "login"),
+    ("api key missing", "authapi_apikey", {}, {"password": None}, "password"),
+    ("bearer token missing", "authapi_bearer", {}, {"password": None}, "password"),
+    ("token login password missing", "authapi_token", LOGIN, {"password": None}, "password"),
+    ("basic without user", "authapi_basic", {}, {"login": None}, "login"),
+    ("basic without password", "authapi_basic", {}, {"login": "u", "password": None}, "password"),
+    ("unknown conn_type", "http", {}, {}, "conn_type"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "extra", "kwargs", "field"),
+    [pytest.param(*case[1:], id=case[0]) for case in MALFORMED],
+)
+def test_malformed_field_names_connection_and_field_and_hides_secrets(conn_type, extra, kwargs, field):
+    kwargs = {"login": "client-id", "password": SECRET, **kwargs}
+    extra = {**SIGNED, **extra} if isinstance(extra, dict) and "signature_secret" not in extra else extra
+    with pytest.raises(ConfigError) as caught:
+        auth_config_from_connection(conn(conn_type, extra, conn_id="crm_prod", **kwargs))
+    error = caught.value
+    message = str(error)
+    assert (error.field, error.conn_id) == (field, "crm_prod")
+    assert message.startswith(f"connection 'crm_prod', field '{field}': "), message
+    assert len(message) > len(f"connection 'crm_prod', field '{field}': ") + 5, message
+    for secret in ALL_SECRETS:
+        assert secret not in message and secret not in repr(error), f"secret in {message!r}"
+    assert error.__cause__ is None or SECRET not in str(error.__cause__)
+
+
+def test_one_bad_field_in_a_valid_config_is_the_one_named():
+    """A config that is valid apart from one field: the error names that field, and shows a non-secret value."""
+    good = {**OAUTH2, **SIGNED, "scopes": "a,b", "timeout": 3}
+    assert auth_config_from_connection(conn("authapi_oauth2", good, login="c", password=SECRET)).scheme.scopes == (
+        "a",
+        "b",
+    )
+    with pytest.raises(ConfigError) as caught:
+        auth_config_from_connection(conn("authapi_oauth2", {**good, "timeout": "x"}, login="c", password=SECRET))
+    assert caught.value.field == "timeout" and "'x'" in str(caught.value)  # non-secret values are shown
+
+
+def test_bad_secret_field_says_what_is_wrong_without_the_value():
+    with pytest.raises(ConfigError) as caught:
+        auth_config_from_connection(conn("authapi_none", {"signature_header": "X", "signature_secret": "tiny-secret"}))
+    assert "at least 32 characters" in str(caught.value) and "tiny-secret" not in str(caught.value)
