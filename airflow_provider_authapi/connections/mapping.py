@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin
@@ -32,6 +33,10 @@ from airflow_provider_authapi.connections.fields import CONNECTION_TYPES, Connec
 TRUE_WORDS = {"true", "1", "yes", "on"}
 EMPTY_ALLOWED = {"token_prefix", "api_key_prefix"}  # "" means "no prefix" here, not "use the default"
 FALSE_WORDS = {"false", "0", "no", "off", ""}
+# Earlier field names still read. `client_key_pem` became `client_private_key_pem`: Airflow redacts extras by
+# key name (`private_key`, `secret`, `password`, `token`...), and `client_key_pem` matched none of them.
+RENAMED = {"client_key_pem": "client_private_key_pem"}
+PEM_BLOCK = re.compile(r"(-----BEGIN [A-Z0-9 ]+-----)(.*?)(-----END [A-Z0-9 ]+-----)", re.DOTALL)
 
 
 class ConnectionFields:
@@ -122,6 +127,16 @@ class ConnectionFields:
             return tuple(str(item) for item in value if str(item).strip())
         return tuple(str(value).replace(",", " ").split())
 
+    def pem(self, name: str) -> str | None:
+        """A PEM field. A one-line input (the form's masked field) drops line breaks: they are restored."""
+        value = self.text(name)
+        if not value:
+            return None
+        value = value.replace("\\n", "\n").strip()
+        if "-----BEGIN " not in value:
+            raise self.error(name, "is not PEM text (no -----BEGIN ...----- line)")
+        return PEM_BLOCK.sub(_rewrap, value) + "\n"
+
     def url(self, name: str) -> str | None:
         """A URL field, joined to the host when relative."""
         value = self.text(name)
@@ -147,7 +162,11 @@ class ConnectionFields:
         if not isinstance(extra, dict):
             raise self.error("extra", "must be a JSON object")
         prefix = f"extra__{conn_type}__"  # the form's older, prefixed field names
-        return {key.removeprefix(prefix): value for key, value in extra.items()}
+        extra = {key.removeprefix(prefix): value for key, value in extra.items()}
+        for old, new in RENAMED.items():
+            if old in extra:
+                extra.setdefault(new, extra.pop(old))
+        return extra
 
     def _apply_profile(self, name: str, conn_type: str) -> None:
         from airflow_provider_authapi.profiles import PROFILES
@@ -159,6 +178,15 @@ class ConnectionFields:
         if profile.conn_type != conn_type:
             raise self.error("profile", f"profile {name!r} is for connection type {profile.conn_type}, not {conn_type}")
         self.profile_fields, self.profile_host = dict(profile.fields), profile.host
+
+
+def _rewrap(block: re.Match[str]) -> str:
+    """One PEM block with its base64 body on 64-character lines; bodies with headers are left alone."""
+    begin, body, end = block.groups()
+    if ":" in body:
+        return block.group(0)
+    body = "".join(body.split())
+    return "\n".join([begin, *(body[i : i + 64] for i in range(0, len(body), 64)), end])
 
 
 def auth_config_from_connection(conn: Any) -> AuthConfig:
@@ -186,9 +214,9 @@ def _common(f: ConnectionFields) -> CommonConfig:
     params = {str(k): str(v) for k, v in f.mapping("extra_query_params").items()}
     tls = TLSConfig(
         verify=f.flag("verify_tls"),
-        ca_pem=f.text("ca_cert_pem"),
-        client_cert_pem=f.text("client_cert_pem"),
-        client_key_pem=f.text("client_key_pem"),
+        ca_pem=f.pem("ca_cert_pem"),
+        client_cert_pem=f.pem("client_cert_pem"),
+        client_key_pem=f.pem("client_private_key_pem"),
     )
     if tls.client_key_pem and not tls.client_cert_pem:
         raise f.error("client_cert_pem", "is required when a client key is given")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from airflow_provider_authapi import profiles
+from airflow_provider_authapi.auth import client_kwargs
 from airflow_provider_authapi.auth.config import (
     ApiKeyConfig,
     BasicAuthConfig,
@@ -18,7 +22,10 @@ from airflow_provider_authapi.auth.config import (
     TokenLoginConfig,
 )
 from airflow_provider_authapi.auth.errors import ConfigError
+from airflow_provider_authapi.auth.tls import ssl_verify
 from airflow_provider_authapi.connections import auth_config_from_connection
+from tests.emulators.base import self_signed_cert
+from tests.emulators.oauth2_server import LoginServer
 
 HOST = "https://api.example.com/v2"
 SECRET = "client-secret-value-0123456789-abcdef"
@@ -188,11 +195,27 @@ def test_prefixed_extra_names_from_older_forms():
     assert scheme.token_url == "https://api.example.com/v2/token" and scheme.scopes == ("x",)
 
 
-def test_tls_pems_are_mapped():
-    extra = {"ca_cert_pem": "CA PEM", "client_cert_pem": "CERT PEM", "client_key_pem": KEY_PEM}
-    tls = auth_config_from_connection(conn("authapi_none", extra)).common.tls
-    assert (tls.ca_pem, tls.client_cert_pem, tls.client_key_pem) == ("CA PEM", "CERT PEM", KEY_PEM)
-    assert KEY_PEM not in repr(tls)
+def test_tls_pems_survive_a_one_line_input_and_load(tmp_path):
+    """The masked form field is a one-line input, which drops line breaks: the mapping restores them."""
+    cert_path, key_path = self_signed_cert(str(tmp_path))
+    cert, key = Path(cert_path).read_text(), Path(key_path).read_text()
+    flat = {"ca_cert_pem": cert.replace("\n", ""), "client_cert_pem": cert.replace("\n", "\\n"),
+            "client_private_key_pem": key.replace("\n", "")}  # fmt: skip
+    tls = auth_config_from_connection(conn("authapi_none", flat)).common.tls
+    assert (tls.ca_pem, tls.client_cert_pem, tls.client_key_pem) == (cert, cert, key)
+    assert key not in repr(tls)
+    assert isinstance(ssl_verify(tls), ssl.SSLContext)  # the TLS library accepts the restored cert and key
+    with LoginServer(tls=(cert_path, key_path)) as server:
+        common = auth_config_from_connection(conn("authapi_none", flat, host=server.url)).common
+        with httpx.Client(**client_kwargs(common)) as client:
+            assert client.get("/no-such-page").status_code == 404  # TLS handshake with the self-signed server
+
+
+def test_earlier_client_key_field_name_is_still_read(tmp_path):
+    cert_path, key_path = self_signed_cert(str(tmp_path))
+    cert, key = Path(cert_path).read_text(), Path(key_path).read_text()
+    extra = {"client_cert_pem": cert, "client_key_pem": key}
+    assert auth_config_from_connection(conn("authapi_none", extra)).common.tls.client_key_pem == key
 
 
 # -- profiles ----------------------------------------------------------------------------------------------------
@@ -267,7 +290,8 @@ MALFORMED: list[tuple[str, str, Any, dict[str, Any], str]] = [
     ("max lifetime negative", "authapi_token", {**LOGIN, "max_token_lifetime": -5}, {}, "max_token_lifetime"),
     ("verify_tls not a bool", "authapi_none", {"verify_tls": "maybe"}, {}, "verify_tls"),
     ("use_pkce not a bool", "authapi_oauth2", {**OAUTH2, "use_pkce": "perhaps"}, {}, "use_pkce"),
-    ("client key without cert", "authapi_none", {"client_key_pem": KEY_PEM}, {}, "client_cert_pem"),
+    ("client key without cert", "authapi_none", {"client_private_key_pem": KEY_PEM}, {}, "client_cert_pem"),
+    ("CA not PEM", "authapi_none", {"ca_cert_pem": "MIIBfake"}, {}, "ca_cert_pem"),
     ("unknown profile", "authapi_none", {"profile": "nope"}, {}, "profile"),
     ("password grant without username", "authapi_oauth2", {**OAUTH2, "grant_type": "password",
      "user_password": "user-password-secret"}, {}, "username"),
