@@ -1,0 +1,110 @@
+"""The connection types as real Airflow 3 sees them: ProvidersManager, the UI's hook metadata, the CLI, redaction."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from airflow_provider_authapi.get_provider_info import get_provider_info
+from tests.conftest import AIRFLOW_ENV
+from tests.connections.test_fields import FIELDS, SECRETS, STANDARD
+
+PACKAGE = "airflow-provider-authapi"
+
+
+def expected_types() -> dict[str, dict]:
+    return {info["connection-type"]: info for info in get_provider_info()["connection-types"]}
+
+
+def test_provider_info_matches_airflows_schema():
+    import airflow
+    import jsonschema
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_providers_manager_shows_every_type_and_field():
+    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    from airflow_provider_authapi.hooks.authapi import AuthApiHook
+
+    manager = ProvidersManager()
+    assert PACKAGE in manager.providers
+    task_hooks = ProvidersManagerTaskRuntime().hooks  # what task code resolves hooks with
+    widgets, behaviours = manager.connection_form_widgets, manager.field_behaviours
+    for conn_type, info in expected_types().items():
+        hook = task_hooks[conn_type]
+        assert hook is not None, f"hook of {conn_type} failed to import"
+        assert (hook.connection_type, hook.hook_name, hook.package_name) == (conn_type, info["hook-name"], PACKAGE)
+        assert hook.hook_class_name == info["hook-class-name"] and hook.connection_testable
+        assert hook.connection_id_attribute_name == "authapi_conn_id"
+        for name in FIELDS[conn_type]:
+            widget = widgets[f"extra__{conn_type}__{name}"]
+            assert (widget.package_name, widget.field_name) == (PACKAGE, name)
+            assert widget.is_sensitive == (name in SECRETS), name
+            assert widget.field["schema"]["title"] == info["conn-fields"][name]["label"]
+        hidden, labels = STANDARD[conn_type]
+        assert set(behaviours[conn_type]["hidden_fields"]) == {"schema", "port"} | hidden
+        assert behaviours[conn_type]["relabeling"] == {"host": "API base URL", **labels}
+
+        # Connection.get_hook() gives our hook, bound to the connection id.
+        from airflow.models.connection import Connection
+
+        instance = Connection(conn_id=f"{conn_type}_conn", conn_type=conn_type).get_hook()
+        assert isinstance(instance, AuthApiHook) and instance.authapi_conn_id == f"{conn_type}_conn"
+
+
+def test_ui_connection_form_metadata():
+    """What the API server sends the React connection form: names, relabelled standard fields, extra fields."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    metadata = {meta.connection_type: meta for meta in HookMetaService.hook_meta_data()}
+    for conn_type, info in expected_types().items():
+        meta = metadata[conn_type]
+        assert meta.hook_name == info["hook-name"]
+        assert meta.standard_fields.host.title == "API base URL" and not meta.standard_fields.host.hidden
+        assert meta.standard_fields.port.hidden and meta.standard_fields.url_schema.hidden
+        assert set(meta.extra_fields) == FIELDS[conn_type]
+        assert meta.extra_fields["verify_tls"]["value"] is True
+    assert metadata["authapi_oauth2"].standard_fields.login.title == "Client ID"
+    assert metadata["authapi_none"].standard_fields.password.hidden
+    assert set(metadata["authapi_oauth2"].extra_fields["grant_type"]["schema"]["enum"]) >= {"password", "refresh_token"}
+
+
+def test_airflow_redacts_every_secret_field_by_name():
+    """The API and UI show a connection's extra through `redact`, which goes by key name."""
+    from airflow._shared.secrets_masker import redact
+
+    extra = {name: f"value-of-{name}-0123456789" for name in SECRETS}
+    extra["extra_headers"] = {"Authorization": "Bearer header-secret-0123456789"}
+    assert redact(extra) == {**dict.fromkeys(SECRETS, "***"), "extra_headers": {"Authorization": "***"}}
+
+
+def test_airflow_cli_lists_the_provider_and_its_connection_types():
+    env = {**os.environ, **AIRFLOW_ENV}
+    commands = {what: [sys.executable, "-m", "airflow", "providers", what, "-o", "json"] for what in ("list", "hooks")}
+    running = {what: subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for what, cmd in commands.items()}  # fmt: skip
+    outputs = {what: process.communicate(timeout=180) for what, process in running.items()}
+    for what, process in running.items():
+        assert process.returncode == 0, outputs[what][1][-2000:]
+    assert "Inconsistency" not in outputs["hooks"][1]
+
+    providers = {row["package_name"]: row for row in json.loads(outputs["list"][0])}
+    from airflow_provider_authapi import __version__
+
+    assert providers[PACKAGE]["version"] == __version__
+
+    hooks = {row["connection_type"]: row for row in json.loads(outputs["hooks"][0])}
+    for conn_type, info in expected_types().items():
+        row = hooks[conn_type]
+        assert (row["class"], row["hook_name"], row["package_name"]) == (
+            info["hook-class-name"],
+            info["hook-name"],
+            PACKAGE,
+        )
