@@ -9,7 +9,7 @@ providers-http's `HttpOperator` with a `pagination_function` and a `response_fil
 pages, alternating, `--repeats` times each, same server, same process. Reported: median wall time and the ratio.
 
 Part 2, peak memory: a result of at least `--big-mb` MB (the same 1,000 pages, records padded) pulled in a fresh
-subprocess per mode; each child reports its peak RSS (`resource.getrusage().ru_maxrss`) before and after the
+subprocess per mode; each child reports its peak RSS (`VmHWM`, the high-water mark) before and after the
 pull. Modes: AuthApiOperator with `output_path` (JSON Lines streamed page by page), AuthApiOperator without
 it (all records in memory, as XCom needs them), and HttpOperator (all responses in memory).
 
@@ -177,6 +177,14 @@ def wall_time(pages: int, per_page: int, repeats: int) -> dict[str, Any]:
 
 
 def peak_rss_mb() -> float:
+    """This process's peak RSS. `VmHWM` rather than `ru_maxrss`: Linux carries `ru_maxrss` over from the
+    parent across fork + exec, so a child of a big parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
