@@ -109,3 +109,14 @@ def test_modules_plugin_and_cli_are_declared():
         {"name": "authapi", "plugin-class": "airflow_provider_authapi.plugins.authapi.AuthApiPlugin"}
     ]
     assert info["cli"] and all(path.startswith("airflow_provider_authapi.cli.") for path in info["cli"])
+
+
+def test_readme_documents_every_field():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("<!-- BEGIN connections -->") : readme.index("<!-- END connections -->")]
+    for conn_type, names in FIELDS.items():
+        assert f"`{conn_type}`" in block
+        for name in names:
+            assert f"| `{name}` |" in block, f"README lacks a row for {name} ({conn_type})"
