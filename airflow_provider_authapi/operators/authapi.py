@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk.configuration import conf
 
 from airflow_provider_authapi.api import Fetcher, JsonLinesWriter, RetryPolicy, get_paginator
 from airflow_provider_authapi.api.pagination import PaginatorSpec
@@ -43,8 +44,10 @@ class AuthApiOperator(BaseOperator):
     :param output_conn_id: connection for the object store of `output_path` when given as a string.
     :param request_retry: a `RetryPolicy`, its dict form, or a number of attempts (default 5): retries of each
         request on connect errors, timeouts, 429 and 5xx, honouring `Retry-After`.
-    :param deferrable: run the requests in the triggerer (`AuthApiTrigger`). Callables (filter, check, custom
-        paginator) must then be importable there: module-level functions in a module on the triggerer's path.
+    :param deferrable: run the requests in the triggerer (`AuthApiTrigger`); default `[operators]
+        default_deferrable`. Callables (filter, check, custom paginator) must then be importable there:
+        module-level functions in a module on the triggerer's path. The result travels back in the trigger
+        event (stored in the metadata DB), so use `output_path` for large results.
     """
 
     template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers", "output_path")
@@ -68,7 +71,7 @@ class AuthApiOperator(BaseOperator):
         output_path: str | ObjectStoragePath | None = None,
         output_conn_id: str | None = None,
         request_retry: RetryPolicy | dict[str, Any] | int | None = None,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)

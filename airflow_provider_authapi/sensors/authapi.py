@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.configuration import conf
 
 from airflow_provider_authapi.api import Fetcher, RetryPolicy
 from airflow_provider_authapi.api.response_filter import ResponseFilter
@@ -27,8 +28,8 @@ class AuthApiSensor(BaseSensorOperator):
     Without `response_check` any 2xx answer is done. A 404 means "not yet"; other 4xx fail the task;
     connect errors, timeouts, 429 and 5xx are retried within a poke (`request_retry`). Works in `poke` and
     `reschedule` mode; with `deferrable=True` it pokes once, then waits in the triggerer (`AuthApiTrigger`),
-    every `poke_interval` seconds, until done or `timeout`. Then `response_check` and a callable
-    `response_filter` must be importable module-level functions.
+    every `poke_interval` seconds, until done or `timeout` (default `[operators] default_deferrable`). Then
+    `response_check` and a callable `response_filter` must be importable module-level functions.
     """
 
     template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers")
@@ -48,7 +49,7 @@ class AuthApiSensor(BaseSensorOperator):
         response_check: Callable[[Any], bool] | None = None,
         response_filter: str | Callable[[Any], Any] | None = None,
         request_retry: RetryPolicy | dict[str, Any] | int | None = None,
-        deferrable: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
