@@ -128,14 +128,14 @@ class ConnectionFields:
         return tuple(str(value).replace(",", " ").split())
 
     def pem(self, name: str) -> str | None:
-        """A PEM field. A one-line input (the form's masked field) drops line breaks: they are restored."""
+        """A PEM field of one or more blocks; line breaks lost in a one-line input (the masked field) restored."""
         value = self.text(name)
         if not value:
             return None
-        value = value.replace("\\n", "\n").strip()
-        if "-----BEGIN " not in value:
-            raise self.error(name, "is not PEM text (no -----BEGIN ...----- line)")
-        return PEM_BLOCK.sub(_rewrap, value) + "\n"
+        blocks = [_rewrap(block) for block in PEM_BLOCK.finditer(value.replace("\\n", "\n"))]
+        if not blocks:
+            raise self.error(name, "is not PEM text (no -----BEGIN ...----- and -----END ...----- lines)")
+        return "\n".join(blocks) + "\n"
 
     def url(self, name: str) -> str | None:
         """A URL field, joined to the host when relative."""

@@ -211,6 +211,14 @@ def test_tls_pems_survive_a_one_line_input_and_load(tmp_path):
             assert client.get("/no-such-page").status_code == 404  # TLS handshake with the self-signed server
 
 
+def test_a_flattened_certificate_chain_keeps_every_block(tmp_path):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    first, second = (Path(self_signed_cert(str(tmp_path / name))[0]).read_text() for name in "ab")
+    chain = auth_config_from_connection(conn("authapi_none", {"ca_cert_pem": (first + second).replace("\n", "")}))
+    assert chain.common.tls.ca_pem == first + second
+    assert isinstance(ssl_verify(chain.common.tls), ssl.SSLContext)
+
+
 def test_earlier_client_key_field_name_is_still_read(tmp_path):
     cert_path, key_path = self_signed_cert(str(tmp_path))
     cert, key = Path(cert_path).read_text(), Path(key_path).read_text()
