@@ -17,6 +17,16 @@ from airflow_provider_authapi.api import Fetcher, JsonLinesWriter, RequestSpec, 
 from airflow_provider_authapi.api.response_filter import resolve_callable
 
 
+def redacted(text: str) -> str:
+    """`text` with every secret registered with Airflow's masker (connection secrets, tokens) as `***`.
+
+    Our own errors are already secret-free; this covers a third-party exception quoting a URL or a header.
+    """
+    from airflow.sdk.log import redact
+
+    return str(redact(text))
+
+
 class AuthApiTrigger(BaseTrigger):
     """Fetch (all pages of) a request, or with `poke_interval` poll it until `response_check` passes.
 
@@ -104,7 +114,7 @@ class AuthApiTrigger(BaseTrigger):
                     payload = {"result": await fetcher.arun(client)}
             payload.update(status="success", pages=fetcher.pages, records=fetcher.records)
         except Exception as exc:  # reported to the task, which raises it there
-            payload = {"status": "error", "error": type(exc).__name__, "message": str(exc)}
+            payload = {"status": "error", "error": type(exc).__name__, "message": redacted(str(exc))}
         yield TriggerEvent(payload)
 
     async def _poll(self, fetcher: Fetcher, client: Any) -> Any:
