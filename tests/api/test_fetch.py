@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import pytest
 
-from airflow_provider_authapi.api import Fetcher, RequestSpec, ResponseCheckError, parse_body
+from airflow_provider_authapi.api import Fetcher, RequestSpec, ResponseCheckError, RetryPolicy, parse_body
 
 
 def test_response_check_runs_on_every_page(api, client):
@@ -20,6 +22,24 @@ def test_response_check_runs_on_every_page(api, client):
     with pytest.raises(ResponseCheckError, match="page 4"):
         fetcher.run(client)
     assert seen == [10, 10, 5, 0]
+
+
+def test_one_progress_line_per_page_and_no_query_string_in_our_logs(api, client, caplog):
+    caplog.set_level(logging.INFO)
+    key = {"api_key": "k3y-in-the-query"}
+    offset = {"type": "offset", "limit": 10}
+    pages = Fetcher(RequestSpec("GET", "/offset", params=key), paginator=offset, response_filter="items")
+    flaky = Fetcher(RequestSpec("GET", "/flaky/logs?fail=1", params=key), retry=RetryPolicy(backoff=0.01))
+    assert len(pages.run(client)) == 25
+    assert flaky.run(client) == {"key": "logs", "attempts": 2}
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("airflow_provider_authapi")]
+    assert [line for line in ours if "records so far" in line] == [
+        "Page 1: 10 records so far",
+        "Page 2: 20 records so far",
+        "Page 3: 25 records so far",
+    ]
+    assert any(line.startswith("GET /flaky/logs answered 503; attempt 1 of 5") for line in ours)
+    assert not [line for line in ours if "k3y" in line or "?" in line]
 
 
 def test_unpaginated_result_is_the_filtered_body(api, client):
