@@ -206,6 +206,18 @@ def auth_config_from_connection(conn: Any) -> AuthConfig:
         raise ConfigError(exc.field, problem, conn_id=fields.conn_id) from None
 
 
+def connection_value(conn: Any, name: str) -> Any:
+    """One field of a connection as the mapping sees it: the connection's value (prefixed or renamed names
+    included), else its profile's, else the field's default. For fields outside `AuthConfig`, such as
+    `test_endpoint` and `realm_id`."""
+    conn_type = getattr(conn, "conn_type", None)
+    if conn_type not in CONNECTION_TYPES:
+        raise ConfigError(
+            "conn_type", f"{conn_type!r} is not one of this provider's types", getattr(conn, "conn_id", None)
+        )
+    return ConnectionFields(conn, CONNECTION_TYPES[conn_type]).raw(name)
+
+
 def _common(f: ConnectionFields) -> CommonConfig:
     signature = None
     if f.raw("signature_header") or f.raw("signature_secret"):

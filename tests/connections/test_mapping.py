@@ -23,7 +23,7 @@ from airflow_provider_authapi.auth.config import (
 )
 from airflow_provider_authapi.auth.errors import ConfigError
 from airflow_provider_authapi.auth.tls import ssl_verify
-from airflow_provider_authapi.connections import auth_config_from_connection
+from airflow_provider_authapi.connections import auth_config_from_connection, connection_value
 from tests.emulators.base import self_signed_cert
 from tests.emulators.oauth2_server import LoginServer
 
@@ -253,6 +253,14 @@ def test_profile_defaults_sit_beneath_connection_values(profile):
     assert config.common.base_url == "https://eu.acme.example.com"
     assert config.scheme.token_url == "https://eu.acme.example.com/t"
     assert (config.scheme.scopes, config.scheme.client_auth, config.common.timeout) == (("mine",), "basic", 5)
+
+
+def test_connection_value_for_fields_outside_the_auth_config(profile):
+    own = conn("authapi_oauth2", {"profile": "acme", "extra__authapi_oauth2__realm_id": "9130"}, login="c")
+    assert connection_value(own, "realm_id") == "9130"
+    assert connection_value(own, "timeout") == 5  # from the profile
+    assert connection_value(own, "test_endpoint") == "/"  # the field's default
+    assert connection_value(conn("authapi_none", {"test_endpoint": "/health"}), "test_endpoint") == "/health"
 
 
 def test_profile_of_another_connection_type_is_refused(profile):
