@@ -84,7 +84,10 @@ class AuthApiTrigger(BaseTrigger):
         from airflow_provider_authapi.hooks.authapi import AuthApiHook
 
         connection = await AuthApiHook.aget_connection(self.authapi_conn_id)
-        return AuthApiHook(self.authapi_conn_id, connection=connection)
+        hook = AuthApiHook(self.authapi_conn_id, connection=connection)
+        # building the config registers its secrets with the masker, a sync Task SDK call: not on the loop
+        await asyncio.to_thread(getattr, hook, "config")
+        return hook
 
     def _fetcher(self, hook: Any) -> Fetcher:
         from airflow_provider_authapi.operators.common import hook_secrets
