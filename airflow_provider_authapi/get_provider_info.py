@@ -25,7 +25,8 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": modules("airflow_provider_authapi.sensors.authapi"),
         "triggers": modules("airflow_provider_authapi.triggers.authapi"),
         "connection-types": [_with_profiles(t.provider_info()) for t in CONNECTION_TYPES.values()],
-        "plugins": [{"name": "authapi", "plugin-class": "airflow_provider_authapi.plugins.authapi.AuthApiPlugin"}],
+        # No "plugins" key: the plugin is registered by the `airflow.plugins` entry point. Listing it here too
+        # makes Airflow load it twice when [core] lazy_load_providers is off ("already registered" import error).
         "cli": ["airflow_provider_authapi.cli.definition.get_authapi_cli_commands"],
     }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
+
 import pytest
 
 from airflow_provider_authapi import profiles
@@ -105,9 +107,9 @@ def test_modules_plugin_and_cli_are_declared():
     assert modules["operators"] == ["airflow_provider_authapi.operators.authapi"]
     assert modules["sensors"] == ["airflow_provider_authapi.sensors.authapi"]
     assert modules["triggers"] == ["airflow_provider_authapi.triggers.authapi"]
-    assert info["plugins"] == [
-        {"name": "authapi", "plugin-class": "airflow_provider_authapi.plugins.authapi.AuthApiPlugin"}
-    ]
+    assert "plugins" not in info  # registered once, by the entry point (see get_provider_info)
+    plugin_entry_points = [ep for ep in entry_points(group="airflow.plugins") if ep.name == "authapi"]
+    assert [ep.value for ep in plugin_entry_points] == ["airflow_provider_authapi.plugins.authapi:AuthApiPlugin"]
     assert info["cli"] and all(path.startswith("airflow_provider_authapi.cli.") for path in info["cli"])
 
 
