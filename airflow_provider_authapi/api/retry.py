@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -30,14 +29,14 @@ from tenacity import (
 
 from airflow_provider_authapi.api.request import RequestSpec
 from airflow_provider_authapi.auth.errors import AuthApiError, response_excerpt
+from airflow_provider_authapi.auth.retry import (
+    is_tls_verification_error,
+    is_transient_status,
+    is_transient_transport_error,
+    retry_after,
+)
 
 log = logging.getLogger(__name__)
-
-RETRYABLE_TRANSPORT_ERRORS = (httpx.ConnectError, httpx.TimeoutException, httpx.RemoteProtocolError)
-
-
-def is_retryable_status(status: int) -> bool:
-    return status == 429 or 500 <= status <= 599
 
 
 @dataclass(frozen=True)
@@ -96,21 +95,6 @@ class _RetryableResponse(Exception):
         self.response = response
 
 
-def retry_after(response: httpx.Response) -> float | None:
-    """Seconds the server asks us to wait (`Retry-After` as delta-seconds or HTTP date), or None."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 class _Attempts:
     """Tenacity settings for one request; the same for sync and async."""
 
@@ -121,7 +105,7 @@ class _Attempts:
         if isinstance(exc, _RetryableResponse):
             asked = retry_after(exc.response)
             return asked is None or asked <= self.policy.max_retry_after
-        return isinstance(exc, RETRYABLE_TRANSPORT_ERRORS)
+        return is_transient_transport_error(exc)
 
     def wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -157,7 +141,7 @@ class _Attempts:
 
 
 def _classify(response: httpx.Response) -> httpx.Response:
-    if is_retryable_status(response.status_code):
+    if is_transient_status(response.status_code):
         raise _RetryableResponse(response)
     return response
 
@@ -214,9 +198,8 @@ def send(
         response = retrying(lambda: _classify(request.send(client)))
     except _RetryableResponse as exc:
         response = exc.response
-    except RETRYABLE_TRANSPORT_ERRORS as exc:
-        attempts = retrying.statistics.get("attempt_number", 1)
-        raise ApiTransportError(f"{request.label} failed after {attempts} attempts: {type(exc).__name__}") from exc
+    except httpx.TransportError as exc:
+        raise _transport_error(request, exc, retrying.statistics.get("attempt_number", 1)) from exc
     return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
 
 
@@ -241,7 +224,15 @@ async def asend(
         response = await retrying(once)
     except _RetryableResponse as exc:
         response = exc.response
-    except RETRYABLE_TRANSPORT_ERRORS as exc:
-        attempts = retrying.statistics.get("attempt_number", 1)
-        raise ApiTransportError(f"{request.label} failed after {attempts} attempts: {type(exc).__name__}") from exc
+    except httpx.TransportError as exc:
+        raise _transport_error(request, exc, retrying.statistics.get("attempt_number", 1)) from exc
     return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
+
+
+def _transport_error(request: RequestSpec, exc: httpx.TransportError, attempts: int) -> ApiTransportError:
+    if is_tls_verification_error(exc):
+        return ApiTransportError(
+            f"{request.label}: TLS verification failed ({exc}): give the server's CA certificate in the "
+            "connection's ca_cert_pem field (self-signed servers), or set verify_tls to false"
+        )
+    return ApiTransportError(f"{request.label} failed after {attempts} attempts: {type(exc).__name__}")

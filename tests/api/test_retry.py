@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from email.utils import formatdate
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from airflow_provider_authapi.api import ApiHTTPError, ApiTransportError, RequestSpec, RetryPolicy, asend, send
-from airflow_provider_authapi.api.retry import retry_after
+from airflow_provider_authapi.auth.retry import retry_after
 from tests.api.conftest import TOKEN
 
 FAST = RetryPolicy(attempts=5, backoff=0.01, max_backoff=0.05)
@@ -118,3 +119,19 @@ def test_async_retries_5xx_and_429(api):
     flaky, limited = asyncio.run(main())
     assert flaky["attempts"] == 3
     assert limited["waited"] >= 1.0
+
+
+def test_untrusted_certificate_fails_at_once_pointing_at_ca_cert_pem(tmp_path):
+    from tests.emulators.base import Emulator, Response, self_signed_cert
+
+    class Hello(Emulator):
+        def setup_routes(self) -> None:
+            self.route("GET", "/hello", lambda _: Response.json({"hello": "world"}))
+
+    with Hello(tls=self_signed_cert(str(tmp_path))) as server, httpx.Client(base_url=server.url) as untrusting:
+        with pytest.raises(ApiTransportError, match=r"TLS verification failed .*ca_cert_pem") as caught:
+            send(untrusting, RequestSpec("GET", "/hello"), FAST)
+        assert server.count("GET", "/hello") == 0  # the handshake failed: nothing reached the handler
+        assert "attempts" not in str(caught.value)  # not retried: no retry cures an untrusted certificate
+        trusting = httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=f"{tmp_path}/cert.pem"))
+        assert send(trusting, RequestSpec("GET", "/hello"), FAST).json() == {"hello": "world"}
