@@ -63,6 +63,6 @@ def _load_client_cert(context: ssl.SSLContext, cert_pem: str, key_pem: str | Non
         try:
             context.load_cert_chain(cert_file, key_file)
         except (ssl.SSLError, ValueError) as exc:
-            field = "client_key_pem" if "key" in str(exc).lower() else "client_cert_pem"
+            field = "client_private_key_pem" if "key" in str(exc).lower() else "client_cert_pem"
             problem = f"could not be loaded as a PEM client certificate and key ({exc.args[-1]})"
             raise ConfigError(field, problem) from None

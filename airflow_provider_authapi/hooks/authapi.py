@@ -25,6 +25,7 @@ from airflow_provider_authapi.auth.config import (
 from airflow_provider_authapi.auth.errors import AuthApiError
 from airflow_provider_authapi.auth.token import DEFAULT_LEEWAY, Token
 from airflow_provider_authapi.connections import auth_config_from_connection
+from airflow_provider_authapi.connections.mapping import connection_value
 from airflow_provider_authapi.store import VariableTokenStore
 
 # One TokenManager per (connection, credentials) in this process: every hook instance, task and trigger
@@ -215,8 +216,7 @@ class AuthApiHook(BaseHook):
 
         A value stored with the token (from the consent callback) wins over the connection's field.
         """
-        extra = getattr(self.connection, "extra_dejson", None) or {}
-        values = {key: str(extra[key]) for key in ENDPOINT_VAR_KEYS if extra.get(key)}
+        values = {key: str(value) for key in ENDPOINT_VAR_KEYS if (value := connection_value(self.connection, key))}
         if self.token_manager is not None:
             token = self.store.load()
             if token is not None:
@@ -232,7 +232,7 @@ class AuthApiHook(BaseHook):
                 token = self.token_manager.get_token(force_refresh=True)
                 until = token.expires_at.isoformat() if token.expires_at else "no expiry given"
                 return True, f"Obtained a {token.token_type} token valid until {until}"
-            endpoint = (getattr(self.connection, "extra_dejson", None) or {}).get("test_endpoint") or "/"
+            endpoint = connection_value(self.connection, "test_endpoint") or "/"
             with self.get_client() as client:
                 response = client.get(endpoint)
             if response.is_success:
