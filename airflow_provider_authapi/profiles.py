@@ -21,7 +21,89 @@ class Profile:
     description: str = ""
 
 
-PROFILES: dict[str, Profile] = {}
+def _profiles(*profiles: Profile) -> dict[str, Profile]:
+    return {p.name: p for p in profiles}
+
+
+QUICKBOOKS_OAUTH = {
+    "grant_type": "authorization_code",
+    "authorization_url": "https://appcenter.intuit.com/connect/oauth2",
+    "token_url": "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+    "scopes": "com.intuit.quickbooks.accounting",
+    "client_auth": "basic",
+    "default_token_lifetime": 3600,
+    "extra_headers": {"Accept": "application/json"},
+    "extra_query_params": {"minorversion": "75"},
+}
+
+PROFILES: dict[str, Profile] = _profiles(
+    Profile(
+        "astera",
+        "Astera server API",
+        "authapi_token",
+        "https://localhost:9260",
+        {
+            "token_url": "/api/account/login",
+            "request_format": "json",
+            "username_field": "user",
+            "password_field": "password",
+            "extra_body": {"rememberMe": True},
+            "token_path": "access_token",
+            "expires_in_path": "expires_in",
+            "default_token_lifetime": 3600,
+        },
+        "User name + password posted to /api/account/login; bearer token with a validity period. Put the "
+        "server's name in the base URL and, for its usual self-signed certificate, its CA PEM in ca_cert_pem.",
+    ),
+    Profile(
+        "aspire",
+        "Aspire External API",
+        "authapi_token",
+        "https://cloud-api.youraspire.com",
+        {
+            "token_url": "/Authorization",
+            "request_format": "json",
+            "username_field": "ClientId",
+            "password_field": "Secret",
+            "token_path": "Token",
+            "refresh_token_path": "RefreshToken",
+            "refresh_url": "/Authorization/RefreshToken",
+            "refresh_token_field": "RefreshToken",
+            "default_token_lifetime": 24 * 3600,
+        },
+        "Client id + secret posted to /Authorization; a JWT (expiry from its exp) and a refresh token.",
+    ),
+    Profile(
+        "dastra",
+        "Dastra API",
+        "authapi_oauth2",
+        "https://api.dastra.eu",
+        {
+            "grant_type": "client_credentials",
+            "token_url": "https://account.dastra.eu/connect/token",
+            "client_auth": "basic",
+            "scopes": "api1",
+            "max_token_lifetime": 300,
+        },
+        "Client credentials with public:private key in a Basic header; tokens live 5 minutes whatever is declared.",
+    ),
+    Profile(
+        "quickbooks_sandbox",
+        "QuickBooks Online (sandbox)",
+        "authapi_oauth2",
+        "https://sandbox-quickbooks.api.intuit.com",
+        QUICKBOOKS_OAUTH,
+        "Authorization code with consent, rotating refresh tokens, realm id; the sandbox company API.",
+    ),
+    Profile(
+        "quickbooks_production",
+        "QuickBooks Online (production)",
+        "authapi_oauth2",
+        "https://quickbooks.api.intuit.com",
+        QUICKBOOKS_OAUTH,
+        "Authorization code with consent, rotating refresh tokens, realm id; the production company API.",
+    ),
+)
 
 
 def get_profile(name: str) -> Profile:

@@ -106,9 +106,17 @@ class ConnectionFields:
         raise self.error(name, f"must be true or false{self.got(name, value)}")
 
     def mapping(self, name: str) -> dict[str, Any]:
+        """A JSON object field; the profile's keys sit beneath the connection's (so a profile's
+        `Accept` header survives a connection that adds its own `X-Tenant`)."""
         value = self.raw(name)
         if value is None:
             return {}
+        profile_value = self.profile_fields.get(name)
+        if isinstance(profile_value, dict) and value is not profile_value:
+            return {**profile_value, **self._object(name, value)}
+        return self._object(name, value)
+
+    def _object(self, name: str, value: Any) -> dict[str, Any]:
         if isinstance(value, str):
             try:
                 value = json.loads(value)

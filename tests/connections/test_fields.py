@@ -91,6 +91,7 @@ def test_standard_fields_hidden_and_relabelled(conn_type):
 
 
 def test_profile_is_a_dropdown_of_the_profiles_of_that_type(monkeypatch):
+    monkeypatch.setattr(profiles, "PROFILES", {})
     for name, conn_type in (("acme", "authapi_oauth2"), ("zeta", "authapi_oauth2"), ("keyco", "authapi_apikey")):
         monkeypatch.setitem(profiles.PROFILES, name, profiles.Profile(name, name.title(), conn_type))
     types = connection_types()
@@ -98,6 +99,14 @@ def test_profile_is_a_dropdown_of_the_profiles_of_that_type(monkeypatch):
     assert types["authapi_apikey"]["conn-fields"]["profile"]["schema"]["enum"] == ["keyco", None]
     basic_profile = types["authapi_basic"]["conn-fields"]["profile"]["schema"]
     assert "enum" not in basic_profile and basic_profile["type"] == ["string", "null"]
+
+
+def test_the_real_systems_are_offered_under_their_connection_types():
+    types = connection_types()
+    oauth2 = types["authapi_oauth2"]["conn-fields"]["profile"]["schema"]["enum"]
+    token = types["authapi_token"]["conn-fields"]["profile"]["schema"]["enum"]
+    assert oauth2 == ["dastra", "quickbooks_production", "quickbooks_sandbox", None]
+    assert token == ["aspire", "astera", None]
 
 
 def test_modules_plugin_and_cli_are_declared():

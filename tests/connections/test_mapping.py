@@ -263,6 +263,17 @@ def test_connection_value_for_fields_outside_the_auth_config(profile):
     assert connection_value(conn("authapi_none", {"test_endpoint": "/health"}), "test_endpoint") == "/health"
 
 
+def test_a_profiles_headers_and_params_merge_beneath_the_connections():
+    own = {"profile": "quickbooks_sandbox", "extra_headers": '{"X-Tenant": "acme"}', "extra_query_params": {}}
+    config = auth_config_from_connection(conn("authapi_oauth2", own, host=None, login="cid", password="s"))
+    assert config.common.headers == {"Accept": "application/json", "X-Tenant": "acme"}
+    assert config.common.params == {"minorversion": "75"}
+    own = {"profile": "quickbooks_sandbox", "extra_headers": {"Accept": "application/xml"}}
+    config = auth_config_from_connection(conn("authapi_oauth2", own, host=None, login="cid", password="s"))
+    assert config.common.headers == {"Accept": "application/xml"}  # the connection's key wins
+    assert config.common.base_url == "https://sandbox-quickbooks.api.intuit.com"
+
+
 def test_profile_of_another_connection_type_is_refused(profile):
     with pytest.raises(ConfigError) as caught:
         auth_config_from_connection(conn("authapi_token", {"profile": "acme", "token_url": "/x"}, password="p"))
