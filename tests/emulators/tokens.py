@@ -184,6 +184,12 @@ class TokenApi(Emulator):
         """Move the emulator's clock forward: tokens issued before may now be expired."""
         self.clock.advance(seconds)
 
+    @classmethod
+    def standalone(cls, **kwargs: Any) -> TokenApi:
+        """An instance for a run outside pytest (`python -m tests.emulators`); override to create what the
+        emulator needs on disk (a certificate) or to seed state (a consented refresh token)."""
+        return cls(**kwargs)
+
     def describe(self) -> dict[str, Any]:
         """URL, credentials and the Airflow connection for this emulator (CLI, demo, tests)."""
         raise NotImplementedError

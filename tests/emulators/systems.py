@@ -1,0 +1,30 @@
+"""The real systems' emulators by name, and how to start one outside pytest (`python -m tests.emulators`)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from tests.emulators.tokens import TokenApi
+
+SYSTEMS: dict[str, str] = {
+    "aspire": "tests.emulators.aspire:AspireEmulator",
+    "astera": "tests.emulators.astera:AsteraEmulator",
+    "appsmith": "tests.emulators.appsmith:AppsmithEmulator",
+    "dastra": "tests.emulators.dastra:DastraEmulator",
+    "quickbooks": "tests.emulators.quickbooks:QuickBooksEmulator",
+}
+
+
+def emulator_class(name: str) -> type[TokenApi]:
+    """The emulator class of system `name` (a key of SYSTEMS)."""
+    try:
+        module_name, _, class_name = SYSTEMS[name].partition(":")
+    except KeyError:
+        raise KeyError(f"unknown system {name!r}; known: {', '.join(sorted(SYSTEMS))}") from None
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def start(name: str, **kwargs: Any) -> TokenApi:
+    """Start system `name`'s emulator (for a standalone run: see tests/emulators/__main__.py)."""
+    return emulator_class(name).standalone(**kwargs).start()
