@@ -39,14 +39,23 @@ from airflow_provider_authapi.auth.retry import (
 log = logging.getLogger(__name__)
 
 
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try: `attempts` in total, backoff from `backoff` up to `max_backoff` seconds."""
+    """How hard to try: `attempts` in total, backoff from `backoff` up to `max_backoff` seconds.
+
+    POST and PATCH are not idempotent: a 5xx or a timeout may come after the server acted, so by default they
+    are retried only when the server surely did not act (the connection was never made, or 429). Set
+    `retry_unsafe_methods` for an API whose POSTs are queries (or carry an idempotency key).
+    """
 
     attempts: int = 5
     backoff: float = 0.5
     max_backoff: float = 30.0
     max_retry_after: float = 300.0
+    retry_unsafe_methods: bool = False
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -104,8 +113,14 @@ class _Attempts:
     def should_retry(self, exc: BaseException) -> bool:
         if isinstance(exc, _RetryableResponse):
             asked = retry_after(exc.response)
-            return asked is None or asked <= self.policy.max_retry_after
-        return is_transient_transport_error(exc)
+            within_bound = asked is None or asked <= self.policy.max_retry_after
+            return within_bound and (self._may_repeat() or exc.response.status_code == 429)
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+            return is_transient_transport_error(exc)  # never reached the server: safe for any method
+        return self._may_repeat() and is_transient_transport_error(exc)
+
+    def _may_repeat(self) -> bool:
+        return self.request.method.upper() in IDEMPOTENT_METHODS or self.policy.retry_unsafe_methods
 
     def wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

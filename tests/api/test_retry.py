@@ -135,3 +135,16 @@ def test_untrusted_certificate_fails_at_once_pointing_at_ca_cert_pem(tmp_path):
         assert "attempts" not in str(caught.value)  # not retried: no retry cures an untrusted certificate
         trusting = httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=f"{tmp_path}/cert.pem"))
         assert send(trusting, RequestSpec("GET", "/hello"), FAST).json() == {"hello": "world"}
+
+
+def test_post_is_not_repeated_after_a_5xx_unless_allowed(api, client):
+    with pytest.raises(ApiHTTPError, match="answered 503"):
+        send(client, RequestSpec("POST", "/flaky/post1?fail=1", json={"n": 1}), FAST)
+    assert api.hits["flaky:post1"] == 1  # the server may have acted: not repeated
+    allowed = RetryPolicy(attempts=3, backoff=0.01, retry_unsafe_methods=True)
+    assert send(client, RequestSpec("POST", "/flaky/post2?fail=1"), allowed).json()["attempts"] == 2
+
+
+def test_post_is_repeated_after_429_which_means_not_processed(api, client):
+    response = send(client, RequestSpec("POST", "/rate-limited/post?after=0"), FAST)
+    assert response.json()["attempts"] == 2

@@ -87,8 +87,9 @@ class PagedApiEmulator(Emulator):
         self.route("GET", "/page-number", self.page_number)
         self.route("GET", "/cursor", self.cursor)
         self.route("GET", r"/v3/company/(?P<realm>[^/]+)/query", self.quickbooks_query)
-        self.route("GET", r"/flaky/(?P<key>\w+)", self.flaky)
-        self.route("GET", r"/rate-limited/(?P<key>\w+)", self.rate_limited)
+        for method in ("GET", "POST"):
+            self.route(method, r"/flaky/(?P<key>\w+)", self.flaky)
+            self.route(method, r"/rate-limited/(?P<key>\w+)", self.rate_limited)
         self.route("GET", r"/status/(?P<code>\d{3})", self.status)
         self.route("GET", r"/jobs/(?P<job>\w+)", self.job)
 
