@@ -6,7 +6,9 @@ part of the message. A profile's defaults sit beneath the connection's own value
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 import math
 import re
 from collections.abc import Callable
@@ -29,6 +31,8 @@ from airflow_provider_authapi.auth.config import (
 )
 from airflow_provider_authapi.auth.errors import ConfigError
 from airflow_provider_authapi.connections.fields import CONNECTION_TYPES, ConnectionType, FieldSpec
+
+log = logging.getLogger(__name__)
 
 TRUE_WORDS = {"true", "1", "yes", "on"}
 EMPTY_ALLOWED = {"token_prefix", "api_key_prefix"}  # "" means "no prefix" here, not "use the default"
@@ -205,6 +209,7 @@ def auth_config_from_connection(conn: Any) -> AuthConfig:
         known = ", ".join(CONNECTION_TYPES)
         raise ConfigError("conn_type", f"{conn_type!r} is not one of this provider's types ({known})", conn_id)
     fields = ConnectionFields(conn, CONNECTION_TYPES[conn_type])
+    _warn_unknown_keys(fields, conn_type)
     try:
         return AuthConfig(SCHEMES[conn_type](conn, fields), _common(fields))
     except ConfigError as exc:
@@ -224,6 +229,16 @@ def connection_value(conn: Any, name: str) -> Any:
             "conn_type", f"{conn_type!r} is not one of this provider's types", getattr(conn, "conn_id", None)
         )
     return ConnectionFields(conn, CONNECTION_TYPES[conn_type]).raw(name)
+
+
+def _warn_unknown_keys(fields: ConnectionFields, conn_type: str) -> None:
+    """A misspelt field would silently do nothing: name it (never its value), with the closest real field."""
+    for key in sorted(set(fields.extra) - set(fields.specs)):
+        close = difflib.get_close_matches(key, fields.specs, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        log.warning(
+            "Connection %r: extra key %r is not a field of %s and is ignored%s", fields.conn_id, key, conn_type, hint
+        )
 
 
 def _common(f: ConnectionFields) -> CommonConfig:

@@ -369,3 +369,15 @@ def test_bad_secret_field_says_what_is_wrong_without_the_value():
     with pytest.raises(ConfigError) as caught:
         auth_config_from_connection(conn("authapi_none", {"signature_header": "X", "signature_secret": "tiny-secret"}))
     assert "at least 32 characters" in str(caught.value) and "tiny-secret" not in str(caught.value)
+
+
+def test_an_unknown_extra_key_is_named_with_the_closest_field_and_no_value(caplog):
+    extra = {"token_ulr": "/oauth/token", "token_url": "/t", "shoe_size": "secret-value-123"}
+    auth_config_from_connection(conn("authapi_oauth2", extra, login="cid"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        "Connection 'my_api': extra key 'shoe_size' is not a field of authapi_oauth2 and is ignored",
+        "Connection 'my_api': extra key 'token_ulr' is not a field of authapi_oauth2 and is ignored; "
+        "did you mean 'token_url'?",
+    ]
+    assert "secret-value-123" not in caplog.text
