@@ -166,7 +166,10 @@ def test_a_fault_is_surfaced_without_tokens(airflow_db, qb, set_connection):
         operator.execute({})
     message = str(failure.value)
     assert failure.value.status_code == 400
-    assert "400" in message and "Invalid query" in message and "Property Customers not found" in message
+    assert (
+        "answered 400 Bad Request: ValidationFault: Invalid query: QueryValidationError: Property Customers not "
+        "found for Entity (code 4000); body: " in message
+    )
     token = stored_token("quickbooks_fault")
     assert token is not None
     for secret in (qb.client_secret, seeded, token["refresh_token"], token["access_token"]):
