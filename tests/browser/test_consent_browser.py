@@ -1,5 +1,6 @@
-"""End to end in headless Chromium: sign in to a real Airflow API server, consent at a QuickBooks-style emulator,
-land on the callback, then a DAG run uses the stored tokens. Also the add-connection form of our OAuth2 type.
+"""End to end in headless Chromium: sign in to a real Airflow API server, consent at the QuickBooks Online emulator
+(its Approve / Deny page), land on the callback, then a DAG run uses the stored tokens and realm id. Also the
+add-connection form of our OAuth2 type.
 
 Debian's chromium (`scripts/install-browser.sh`) is driven by Playwright; no browser is downloaded. Screenshots go
 to test-artifacts/. The test is skipped, loudly, only when chromium cannot be installed at all.
@@ -15,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,9 +24,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, run_dag
-from tests.emulators.base import Request, Response
-from tests.emulators.oauth2_server import OAuth2Server
-from tests.emulators.tokens import bearer_challenge
+from tests.emulators.quickbooks import AUTHORIZE_PATH, QuickBooksEmulator
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -46,44 +44,6 @@ CONN_ID = "qb_consent"
 CLIENT_SECRET = "qb-client-secret-0123456789"
 REALM = "9130357766"
 PREFIX = "/oauth-consent"
-
-
-class ConsentApi(OAuth2Server):
-    """QuickBooks-like: a consent page with Approve and Deny, `realmId` on the redirect, a company API."""
-
-    def setup_routes(self) -> None:
-        self.route("GET", r"/authorize", self.consent_page)
-        self.route("POST", r"/authorize/decision", self.decision)
-        self.route("POST", r"/token", self.token)
-        self.route("GET", r"/v3/company/(\w+)/companyinfo/(\w+)", self.company_info)
-
-    def consent_page(self, request: Request) -> Response:
-        if request.query.get("client_id") != self.client_id:
-            return Response.json({"error": "invalid_client"}, status=400)
-        hidden = "".join(
-            f"<input type='hidden' name='{escape(k)}' value='{escape(v)}'>" for k, v in request.query.items()
-        )
-        return Response.html(
-            "<html><body><h1>Connect Airflow to your company?</h1>"
-            f"<form method='post' action='/authorize/decision'>{hidden}"
-            "<button name='decision' value='approve'>Approve</button> "
-            "<button name='decision' value='deny'>Deny</button></form></body></html>"
-        )
-
-    def decision(self, request: Request) -> Response:
-        form = request.form()
-        if form.pop("decision", "") != "approve":
-            query = urlencode({"error": "access_denied", "state": form.get("state", "")})
-            return Response.redirect(f"{form['redirect_uri']}?{query}")
-        approved = self.authorize(Request("GET", "/authorize", form, {}, b""))
-        approved.headers["Location"] += f"&realmId={REALM}"
-        return approved
-
-    def company_info(self, request: Request) -> Response:
-        if self.access.check(request.bearer()) is None:
-            return bearer_challenge("invalid_token")
-        assert request.match is not None
-        return Response.json({"CompanyInfo": {"Id": request.match.group(1), "CompanyName": "Sandbox Co"}})
 
 
 def free_port() -> int:
@@ -106,13 +66,13 @@ def require_chromium() -> None:
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[ConsentApi]:
-    with ConsentApi(client_secret=CLIENT_SECRET) as server:
+def api() -> Iterator[QuickBooksEmulator]:
+    with QuickBooksEmulator(client_secret=CLIENT_SECRET, realm_id=REALM) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def airflow_url(airflow_db: Path, api: ConsentApi) -> Iterator[str]:
+def airflow_url(airflow_db: Path, api: QuickBooksEmulator) -> Iterator[str]:
     """A real `airflow api-server` on the test AIRFLOW_HOME, simple auth manager with one known user."""
     passwords = airflow_db / "browser_test_passwords.json"
     passwords.write_text(json.dumps({USER: PASSWORD}))
@@ -155,17 +115,15 @@ def airflow_url(airflow_db: Path, api: ConsentApi) -> Iterator[str]:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _add_connection(airflow_url: str, api: ConsentApi) -> None:
+def _add_connection(airflow_url: str, api: QuickBooksEmulator) -> None:
     from airflow.models.connection import Connection
     from airflow.utils.session import create_session
 
-    extra = {
-        "grant_type": "authorization_code",
-        "token_url": "/token",
-        "authorization_url": "/authorize",
-        "redirect_uri": f"{airflow_url}{PREFIX}/callback",
-        "scopes": "read",
-    }
+    redirect_uri = f"{airflow_url}{PREFIX}/callback"
+    api.register_redirect_uri(redirect_uri)  # Intuit: the app's Redirect URIs
+    # The profile `quickbooks_sandbox` with the emulator's URLs; no realm id: the consent must bring it.
+    extra = {**api.airflow_connection()["extra"], "redirect_uri": redirect_uri}
+    extra.pop("realm_id")
     with create_session() as session:
         session.query(Connection).filter(Connection.conn_id == CONN_ID).delete()
         session.add(
@@ -228,7 +186,9 @@ def test_unauthenticated_requests_are_refused(airflow_url: str):
     assert stored_token() is None
 
 
-def test_consent_in_browser_then_dag_uses_tokens(page: Any, airflow_url: str, api: ConsentApi, artifacts_dir: Path):
+def test_consent_in_browser_then_dag_uses_tokens(
+    page: Any, airflow_url: str, api: QuickBooksEmulator, artifacts_dir: Path
+):
     from airflow_provider_authapi.consent import ConsentStates, PendingConsent
 
     shots = artifacts_dir
@@ -245,10 +205,11 @@ def test_consent_in_browser_then_dag_uses_tokens(page: Any, airflow_url: str, ap
 
     # Authorize -> the API's consent page (state + PKCE) -> Approve -> the callback stores the tokens.
     row.get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{api.url}/authorize?**")
+    page.wait_for_url(f"{api.url}{AUTHORIZE_PATH}?**")
     consent_query = httpx.URL(page.url).params
     assert consent_query["state"] and consent_query["code_challenge_method"] == "S256"
     assert consent_query["redirect_uri"] == f"{airflow_url}{PREFIX}/callback"
+    assert consent_query["scope"] == "com.intuit.quickbooks.accounting"  # from the profile
     page.screenshot(path=shots / "consent-03-provider-consent.png")
     page.get_by_role("button", name="Approve").click()
     page.wait_for_url(f"{airflow_url}{PREFIX}/callback?**")
@@ -275,7 +236,7 @@ def test_consent_in_browser_then_dag_uses_tokens(page: Any, airflow_url: str, ap
     # Deny at the API: access_denied error page.
     page.goto(home)
     page.locator(f"tr[data-conn-id='{CONN_ID}']").get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{api.url}/authorize?**")
+    page.wait_for_url(f"{api.url}{AUTHORIZE_PATH}?**")
     page.get_by_role("button", name="Deny").click()
     page.wait_for_url(f"{airflow_url}{PREFIX}/callback?**")
     assert page.locator("#result").get_attribute("data-error") == "access_denied"
@@ -284,7 +245,7 @@ def test_consent_in_browser_then_dag_uses_tokens(page: Any, airflow_url: str, ap
     # A code the token endpoint refuses: the exchange fails with its own error page.
     page.goto(home)
     page.locator(f"tr[data-conn-id='{CONN_ID}']").get_by_role("button", name="Authorize").click()
-    page.wait_for_url(f"{api.url}/authorize?**")
+    page.wait_for_url(f"{api.url}{AUTHORIZE_PATH}?**")
     state = httpx.URL(page.url).params["state"]
     page.goto(f"{airflow_url}{PREFIX}/callback?" + urlencode({"code": "forged-code", "state": state}))
     assert page.locator("#result").get_attribute("data-error") == "exchange"
@@ -301,7 +262,7 @@ def test_consent_in_browser_then_dag_uses_tokens(page: Any, airflow_url: str, ap
     assert stored_token() == token, "a failed consent must not touch the stored token"
 
     # A task uses the consented tokens (and the realm id) without asking the token endpoint again.
-    token_requests = api.count("POST", "/token")
+    token_requests = api.token_requests
     result = run_dag(
         "consent_uses_tokens",
         conf={"conn_id": CONN_ID, "endpoint": "/v3/company/{realm_id}/companyinfo/{realm_id}"},
@@ -313,7 +274,7 @@ def test_consent_in_browser_then_dag_uses_tokens(page: Any, airflow_url: str, ap
         "realm_id": REALM,
         "token_requests": 0,
     }
-    assert api.count("POST", "/token") == token_requests
+    assert api.token_requests == token_requests
 
 
 def test_admin_menu_and_add_connection_form(page: Any, airflow_url: str, artifacts_dir: Path):

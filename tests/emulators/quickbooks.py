@@ -18,6 +18,8 @@ As documented by Intuit (developer.intuit.com, "OAuth 2.0" and "Query operations
   `Active` (e.g. `where Active in (true, false)`). A bad query answers 400 with a `ValidationFault`; a missing or
   dead token 401 with QBO's lowercase `fault` body. Without `Accept: application/json` the answer is XML.
 
+- `GET /v3/company/{realmId}/companyinfo/{realmId}` -> `{"CompanyInfo": {...}, "time": ...}`, same token rules.
+
 Each query call is recorded in `queries` (query text, minorversion, Accept header) for tests.
 """
 
@@ -43,6 +45,7 @@ AUTHORIZE_PATH = "/connect/oauth2"
 # Entities the query API knows; only Customer is seeded, the others answer an empty QueryResponse.
 ENTITIES = {"Customer", "Invoice", "Vendor", "Item", "Account", "Bill", "Payment", "Employee", "CompanyInfo"}
 MAX_RESULTS = 1000
+COMPANY_NAME = "Sandbox Company_US_1"
 DEFAULT_MAX_RESULTS = 100
 
 _NAMES = [
@@ -210,6 +213,7 @@ class QuickBooksEmulator(TokenApi):
         self.route("POST", TOKEN_PATH, self.token)
         self.route("GET", r"/v3/company/(\w+)/query", self.query)
         self.route("POST", r"/v3/company/(\w+)/query", self.query)
+        self.route("GET", r"/v3/company/(\w+)/companyinfo/(\w+)", self.company_info)
 
     # -- test controls -------------------------------------------------------------------------------------------
 
@@ -252,7 +256,7 @@ class QuickBooksEmulator(TokenApi):
         return Response.html(
             "<!doctype html><html><head><title>Intuit - Connect</title></head><body>"
             "<h1>Connect your QuickBooks company?</h1>"
-            f"<p>An app wants access to <b>Sandbox Company_US_1</b> (company {escape(self.realm_id)}): "
+            f"<p>An app wants access to <b>{escape(COMPANY_NAME)}</b> (company {escape(self.realm_id)}): "
             f"{escape(' '.join(sorted(scopes)))}.</p>"
             f"<form method='post' action='{AUTHORIZE_PATH}/decision'>"
             f"<input type='hidden' name='consent' value='{escape(consent)}'>"
@@ -324,20 +328,9 @@ class QuickBooksEmulator(TokenApi):
     def query(self, request: Request) -> Response:
         assert request.match is not None
         realm_id = request.match.group(1)
-        grant = self.access.check(request.bearer())
-        if grant is None:
-            return _auth_fault(
-                401, "AuthenticationFailed", "003200", "3200", "Token expired or invalid", "AUTHENTICATION"
-            )
-        if grant.data["realm_id"] != realm_id:
-            return _auth_fault(
-                403,
-                "ApplicationAuthorizationFailed",
-                "003100",
-                "3100",
-                "Not authorized for this company",
-                "AUTHORIZATION",
-            )
+        denied = self._denied(request, realm_id)
+        if denied is not None:
+            return denied
         text = request.query.get("query") if request.method == "GET" else request.body.decode()
         wants_json = "application/json" in (request.header("accept") or "")
         with self.lock:
@@ -356,6 +349,41 @@ class QuickBooksEmulator(TokenApi):
         if not wants_json:
             return _xml_query_response(parsed.entity, page, parsed.start)
         return Response.json({"QueryResponse": body, "time": _now()})
+
+    def company_info(self, request: Request) -> Response:
+        """`GET /v3/company/{realmId}/companyinfo/{realmId}`: the company's name and address."""
+        assert request.match is not None
+        realm_id, company_id = request.match.groups()
+        denied = self._denied(request, realm_id)
+        if denied is not None:
+            return denied
+        if company_id != realm_id:
+            return _validation_fault(QueryError("Object Not Found", f"CompanyInfo {company_id} not found"), True)
+        info = {
+            "Id": realm_id,
+            "CompanyName": COMPANY_NAME,
+            "Country": "US",
+            "CompanyAddr": {"Line1": "123 Sierra Way", "City": "San Pablo", "CountrySubDivisionCode": "CA"},
+        }
+        return Response.json({"CompanyInfo": info, "time": _now()})
+
+    def _denied(self, request: Request, realm_id: str) -> Response | None:
+        """401 without a live access token, 403 with a token of another company."""
+        grant = self.access.check(request.bearer())
+        if grant is None:
+            return _auth_fault(
+                401, "AuthenticationFailed", "003200", "3200", "Token expired or invalid", "AUTHENTICATION"
+            )
+        if grant.data["realm_id"] != realm_id:
+            return _auth_fault(
+                403,
+                "ApplicationAuthorizationFailed",
+                "003100",
+                "3100",
+                "Not authorized for this company",
+                "AUTHORIZATION",
+            )
+        return None
 
     def _select(self, query: Query) -> list[dict[str, Any]]:
         if query.entity != "Customer":

@@ -112,6 +112,8 @@ def test_query_api_faults_xml_and_realm(qb):
     assert xml.headers["content-type"] == "application/xml" and xml.text.count("<Customer ") == 20  # active only
     other_company = httpx.get(f"{qb.url}/v3/company/123/query", params={"query": "select * from Customer"})
     assert other_company.status_code == 401 and other_company.json()["fault"]["error"][0]["code"] == "3200"
+    info = httpx.get(f"{url[: -len('/query')]}/companyinfo/{qb.realm_id}", headers=as_json).json()
+    assert info["CompanyInfo"]["Id"] == qb.realm_id
     foreign = httpx.get(f"{qb.url}/v3/company/123/query", params={"query": "select * from Item"}, headers=as_json)
     assert foreign.status_code == 403
 
