@@ -176,3 +176,29 @@ def test_a_fault_is_surfaced_without_tokens(airflow_db, qb, set_connection):
     assert token is not None
     for secret in (qb.client_secret, seeded, token["refresh_token"], token["access_token"]):
         assert secret not in message
+
+
+def test_an_access_token_dead_at_intuit_is_refreshed_once_and_the_call_replayed(airflow_db, qb, set_connection):
+    from airflow_provider_authapi.operators import AuthApiOperator
+
+    MetadataVariables().delete(token_variable_name("quickbooks_expiry"))
+    qb.seed_consent()
+    set_connection("quickbooks_expiry", **qb.airflow_connection())
+    operator = AuthApiOperator(
+        task_id="customers",
+        authapi_conn_id="quickbooks_expiry",
+        endpoint="/v3/company/{realm_id}/query",
+        query_params={"query": "select * from Customer STARTPOSITION 1 MAXRESULTS 1000"},
+        pagination="quickbooks",
+        response_filter="QueryResponse.Customer",
+    )
+    assert len(operator.execute({})) == 20  # active customers only: QBO's default
+    first = stored_token("quickbooks_expiry")
+
+    qb.advance(3601)  # Intuit's clock: the cached access token (valid locally) is now refused with a 401 fault
+    assert len(operator.execute({})) == 20
+    second = stored_token("quickbooks_expiry")
+    assert second["access_token"] != first["access_token"] and second["refresh_token"] != first["refresh_token"]
+    assert qb.refresh.live() == [second["refresh_token"]]
+    assert (qb.refreshes, qb.invalid_grants) == (2, 0)
+    assert qb.count("GET", r"/v3/company/(\w+)/query") == 3  # first run, the refused call, its replay
