@@ -114,7 +114,12 @@ class HeaderLinkPaginator(_NextUrlPaginator):
 
 @dataclass
 class OffsetPaginator(BasePaginator):
-    """`offset`/`limit` query params; stops when the offset reaches the total at `total_path`, or on an empty page."""
+    """`offset`/`limit` query params; stops when the offset reaches the total at `total_path`, or on an empty page.
+
+    `stop_after_short_page` also stops on a page with fewer than `limit` records (saves the last, empty request;
+    only for APIs that never return fewer than asked mid-way, e.g. by capping `limit`). OData: `offset_param="$skip"`,
+    `limit_param="$top"`.
+    """
 
     name: ClassVar[str] = "offset"
     limit: int = 100
@@ -124,6 +129,7 @@ class OffsetPaginator(BasePaginator):
     total_path: str | None = "total"
     maximum_offset: int | None = None
     stop_after_empty_page: bool = True
+    stop_after_short_page: bool = False
 
     def reset(self) -> None:
         super().reset()
@@ -138,6 +144,7 @@ class OffsetPaginator(BasePaginator):
         total = find_path(body, self.total_path) if self.total_path else None
         self.has_next_page = not (
             (self.stop_after_empty_page and not records)
+            or (self.stop_after_short_page and len(records) < self.limit)
             or (total is not None and self._offset >= int(total))
             or (self.maximum_offset is not None and self._offset >= self.maximum_offset)
         )

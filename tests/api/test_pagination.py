@@ -38,6 +38,7 @@ def ids(records):
         ("/header-link?per_page=10", "header_link", None, 3),
         ("/offset", {"type": "offset", "limit": 10}, "items", 3),
         ("/offset", OffsetPaginator(limit=10, total_path=None), "items", 4),  # stops on the empty 4th page
+        ("/offset", OffsetPaginator(limit=10, total_path=None, stop_after_short_page=True), "items", 3),
         (
             "/page-number",
             PageNumberPaginator(page_size=10, page_size_param="size", total_pages_path="total_pages"),
