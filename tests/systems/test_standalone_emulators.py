@@ -1,0 +1,78 @@
+"""`python -m tests.emulators SYSTEM` hands out a connection that works as written, for every system."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from airflow_provider_authapi.auth import MemoryTokenStore, build_auth, build_token_manager, client_kwargs
+from airflow_provider_authapi.connections import auth_config_from_connection
+from tests.conftest import ROOT
+from tests.emulators.systems import SYSTEMS, start
+
+PROBES = {
+    "aspire": "/Properties?$top=2",
+    "astera": "/api/ServerInfo",
+    "appsmith": "/api/v1/orders?page_size=2",
+    "dastra": "/v1/workspaces",
+    "quickbooks": "/v3/company/{realm_id}/companyinfo/{realm_id}",
+}
+
+
+def as_connection(conn_id: str, fields: dict) -> SimpleNamespace:
+    return SimpleNamespace(
+        conn_id=conn_id,
+        conn_type=fields["conn_type"],
+        host=fields.get("host"),
+        login=fields.get("login"),
+        password=fields.get("password"),
+        extra=json.dumps(fields.get("extra") or {}),
+    )
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_standalone_connection_calls_the_api(system):
+    assert set(PROBES) == set(SYSTEMS)
+    emulator = start(system)
+    try:
+        fields = emulator.airflow_connection()
+        config = auth_config_from_connection(as_connection(system, fields))
+        manager = build_token_manager(config, MemoryTokenStore())
+        endpoint = PROBES[system].format(**(fields.get("extra") or {}))
+        with httpx.Client(**client_kwargs(config.common), auth=build_auth(config, manager)) as client:
+            response = client.get(endpoint)
+        assert response.status_code == 200, response.text[:300]
+        assert response.json()
+    finally:
+        emulator.stop()
+
+
+def test_runner_writes_a_sourceable_env_file(tmp_path):
+    env_file = tmp_path / "conn.env"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.emulators", "appsmith", "--conn-id", "my_api", "--env-file", str(env_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not env_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        line = env_file.read_text().strip()
+        name, _, value = line.removeprefix("export ").partition("=")
+        assert name == "AIRFLOW_CONN_MY_API"
+        connection = json.loads(shlex.split(value)[0])
+        assert connection["conn_type"] == "authapi_apikey"
+        assert httpx.get(connection["host"] + "/api/v1/orders").status_code == 401  # it is up, and guarded
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0  # SIGTERM stops it cleanly
