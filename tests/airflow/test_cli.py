@@ -17,6 +17,7 @@ from airflow_provider_authapi.cli.commands import _check_redirect
 from airflow_provider_authapi.consent import ConsentError, PendingConsent
 from tests.conftest import conn_env
 from tests.emulators.oauth2_server import OAuth2Server
+from tests.stored_tokens import stored_record
 
 CONN_ID = "cli_consent"
 CLIENT_SECRET = "cli-client-secret-0123456789"
@@ -86,13 +87,6 @@ def json_output(stdout: str) -> Any:
     return json.loads("\n".join(lines[lines.index("[") :]))
 
 
-def stored_record() -> dict[str, Any] | None:
-    from airflow_provider_authapi.store import MetadataVariables, token_variable_name
-
-    raw = MetadataVariables().get(token_variable_name(CONN_ID))
-    return json.loads(raw) if raw else None
-
-
 def test_authorize_status_refresh_clear(cli_env, oauth):
     # authorize: the printed URL carries state and a PKCE challenge; the "browser" (httpx) consents at the
     # emulator, which redirects to the redirect URI; that URL (plus QuickBooks' realmId) is pasted on stdin.
@@ -108,7 +102,7 @@ def test_authorize_status_refresh_clear(cli_env, oauth):
     assert oauth.last_token_form["grant_type"] == "authorization_code"
     assert oauth.last_token_form.get("code_verifier"), "PKCE verifier not sent with the code"
 
-    record = stored_record()
+    record = stored_record(CONN_ID)
     assert record is not None
     first = record["token"]
     assert first["refresh_token"] and first["extra"]["realm_id"] == "9130357766"
@@ -123,7 +117,7 @@ def test_authorize_status_refresh_clear(cli_env, oauth):
     refresh = airflow(cli_env, "token", "refresh", CONN_ID, "--json")
     assert refresh.returncode == 0, refresh.stderr
     assert oauth.last_token_form["grant_type"] == "refresh_token"
-    second = stored_record()["token"]
+    second = stored_record(CONN_ID)["token"]
     assert second["access_token"] != first["access_token"]
     assert second["refresh_token"] != first["refresh_token"], "rotated refresh token not saved"
     assert second["extra"]["realm_id"] == "9130357766", "refresh lost the realm id"
@@ -143,7 +137,7 @@ def test_authorize_status_refresh_clear(cli_env, oauth):
 
     cleared = airflow(cli_env, "token", "clear", CONN_ID)
     assert cleared.returncode == 0, cleared.stderr
-    assert stored_record() is None
+    assert stored_record(CONN_ID) is None
 
     for result in (status, refresh, cleared):
         for secret in secrets:
@@ -169,7 +163,7 @@ def test_authorize_listen_reports_denial(cli_env, oauth):
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "access_denied" in err
-    assert stored_record() is None
+    assert stored_record(CONN_ID) is None
 
 
 def pending(**overrides: Any) -> PendingConsent:

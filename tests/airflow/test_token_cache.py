@@ -8,13 +8,13 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
-import pendulum
 import pytest
 
 from airflow_provider_authapi.hooks.authapi import AuthApiHook, reset_token_managers
 from airflow_provider_authapi.store import MetadataVariables, token_variable_name
 from tests.conftest import AIRFLOW_ENV, ROOT, run_dag
 from tests.emulators.oauth2_server import OAuth2Server
+from tests.stored_tokens import expire_stored_token, stored_record
 
 
 @pytest.fixture
@@ -40,10 +40,6 @@ def live_token(row) -> str:
     return json.loads(row.val)["token"]["access_token"]
 
 
-def stored(conn_id: str) -> dict:
-    return json.loads(MetadataVariables().get(token_variable_name(conn_id)))
-
-
 def test_one_token_for_every_task_and_run_until_it_expires_and_secrets_are_masked(oauth, set_connection):
     define(set_connection, "cache_cc", oauth)
     first = run_dag("token_cache_shared", conf={"conn_id": "cache_cc"})
@@ -55,14 +51,11 @@ def test_one_token_for_every_task_and_run_until_it_expires_and_secrets_are_maske
     assert oauth.token_requests == 1 and oauth.count("GET", "/api/whoami") == 6
 
     # Expiry: make the stored token stale (as if its lifetime had passed); exactly one more token request.
-    record = stored("cache_cc")
-    token = record["token"]
-    token["expires_at"] = pendulum.now("UTC").subtract(seconds=5).isoformat()
-    MetadataVariables().set(token_variable_name("cache_cc"), json.dumps(record))
+    token = expire_stored_token("cache_cc")
     reset_token_managers()
     third = run_dag("token_cache_shared", conf={"conn_id": "cache_cc"})
     assert third.xcom("summarize")["token_requests"] == [1, 0, 0] and oauth.token_requests == 2
-    assert stored("cache_cc")["token"]["access_token"] != token["access_token"]
+    assert stored_record("cache_cc")["token"]["access_token"] != token["access_token"]
 
     # Encrypted at rest: the harness configures a Fernet key, so the row holds ciphertext.
     from airflow.models.variable import Variable as VariableRow
@@ -76,7 +69,7 @@ def test_one_token_for_every_task_and_run_until_it_expires_and_secrets_are_maske
     # tasks in this process), so the task log line that printed them is redacted by Airflow's log pipeline.
     from airflow.sdk.log import redact
 
-    live = stored("cache_cc")["token"]["access_token"]
+    live = stored_record("cache_cc")["token"]["access_token"]
     for secret in (live, token["access_token"], oauth.client_secret):
         line = f"Called the API with access token {secret}"
         assert redact(line) == "Called the API with access token ***"
@@ -86,12 +79,12 @@ def test_a_changed_client_secret_ignores_the_cached_token(oauth, set_connection)
     define(set_connection, "cache_rotated_secret", oauth)
     hook = AuthApiHook("cache_rotated_secret")
     assert hook.request("GET", "/api/whoami").status_code == 200
-    old_fingerprint = stored("cache_rotated_secret")["fingerprint"]
+    old_fingerprint = stored_record("cache_rotated_secret")["fingerprint"]
     oauth.client_secret = "a-new-client-secret-9876543210"  # rotated at the provider and in the connection
     define(set_connection, "cache_rotated_secret", oauth)
     run = run_dag("token_cache_shared", conf={"conn_id": "cache_rotated_secret"})
     assert run.xcom("summarize")["token_requests"] == [1, 0, 0] and oauth.token_requests == 2
-    assert stored("cache_rotated_secret")["fingerprint"] != old_fingerprint
+    assert stored_record("cache_rotated_secret")["fingerprint"] != old_fingerprint
 
 
 def test_a_deleted_variable_is_recovered_from_the_connections_refresh_token(oauth, set_connection):
@@ -107,7 +100,7 @@ def test_a_deleted_variable_is_recovered_from_the_connections_refresh_token(oaut
     assert run.state == "success" and run.xcom("summarize")["token_requests"] == [1, 0, 0]
     sent = oauth.last_token_form
     assert (sent["grant_type"], sent["refresh_token"]) == ("refresh_token", initial)
-    assert stored("cache_refresh")["token"]["refresh_token"]
+    assert stored_record("cache_refresh")["token"]["refresh_token"]
 
 
 def test_eight_processes_refreshing_a_rotating_token_never_lose_it(oauth, tmp_path):
@@ -135,7 +128,7 @@ def test_eight_processes_refreshing_a_rotating_token_never_lose_it(oauth, tmp_pa
     assert [w.returncode for w in workers] == [0] * 8, "\n".join(errors)[-3000:]
     results = [json.loads((tmp_path / f"w{n}.json").read_text()) for n in range(8)]
     assert oauth.invalid_grants == 0
-    final = stored("cache_race")["token"]["refresh_token"]
+    final = stored_record("cache_race")["token"]["refresh_token"]
     assert oauth.refresh.live() == [final]  # the stored refresh token is the one live refresh token
     assert oauth.token_requests >= 8 and sum(r["refreshes"] for r in results) == oauth.token_requests
     assert all(r["calls_ok"] == 4 for r in results)

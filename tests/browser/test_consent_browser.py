@@ -25,6 +25,7 @@ import pytest
 
 from tests.conftest import ROOT, run_dag
 from tests.emulators.quickbooks import AUTHORIZE_PATH, QuickBooksEmulator
+from tests.stored_tokens import stored_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -166,13 +167,6 @@ def sign_in(page: Any, artifacts: Path, shot: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def stored_token() -> dict[str, Any] | None:
-    from airflow_provider_authapi.store import MetadataVariables, token_variable_name
-
-    raw = MetadataVariables().get(token_variable_name(CONN_ID))
-    return json.loads(raw)["token"] if raw else None
-
-
 def test_unauthenticated_requests_are_refused(airflow_url: str):
     with httpx.Client(base_url=airflow_url, follow_redirects=False) as client:
         page = client.get(f"{PREFIX}/")
@@ -183,7 +177,7 @@ def test_unauthenticated_requests_are_refused(airflow_url: str):
         assert callback.status_code == 303 and "/auth/login" in callback.headers["location"]
         forged = client.get(f"{PREFIX}/", cookies={"_token": "not-a-jwt"})
         assert forged.status_code == 303
-    assert stored_token() is None
+    assert stored_token(CONN_ID) is None
 
 
 def test_consent_in_browser_then_dag_uses_tokens(
@@ -217,7 +211,7 @@ def test_consent_in_browser_then_dag_uses_tokens(
     assert "is authorized" in page.locator("#result").inner_text()
     assert REALM in page.content()
     page.screenshot(path=shots / "consent-04-callback-success.png")
-    token = stored_token()
+    token = stored_token(CONN_ID)
     assert token is not None and token["refresh_token"] and token["extra"]["realm_id"] == REALM
     for secret in (token["access_token"], token["refresh_token"], CLIENT_SECRET):
         assert secret not in page.content()
@@ -259,7 +253,7 @@ def test_consent_in_browser_then_dag_uses_tokens(
     page.goto(f"{airflow_url}{PREFIX}/callback?" + urlencode({"code": "abc", "state": expired.state}))
     assert page.locator("#result").get_attribute("data-error") == "expired"
     page.screenshot(path=shots / "consent-09-expired.png")
-    assert stored_token() == token, "a failed consent must not touch the stored token"
+    assert stored_token(CONN_ID) == token, "a failed consent must not touch the stored token"
 
     # A task uses the consented tokens (and the realm id) without asking the token endpoint again.
     token_requests = api.token_requests

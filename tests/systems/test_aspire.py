@@ -11,9 +11,9 @@ import pendulum
 import pytest
 
 from airflow_provider_authapi.hooks.authapi import reset_token_managers
-from airflow_provider_authapi.store import MetadataVariables, token_variable_name
 from tests.conftest import run_dag
 from tests.emulators.aspire import DAY, AspireEmulator
+from tests.stored_tokens import expire_stored_token, stored_token
 
 
 @pytest.fixture
@@ -21,18 +21,6 @@ def aspire() -> Iterator[AspireEmulator]:
     reset_token_managers()
     with AspireEmulator() as api:
         yield api
-    reset_token_managers()
-
-
-def stored() -> dict:
-    return json.loads(MetadataVariables().get(token_variable_name("aspire")))
-
-
-def expire_cached_token() -> None:
-    """As if the cached token's lifetime had passed (the emulator's clock is moved separately)."""
-    record = stored()
-    record["token"]["expires_at"] = pendulum.now("UTC").subtract(seconds=5).isoformat()
-    MetadataVariables().set(token_variable_name("aspire"), json.dumps(record))
     reset_token_managers()
 
 
@@ -65,7 +53,7 @@ def test_aspire_properties_dag(airflow_db, aspire, set_connection):
     )
 
     # Expiry comes from the JWT's exp: the login answer has no expiry field.
-    token = stored()["token"]
+    token = stored_token("aspire")
     claims = jwt.decode(token["access_token"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == DAY
     assert pendulum.parse(token["expires_at"]).int_timestamp == claims["exp"]
@@ -79,11 +67,12 @@ def test_aspire_properties_dag(airflow_db, aspire, set_connection):
     # A day later: the refresh token buys a new token (no new login) and the rotated one is stored.
     aspire.advance(DAY + 60)
     old_refresh = token["refresh_token"]
-    expire_cached_token()
+    expire_stored_token("aspire")
+    reset_token_managers()
     third = run_dag("aspire_properties")
     assert third.state == "success", third.task_states()
     assert (aspire.logins, aspire.refreshes) == (1, 1)
-    renewed = stored()["token"]
+    renewed = stored_token("aspire")
     assert renewed["refresh_token"] != old_refresh and aspire.refresh_tokens.live() == [renewed["refresh_token"]]
 
     published = json.dumps([first.xcom("fetch_properties"), summary, third.xcom("count_by_branch")])

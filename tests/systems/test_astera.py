@@ -8,15 +8,14 @@ import ssl
 from collections.abc import Iterator
 
 import httpx
-import pendulum
 import pytest
 
 from airflow_provider_authapi.auth.errors import AuthApiError
 from airflow_provider_authapi.hooks.authapi import AuthApiHook, reset_token_managers
-from airflow_provider_authapi.store import MetadataVariables, token_variable_name
 from tests.conftest import run_dag
 from tests.emulators.astera import AsteraEmulator
 from tests.emulators.base import self_signed_cert
+from tests.stored_tokens import expire_stored_token
 
 
 @pytest.fixture
@@ -52,11 +51,7 @@ def test_astera_server_info_dag(airflow_db, astera, set_connection):
 
     # The validity period passes: the next run logs in again instead of sending a dead token.
     astera.advance(1201)
-    name = token_variable_name("astera")
-    record = json.loads(MetadataVariables().get(name))
-    first_token = record["token"]["access_token"]
-    record["token"]["expires_at"] = pendulum.now("UTC").subtract(seconds=5).isoformat()
-    MetadataVariables().set(name, json.dumps(record))
+    first_token = expire_stored_token("astera")["access_token"]
     reset_token_managers()
     second = run_dag("astera_server_info")
     assert second.state == "success", second.task_states()

@@ -11,9 +11,9 @@ import pendulum
 import pytest
 
 from airflow_provider_authapi.hooks.authapi import reset_token_managers
-from airflow_provider_authapi.store import MetadataVariables, token_variable_name
 from tests.conftest import run_dag
 from tests.emulators.dastra import DastraEmulator
+from tests.stored_tokens import stored_token
 
 
 @pytest.fixture
@@ -22,10 +22,6 @@ def dastra() -> Iterator[DastraEmulator]:
     with DastraEmulator() as api:
         yield api
     reset_token_managers()
-
-
-def stored_token(conn_id: str) -> dict:
-    return json.loads(MetadataVariables().get(token_variable_name(conn_id)))["token"]
 
 
 def test_emulator_wants_basic_client_auth_and_a_live_token(dastra):

@@ -15,6 +15,7 @@ from airflow_provider_authapi.hooks.authapi import reset_token_managers
 from airflow_provider_authapi.store import MetadataVariables, token_variable_name
 from tests.conftest import run_dag
 from tests.emulators.quickbooks import ACCOUNTING_SCOPE, QuickBooksEmulator, _s256
+from tests.stored_tokens import stored_token
 
 REDIRECT = "http://localhost:8080/oauth-consent/callback"
 
@@ -25,11 +26,6 @@ def qb() -> Iterator[QuickBooksEmulator]:
     with QuickBooksEmulator() as api:
         yield api
     reset_token_managers()
-
-
-def stored_token(conn_id: str) -> dict | None:
-    raw = MetadataVariables().get(token_variable_name(conn_id))
-    return json.loads(raw)["token"] if raw else None
 
 
 def consent(client: httpx.Client, qb: QuickBooksEmulator, decision: str, **params: str) -> httpx.Response:
