@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -69,7 +70,8 @@ class Token:
         """True when the token expires within `leeway` seconds (a token with no expiry never does)."""
         if self.expires_at is None:
             return False
-        now = now or pendulum.now("UTC")
+        if now is None:  # the per-request path: plain epoch seconds, no pendulum arithmetic
+            return self.expires_at.timestamp() - leeway <= time.time()
         return self.expires_at.subtract(seconds=leeway) <= now
 
     def with_refresh_token_kept(self, previous: Token | None) -> Token:
