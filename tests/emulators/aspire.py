@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.emulators.base import Request, Response
-from tests.emulators.tokens import JwtIssuer, TokenApi, TokenRegistry, bearer_challenge, form_or_json
+from tests.emulators.tokens import JwtIssuer, TokenApi, TokenRegistry, bearer_refusal, form_or_json
 
 DAY = 24 * 3600
 MAX_TOP = 500
@@ -85,8 +85,9 @@ class AspireEmulator(TokenApi):
         )
 
     def page(self, request: Request, rows: list[dict[str, Any]]) -> Response:
-        if self.jwts.check(request.bearer()) is None:
-            return bearer_challenge("invalid_token") if request.bearer() else bearer_challenge()
+        refused = bearer_refusal(request, self.jwts.check)
+        if refused:
+            return refused
         try:
             top = int(request.query.get("$top", MAX_TOP))
             skip = int(request.query.get("$skip", 0))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.emulators.base import Request, Response, self_signed_cert
-from tests.emulators.tokens import TokenApi, TokenRegistry, bearer_challenge, form_or_json, oauth_error
+from tests.emulators.tokens import TokenApi, TokenRegistry, bearer_refusal, form_or_json, oauth_error
 
 JOB_STATUSES = ("Unknown", "Invalid", "NotStarted", "Queued", "Initializing", "Running", "Completed")
 
@@ -68,12 +68,7 @@ class AsteraEmulator(TokenApi):
         )
 
     def _refused(self, request: Request) -> Response | None:
-        token = request.bearer()
-        if token is None:
-            return bearer_challenge()
-        if self.tokens.check(token) is None:
-            return bearer_challenge("invalid_token", "The token has expired")
-        return None
+        return bearer_refusal(request, self.tokens.check, "The token has expired")
 
     def server_info(self, request: Request) -> Response:
         refused = self._refused(request)

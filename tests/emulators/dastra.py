@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.emulators.base import Request, Response
-from tests.emulators.tokens import TokenApi, TokenRegistry, bearer_challenge, oauth_error
+from tests.emulators.tokens import TokenApi, TokenRegistry, bearer_refusal, oauth_error
 
 
 class DastraEmulator(TokenApi):
@@ -65,12 +65,7 @@ class DastraEmulator(TokenApi):
     def _authorized(self, request: Request) -> Response | None:
         if request.header("x-api-key") == self.private_key:
             return None
-        token = request.bearer()
-        if token is None:
-            return bearer_challenge()
-        if self.tokens.check(token) is None:
-            return bearer_challenge("invalid_token", "The token is expired or invalid")
-        return None
+        return bearer_refusal(request, self.tokens.check)
 
     def list_workspaces(self, request: Request) -> Response:
         denied = self._authorized(request)

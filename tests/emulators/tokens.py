@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -152,6 +153,18 @@ def bearer_challenge(error: str | None = None, description: str | None = None) -
         if description:
             challenge += f', error_description="{description}"'
     return Response(401, b"", {"WWW-Authenticate": challenge})
+
+
+def bearer_refusal(
+    request: Request, is_live: Callable[[str], object], description: str = "The token is expired or invalid"
+) -> Response | None:
+    """None when the request carries a bearer token that `is_live` accepts, else the 401 challenge to send."""
+    token = request.bearer()
+    if token is None:
+        return bearer_challenge()
+    if not is_live(token):
+        return bearer_challenge("invalid_token", description)
+    return None
 
 
 def form_or_json(request: Request) -> dict[str, Any]:
