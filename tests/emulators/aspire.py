@@ -10,7 +10,7 @@ As documented at https://guide.youraspire.com/apidocs/authentication-1:
   `GET /Properties?$top=N&$skip=M`, `GET /Contacts?$top=N&$skip=M`. A missing or dead token gets 401 with a
   `WWW-Authenticate: Bearer` challenge.
 
-`logins` and `refreshes` count the two token endpoints apart.
+The login itself is the shared `LoginServer`'s; `logins` and `refreshes` count the two endpoints apart.
 """
 
 from __future__ import annotations
@@ -18,14 +18,20 @@ from __future__ import annotations
 from typing import Any
 
 from tests.emulators.base import Request, Response
-from tests.emulators.tokens import JwtIssuer, TokenApi, TokenRegistry, bearer_refusal, form_or_json
+from tests.emulators.oauth2_server import LoginServer
+from tests.emulators.tokens import bearer_refusal
 
 DAY = 24 * 3600
 MAX_TOP = 500
 
 
-class AspireEmulator(TokenApi):
-    token_paths = ("/Authorization", "/Authorization/RefreshToken")
+class AspireEmulator(LoginServer):
+    login_path, refresh_path = "/Authorization", "/Authorization/RefreshToken"
+    token_paths = (login_path, refresh_path)
+    refused_login = "Invalid ClientId or Secret."
+    refused_refresh = "Invalid or expired refresh token."
+    issuer = "aspire"
+    refresh_lifetime = 30 * DAY
 
     def __init__(
         self,
@@ -36,10 +42,7 @@ class AspireEmulator(TokenApi):
         token_lifetime: float = DAY,
         **kwargs: Any,
     ) -> None:
-        self.client_id, self.secret = client_id, secret
-        super().__init__(**kwargs)
-        self.jwts = JwtIssuer(self.clock, token_lifetime, issuer="aspire")
-        self.refresh_tokens = TokenRegistry(self.clock, 30 * DAY, prefix="aspire_rt", rotating=True)
+        super().__init__(client_id, secret, lifetime=token_lifetime, **kwargs)
         branches = ("North", "South", "East")
         self.properties = [
             {
@@ -54,35 +57,9 @@ class AspireEmulator(TokenApi):
         self.contacts = [{"ContactID": i, "FirstName": f"Contact{i}", "PropertyID": i} for i in range(1, 11)]
 
     def setup_routes(self) -> None:
-        self.route("POST", "/Authorization", self.authorize)
-        self.route("POST", "/Authorization/RefreshToken", self.refresh)
+        self.login_routes()
         self.route("GET", "/Properties", lambda request: self.page(request, self.properties))
         self.route("GET", "/Contacts", lambda request: self.page(request, self.contacts))
-
-    @property
-    def logins(self) -> int:
-        return self.count("POST", "/Authorization")
-
-    @property
-    def refreshes(self) -> int:
-        return self.count("POST", "/Authorization/RefreshToken")
-
-    def authorize(self, request: Request) -> Response:
-        body = form_or_json(request)
-        if (body.get("ClientId"), body.get("Secret")) != (self.client_id, self.secret):
-            return Response.json({"Message": "Invalid ClientId or Secret."}, status=401)
-        return self._tokens(self.client_id)
-
-    def refresh(self, request: Request) -> Response:
-        grant = self.refresh_tokens.redeem(form_or_json(request).get("RefreshToken"))
-        if grant is None:
-            return Response.json({"Message": "Invalid or expired refresh token."}, status=401)
-        return self._tokens(grant.subject)
-
-    def _tokens(self, subject: str) -> Response:
-        return Response.json(
-            {"Token": self.jwts.issue(subject, ClientId=subject), "RefreshToken": self.refresh_tokens.issue(subject)}
-        )
 
     def page(self, request: Request, rows: list[dict[str, Any]]) -> Response:
         refused = bearer_refusal(request, self.jwts.check)

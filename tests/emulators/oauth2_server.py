@@ -11,15 +11,21 @@ Both serve `GET /api/whoami`, accepting a live token in `Authorization: Bearer` 
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 import threading
 from typing import Any
 from urllib.parse import urlencode
 
 from tests.emulators.base import Request, Response
-from tests.emulators.tokens import JwtIssuer, TokenApi, TokenRegistry, bearer_challenge, form_or_json, oauth_error
+from tests.emulators.tokens import (
+    JwtIssuer,
+    TokenApi,
+    TokenRegistry,
+    bearer_challenge,
+    form_or_json,
+    oauth_error,
+    pkce_s256,
+)
 
 
 class _FailPlan:
@@ -126,7 +132,7 @@ class OAuth2Server(TokenApi):
             if issued is None or issued.data["redirect_uri"] != form.get("redirect_uri"):
                 return self._invalid_grant("unknown, used or mismatched code")
             challenge = issued.data.get("challenge")
-            if challenge and _s256(form.get("code_verifier", "")) != challenge:
+            if challenge and pkce_s256(form.get("code_verifier", "")) != challenge:
                 return self._invalid_grant("PKCE verification failed")
             return self._tokens(self.client_id, issued.scope, refresh=True)
         if grant == "refresh_token":
@@ -177,9 +183,18 @@ class BenchOAuth2Server(OAuth2Server):
 
 
 class LoginServer(TokenApi):
-    """Aspire-style JSON login: `{"ClientId", "Secret"}` -> `{"Token": <JWT>, "RefreshToken"}`; no `expires_in`."""
+    """Aspire-style JSON login: `{"ClientId", "Secret"}` -> `{"Token": <JWT>, "RefreshToken"}`; no `expires_in`.
 
-    token_paths = ("/login", "/login/refresh")
+    The refresh endpoint takes `{"RefreshToken"}` and rotates it. Subclasses (the Aspire emulator) rename the
+    endpoints, the refusal messages and the issuer, and add their data routes in `setup_routes`.
+    """
+
+    login_path, refresh_path = "/login", "/login/refresh"
+    token_paths = (login_path, refresh_path)
+    refused_login = "Invalid credentials"
+    refused_refresh = "Invalid refresh token"
+    issuer = "emulator"
+    refresh_lifetime = 7 * 24 * 3600
 
     def __init__(
         self,
@@ -192,15 +207,26 @@ class LoginServer(TokenApi):
     ) -> None:
         self.client_id, self.secret, self.nested = client_id, secret, nested
         super().__init__(**kwargs)
-        self.jwts = JwtIssuer(self.clock, lifetime)
-        self.refresh = TokenRegistry(self.clock, 7 * 24 * 3600, prefix="rt", rotating=True)
+        self.jwts = JwtIssuer(self.clock, lifetime, issuer=self.issuer)
+        self.refresh = TokenRegistry(self.clock, self.refresh_lifetime, prefix="rt", rotating=True)
         self.failures = _FailPlan()
 
     def setup_routes(self) -> None:
-        self.route("POST", r"/login", self.login)
-        self.route("POST", r"/login/refresh", self.refresh_login)
+        self.login_routes()
         self.route("GET", r"/api/whoami", self.whoami)
         self.route("GET", r"/broken-login", lambda _: Response.html("<h1>maintenance</h1>"))
+
+    def login_routes(self) -> None:
+        self.route("POST", self.login_path, self.login)
+        self.route("POST", self.refresh_path, self.refresh_login)
+
+    @property
+    def logins(self) -> int:
+        return self.count("POST", self.login_path)
+
+    @property
+    def refreshes(self) -> int:
+        return self.count("POST", self.refresh_path)
 
     def login(self, request: Request) -> Response:
         failure = self.failures.take()
@@ -208,13 +234,13 @@ class LoginServer(TokenApi):
             return failure
         body = form_or_json(request)
         if (body.get("ClientId"), body.get("Secret")) != (self.client_id, self.secret):
-            return Response.json({"Message": "Invalid credentials"}, status=401)
+            return Response.json({"Message": self.refused_login}, status=401)
         return self._tokens(self.client_id)
 
     def refresh_login(self, request: Request) -> Response:
         grant = self.refresh.redeem(form_or_json(request).get("RefreshToken"))
         if grant is None:
-            return Response.json({"Message": "Invalid refresh token"}, status=401)
+            return Response.json({"Message": self.refused_refresh}, status=401)
         return self._tokens(grant.subject)
 
     def whoami(self, request: Request) -> Response:
@@ -224,12 +250,8 @@ class LoginServer(TokenApi):
         return Response.json({"subject": claims["sub"]})
 
     def _tokens(self, subject: str) -> Response:
-        tokens = {"Token": self.jwts.issue(subject), "RefreshToken": self.refresh.issue(subject)}
+        tokens = {"Token": self.jwts.issue(subject, ClientId=subject), "RefreshToken": self.refresh.issue(subject)}
         return Response.json({"Data": tokens} if self.nested else tokens)
-
-
-def _s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
 def random_state() -> str:

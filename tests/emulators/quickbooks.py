@@ -25,8 +25,6 @@ Each query call is recorded in `queries` (query text, minorversion, Accept heade
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -36,7 +34,7 @@ from urllib.parse import urlencode
 from xml.sax.saxutils import escape as xml_escape
 
 from tests.emulators.base import Request, Response
-from tests.emulators.tokens import TokenApi, TokenRegistry, oauth_error
+from tests.emulators.tokens import TokenApi, TokenRegistry, oauth_error, pkce_s256
 
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 KNOWN_SCOPES = {ACCOUNTING_SCOPE, "com.intuit.quickbooks.payment", "openid", "profile", "email", "phone", "address"}
@@ -296,7 +294,7 @@ class QuickBooksEmulator(TokenApi):
             if issued is None or issued.data["redirect_uri"] != form.get("redirect_uri"):
                 return self._invalid_grant()
             challenge = issued.data.get("challenge")
-            if challenge and _s256(form.get("code_verifier", "")) != challenge:
+            if challenge and pkce_s256(form.get("code_verifier", "")) != challenge:
                 return self._invalid_grant()
             return self._tokens(issued.scope, issued.data["realm_id"])
         if grant == "refresh_token":
@@ -506,7 +504,3 @@ def _xml_query_response(entity: str, page: list[dict[str, Any]], start: int) -> 
         f'<QueryResponse startPosition="{start}" maxResults="{len(page)}">{items}</QueryResponse></IntuitResponse>'
     )
     return Response(200, xml.encode(), {"Content-Type": "application/xml"})
-
-
-def _s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()

@@ -9,6 +9,8 @@ passing of a token's lifetime without waiting for it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import threading
 import time
@@ -135,6 +137,11 @@ class JwtIssuer:
     def revoke_all(self) -> None:
         """Invalidate every token issued so far (e.g. a server restart with session loss)."""
         self.revoked_before = int(self.clock.now()) + 1
+
+
+def pkce_s256(verifier: str) -> str:
+    """The S256 code challenge of a PKCE verifier (RFC 7636), computed here independently of the provider."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
 
 def oauth_error(error: str, description: str | None = None, status: int = 400) -> Response:

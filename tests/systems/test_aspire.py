@@ -73,7 +73,7 @@ def test_aspire_properties_dag(airflow_db, aspire, set_connection):
     assert third.state == "success", third.task_states()
     assert (aspire.logins, aspire.refreshes) == (1, 1)
     renewed = stored_token("aspire")
-    assert renewed["refresh_token"] != old_refresh and aspire.refresh_tokens.live() == [renewed["refresh_token"]]
+    assert renewed["refresh_token"] != old_refresh and aspire.refresh.live() == [renewed["refresh_token"]]
 
     published = json.dumps([first.xcom("fetch_properties"), summary, third.xcom("count_by_branch")])
     for secret in (aspire.secret, token["access_token"], old_refresh, renewed["access_token"]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +15,8 @@ from airflow_provider_authapi.auth import new_pkce_verifier
 from airflow_provider_authapi.hooks.authapi import reset_token_managers
 from airflow_provider_authapi.store import MetadataVariables, token_variable_name
 from tests.conftest import run_dag
-from tests.emulators.quickbooks import ACCOUNTING_SCOPE, QuickBooksEmulator, _s256
+from tests.emulators.quickbooks import ACCOUNTING_SCOPE, QuickBooksEmulator
+from tests.emulators.tokens import pkce_s256
 from tests.stored_tokens import stored_token
 
 REDIRECT = "http://localhost:8080/oauth-consent/callback"
@@ -47,7 +49,7 @@ def consent(client: httpx.Client, qb: QuickBooksEmulator, decision: str, **param
 def test_consent_approve_and_deny_then_code_exchange(qb):
     verifier = new_pkce_verifier()
     with httpx.Client(base_url=qb.url) as client:
-        approved = consent(client, qb, "approve", code_challenge=_s256(verifier), code_challenge_method="S256")
+        approved = consent(client, qb, "approve", code_challenge=pkce_s256(verifier), code_challenge_method="S256")
         assert approved.status_code == 302
         location = httpx.URL(approved.headers["location"])
         assert str(location.copy_with(query=None)) == REDIRECT
@@ -78,7 +80,7 @@ def test_consent_approve_and_deny_then_code_exchange(qb):
 
     # A fresh approval, exchanged properly, then refreshed: the old refresh token dies.
     with httpx.Client(base_url=qb.url) as client:
-        approved = consent(client, qb, "approve", code_challenge=_s256(verifier), code_challenge_method="S256")
+        approved = consent(client, qb, "approve", code_challenge=pkce_s256(verifier), code_challenge_method="S256")
         code = httpx.URL(approved.headers["location"]).params["code"]
         granted = client.post(
             "/oauth2/v1/tokens/bearer", data={**exchange, "code": code, "code_verifier": verifier}, auth=basic
@@ -146,20 +148,28 @@ def test_quickbooks_customers_dag(airflow_db, qb, set_connection):
         assert secret not in published
 
 
-def test_a_fault_is_surfaced_without_tokens(airflow_db, qb, set_connection):
+def query_operator(qb: QuickBooksEmulator, set_connection, conn_id: str, query: str) -> tuple[Any, str]:
+    """A fresh connection `conn_id` with a seeded consent and no stored token, and an operator running `query`
+    through it; returns the operator and the seeded refresh token."""
     from airflow_provider_authapi.operators import AuthApiOperator
 
-    MetadataVariables().delete(token_variable_name("quickbooks_fault"))
+    MetadataVariables().delete(token_variable_name(conn_id))
     seeded = qb.seed_consent()
-    set_connection("quickbooks_fault", **qb.airflow_connection())
+    set_connection(conn_id, **qb.airflow_connection())
     operator = AuthApiOperator(
-        task_id="bad_entity",
-        authapi_conn_id="quickbooks_fault",
+        task_id="query",
+        authapi_conn_id=conn_id,
         endpoint="/v3/company/{realm_id}/query",
-        query_params={"query": "select * from Customers STARTPOSITION 1 MAXRESULTS 10"},
+        query_params={"query": query},
         pagination="quickbooks",
         response_filter="QueryResponse.Customer",
     )
+    return operator, seeded
+
+
+def test_a_fault_is_surfaced_without_tokens(airflow_db, qb, set_connection):
+    query = "select * from Customers STARTPOSITION 1 MAXRESULTS 10"
+    operator, seeded = query_operator(qb, set_connection, "quickbooks_fault", query)
     with pytest.raises(ApiHTTPError) as failure:
         operator.execute({})
     message = str(failure.value)
@@ -175,19 +185,8 @@ def test_a_fault_is_surfaced_without_tokens(airflow_db, qb, set_connection):
 
 
 def test_an_access_token_dead_at_intuit_is_refreshed_once_and_the_call_replayed(airflow_db, qb, set_connection):
-    from airflow_provider_authapi.operators import AuthApiOperator
-
-    MetadataVariables().delete(token_variable_name("quickbooks_expiry"))
-    qb.seed_consent()
-    set_connection("quickbooks_expiry", **qb.airflow_connection())
-    operator = AuthApiOperator(
-        task_id="customers",
-        authapi_conn_id="quickbooks_expiry",
-        endpoint="/v3/company/{realm_id}/query",
-        query_params={"query": "select * from Customer STARTPOSITION 1 MAXRESULTS 1000"},
-        pagination="quickbooks",
-        response_filter="QueryResponse.Customer",
-    )
+    query = "select * from Customer STARTPOSITION 1 MAXRESULTS 1000"
+    operator, _ = query_operator(qb, set_connection, "quickbooks_expiry", query)
     assert len(operator.execute({})) == 20  # active customers only: QBO's default
     first = stored_token("quickbooks_expiry")
 
