@@ -61,10 +61,13 @@ def build_token_manager(
     config: AuthConfig,
     store: TokenStore | None = None,
     *,
-    leeway: float = DEFAULT_LEEWAY,
+    leeway: float | None = None,
     retry: TokenRetry | None = None,
 ) -> TokenManager | None:
-    """A `TokenManager` for schemes that obtain tokens (OAuth 2.0, token login); None for static ones."""
+    """A `TokenManager` for schemes that obtain tokens (OAuth 2.0, token login); None for static ones.
+
+    `leeway` wins over the config's; without either, `DEFAULT_LEEWAY`.
+    """
     scheme = config.scheme
     if isinstance(scheme, OAuth2Config):
         grant: OAuth2Grant | LoginGrant = OAuth2Grant(scheme)
@@ -75,6 +78,8 @@ def build_token_manager(
         return None
     tls = config.common.tls
     endpoint = TokenEndpoint(grant, verify=ssl_verify(tls), timeout=config.common.timeout, retry=retry)
+    if leeway is None:
+        leeway = scheme.leeway if scheme.leeway is not None else DEFAULT_LEEWAY
     return TokenManager(endpoint, store, leeway=leeway, initial_refresh_token=initial_refresh_token)
 
 

@@ -130,6 +130,7 @@ class OAuth2Config:
     placement: TokenPlacement = field(default_factory=TokenPlacement)
     default_lifetime: float | None = 3600.0
     max_lifetime: float | None = None
+    leeway: float | None = None
 
     def __post_init__(self) -> None:
         if not self.token_url:
@@ -168,6 +169,7 @@ class TokenLoginConfig:
     expires_at_path: str | None = None
     default_lifetime: float | None = 3600.0
     max_lifetime: float | None = None
+    leeway: float | None = None
     refresh_url: str | None = None
     refresh_token_field: str = "RefreshToken"
     refresh_body: dict[str, Any] = field(default_factory=dict)
@@ -199,7 +201,7 @@ class AuthConfig:
         parts = {
             f.name: getattr(self.scheme, f.name)
             for f in fields(self.scheme)  # type: ignore[arg-type]
-            if f.name not in ("refresh_token", "placement", "default_lifetime", "max_lifetime")
+            if f.name not in ("refresh_token", "placement", "default_lifetime", "max_lifetime", "leeway")
         }
         parts["__type__"] = type(self.scheme).__name__
         blob = json.dumps(parts, sort_keys=True, default=str).encode()

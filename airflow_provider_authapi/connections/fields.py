@@ -85,6 +85,8 @@ LIFETIME_FIELDS = (
        "Used when the token response gives no expiry and the token is not a JWT with `exp`.", default=3600),
     _f("max_token_lifetime", "Maximum token lifetime (s)", "number",
        "Caps the declared lifetime: the shorter of declared and configured wins."),
+    _f("leeway", "Leeway (s)", "number",
+       "A token counts as expired this many seconds early (at most a tenth of its lifetime).", default=60),
 )  # fmt: skip
 
 COMMON_FIELDS = (

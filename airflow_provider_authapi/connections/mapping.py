@@ -299,6 +299,7 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         placement=_placement(f),
         default_lifetime=f.number("default_token_lifetime"),
         max_lifetime=f.number("max_token_lifetime"),
+        leeway=f.number("leeway"),
     )
 
 
@@ -317,6 +318,7 @@ def _token_login(conn: Any, f: ConnectionFields) -> TokenLoginConfig:
         expires_at_path=f.text("expires_at_path"),
         default_lifetime=f.number("default_token_lifetime"),
         max_lifetime=f.number("max_token_lifetime"),
+        leeway=f.number("leeway"),
         refresh_url=f.url("refresh_url"),
         refresh_token_field=f.text("refresh_token_field", "RefreshToken") or "RefreshToken",
         refresh_body=f.mapping("refresh_body"),

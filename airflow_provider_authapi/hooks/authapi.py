@@ -23,7 +23,7 @@ from airflow_provider_authapi.auth.config import (
     TokenLoginConfig,
 )
 from airflow_provider_authapi.auth.errors import AuthApiError
-from airflow_provider_authapi.auth.token import DEFAULT_LEEWAY, Token
+from airflow_provider_authapi.auth.token import Token
 from airflow_provider_authapi.connections import auth_config_from_connection
 from airflow_provider_authapi.connections.mapping import connection_value
 from airflow_provider_authapi.store import VariableTokenStore
@@ -114,7 +114,7 @@ class AuthApiHook(BaseHook):
         self,
         authapi_conn_id: str = default_conn_name,
         *,
-        leeway: float = DEFAULT_LEEWAY,
+        leeway: float | None = None,
         connection: Any = None,
         **kwargs: Any,
     ) -> None:
