@@ -14,7 +14,7 @@ COMMON = {
     "client_private_key_pem", "timeout", "signature_header", "signature_secret", "test_endpoint",
 }  # fmt: skip
 PLACEMENT = {"token_placement", "token_header_name", "token_prefix", "token_query_param"}
-LIFETIMES = {"default_token_lifetime", "max_token_lifetime"}
+LIFETIMES = {"default_token_lifetime", "max_token_lifetime", "leeway"}
 FIELDS = {
     "authapi_oauth2": COMMON | PLACEMENT | LIFETIMES | {
         "grant_type", "token_url", "authorization_url", "redirect_uri", "scopes", "audience", "resource",
