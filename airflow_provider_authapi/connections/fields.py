@@ -2,11 +2,19 @@
 
 `get_provider_info` turns these into `conn-fields` and `ui-field-behaviour`; `connections.mapping` reads
 connection extras with the same specs (type, choices), so the form and the validation cannot drift apart.
+
+Field names matter: Airflow's secrets masker hides the value of every extra key whose name contains a word such as
+`token`, `password`, `secret`, `api_key` or `authorization`. A non-secret field named like that shows and saves
+`***` in the UI and gets its value masked in every task log, so non-secret fields avoid those words and secret
+fields keep them (tests/connections/test_masking.py checks both against the installed Airflow).
+
+The Airflow 3 form groups fields by `schema.section` into collapsible parts (fields without one go under
+"Extra Fields"); the order of the fields below is the order a person fills them in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 HOOKS_MODULE = "airflow_provider_authapi.hooks.connection_types"  # one AuthApiHook subclass per type
@@ -23,17 +31,30 @@ class FieldSpec:
     description: str
     choices: tuple[str, ...] = ()
     default: Any = None
+    choice_labels: tuple[str, ...] = ()  # what the dropdown shows for each choice
+    section: str = ""  # a collapsible part of the form; "" = Airflow's "Extra Fields"
+
+    @property
+    def secret(self) -> bool:
+        return self.kind == "secret"
 
     def schema(self) -> dict[str, Any]:
-        """The JSON Schema the Airflow 3 UI renders (enum: dropdown; format: masked or multi-line input)."""
+        """The JSON Schema the Airflow 3 UI renders (enum: dropdown; format: masked or multi-line input).
+
+        Every type includes "null", else the form marks the field required; an enum never does, else the dropdown
+        offers a literal "null" (the dropdown can be cleared instead)."""
         if self.kind == "choice":
-            schema: dict[str, Any] = {"type": ["string", "null"], "enum": [*self.choices, None]}
+            schema: dict[str, Any] = {"type": ["string", "null"], "enum": list(self.choices)}
+            if self.choice_labels:
+                schema["values_display"] = dict(zip(self.choices, self.choice_labels, strict=True))
         elif self.kind in ("secret", "multiline"):
-            schema = {"type": ["string", "null"], "format": "password" if self.kind == "secret" else "multiline"}
+            schema = {"type": ["string", "null"], "format": "password" if self.secret else "multiline"}
         else:
             schema = {"type": [self.kind, "null"]}
         if self.default is not None:
             schema["default"] = self.default
+        if self.section:
+            schema["section"] = self.section
         return schema
 
     def conn_field(self) -> dict[str, Any]:
@@ -70,40 +91,84 @@ def _f(name: str, label: str, kind: str, description: str, *choices: str, defaul
     return FieldSpec(name, label, kind, description, tuple(choices), default)
 
 
-PLACEMENT_FIELDS = (
-    _f("token_placement", "Token placement", "choice", "Send the token in a header or a query parameter.",
-       "header", "query", default="header"),
-    _f("token_header_name", "Token header name", "string", "Header carrying the token.", default="Authorization"),
-    _f("token_prefix", "Token header prefix", "string", "Prefix before the token in the header; empty for none.",
-       default="Bearer"),
-    _f("token_query_param", "Token query parameter", "string", "Query parameter carrying the token.",
-       default="access_token"),
+def _choice(name: str, label: str, description: str, choices: dict[str, str], default: str) -> FieldSpec:
+    """A dropdown: `choices` maps each stored value to what the form shows."""
+    return FieldSpec(name, label, "choice", description, tuple(choices), default, tuple(choices.values()))
+
+
+def _section(title: str, *specs: FieldSpec) -> tuple[FieldSpec, ...]:
+    return tuple(replace(spec, section=title) for spec in specs)
+
+
+LOCATIONS = {"header": "Header", "query": "Query parameter"}
+
+PROFILE = _f(
+    "profile",
+    "Profile",
+    "string",
+    "A known system: its URLs and settings apply to every field you leave empty or at its default.",
+)
+
+HEADER_NAME = _f("header_name", "Header name", "string", "The header that carries the token.", default="Authorization")
+HEADER_PREFIX = _f("header_prefix", "Header value prefix", "string",
+                   "Written before the token, e.g. Bearer or Token. Clear the field to send the token alone.",
+                   default="Bearer")  # fmt: skip
+
+SENDING = _section(
+    "Sending the token",
+    _choice("auth_location", "Send the token in", "A request header or a query parameter.", LOCATIONS, "header"),
+    HEADER_NAME,
+    HEADER_PREFIX,
+    _f("query_param_name", "Query parameter name", "string", "The query parameter that carries the token, when "
+       "sent in the query.", default="access_token"),
 )  # fmt: skip
 
-LIFETIME_FIELDS = (
-    _f("default_token_lifetime", "Default token lifetime (s)", "number",
-       "Used when the token response gives no expiry and the token is not a JWT with `exp`.", default=3600),
-    _f("max_token_lifetime", "Maximum token lifetime (s)", "number",
-       "Caps the declared lifetime: the shorter of declared and configured wins."),
-    _f("leeway", "Leeway (s)", "number",
+LIFETIME = _section(
+    "Token lifetime",
+    _f("default_lifetime", "Default lifetime (seconds)", "number",
+       "Used when the login response gives no expiry and the token is not a JWT with an expiry.", default=3600),
+    _f("max_lifetime", "Maximum lifetime (seconds)", "number",
+       "Renew sooner than the API says: the shorter of the two wins. Empty: no maximum."),
+    _f("leeway", "Renew early by (seconds)", "number",
        "A token counts as expired this many seconds early (at most a tenth of its lifetime).", default=60),
 )  # fmt: skip
 
 COMMON_FIELDS = (
-    _f("profile", "Profile", "string", "A preset for a known system (see README); fields set here win over it."),
-    _f("extra_headers", "Extra headers", "object", 'Headers on every request, e.g. {"X-Tenant": "acme"}.'),
-    _f("extra_query_params", "Extra query parameters", "object", 'Query parameters on every request.'),
-    _f("verify_tls", "Verify TLS", "boolean", "Verify the server's certificate.", default=True),
-    _f("ca_cert_pem", "CA certificate (PEM)", "multiline", "Trust this CA, e.g. a self-signed server's certificate."),
-    _f("client_cert_pem", "Client certificate (PEM)", "multiline", "A TLS client certificate."),
-    _f("client_private_key_pem", "Client private key (PEM)", "secret",
-       "The client certificate's private key (unencrypted PEM). Airflow hides it like a password."),
-    _f("timeout", "Timeout (s)", "number", "Timeout of each HTTP request.", default=30),
-    _f("signature_header", "Signature header", "string",
-       "Name of a header carrying a fresh HS256 JWT signed with the signature secret on every request."),
-    _f("signature_secret", "Signature secret", "secret", "At least 32 characters."),
-    _f("test_endpoint", "Test endpoint", "string", "Path the Test button calls (static schemes).", default="/"),
+    *_section(
+        "Requests",
+        _f("extra_headers", "Extra headers", "object", 'Headers sent with every request, e.g. {"X-Tenant": "acme"}.'),
+        _f("extra_query_params", "Extra query parameters", "object",
+           'Query parameters sent with every request, e.g. {"minorversion": "75"}.'),
+        _f("timeout", "Timeout (seconds)", "number", "How long to wait for each HTTP request.", default=30),
+        _f("test_endpoint", "Test endpoint", "string",
+           "Path of a cheap GET request that the connection Test calls, e.g. /v1/me.", default="/"),
+    ),
+    *_section(
+        "TLS certificates",
+        _f("verify_tls", "Verify TLS", "boolean", "Check the server's certificate. Turn off only for a test server.",
+           default=True),
+        _f("ca_cert_pem", "CA certificate (PEM)", "multiline",
+           "Trust this certificate authority, e.g. the certificate of a server that signs its own."),
+        _f("client_cert_pem", "Client certificate (PEM)", "multiline",
+           "A TLS client certificate, for APIs that ask for one."),
+        _f("client_private_key_pem", "Client private key (PEM)", "secret",
+           "The client certificate's private key, unencrypted. Hidden like a password."),
+    ),
+    *_section(
+        "Request signature",
+        _f("signature_header", "Signature header", "string",
+           "Name of a header that carries a fresh HS256 JWT, signed with the signature secret, on every request."),
+        _f("signature_secret", "Signature secret", "secret", "At least 32 characters. Hidden like a password."),
+    ),
+    PROFILE,  # last here; types with profiles show it first (see _with_profile_first)
 )  # fmt: skip
+
+GRANTS = {
+    "client_credentials": "Client credentials",
+    "authorization_code": "Authorization code (consent in a browser)",
+    "password": "Password (resource owner)",
+    "refresh_token": "Refresh token",
+}
 
 OAUTH2 = ConnectionType(
     "authapi_oauth2",
@@ -111,55 +176,83 @@ OAUTH2 = ConnectionType(
     "OAuth 2.0 API",
     {"login": "Client ID", "password": "Client secret"},
     (
-        _f("grant_type", "Grant type", "choice", "OAuth 2.0 grant.",
-           "client_credentials", "authorization_code", "password", "refresh_token", default="client_credentials"),
-        _f("token_url", "Token URL", "string", "Absolute, or relative to the API base URL."),
-        _f("authorization_url", "Authorization URL", "string", "Consent page (authorization code grant)."),
-        _f("redirect_uri", "Redirect URI", "string", "Callback registered with the provider."),
-        _f("scopes", "Scopes", "string", "Space or comma separated."),
-        _f("audience", "Audience", "string", "`audience` parameter of the token request."),
-        _f("resource", "Resource", "string", "`resource` parameter of the token request (RFC 8707)."),
-        _f("client_auth", "Client authentication", "choice", "Send the client id and secret in a Basic header "
-           "or in the request body.", "basic", "body", default="basic"),
-        _f("token_request_params", "Custom token request parameters", "object", "Added to every token request."),
-        _f("refresh_token", "Initial refresh token", "secret", "Seeds an empty token store; after that the stored, "
-           "rotated one wins."),
-        _f("use_pkce", "Use PKCE", "boolean", "PKCE (S256) in the authorization code grant.", default=False),
-        _f("username", "User name", "string", "Resource owner (password grant)."),
-        _f("user_password", "User password", "secret", "Resource owner's password (password grant)."),
-        _f("realm_id", "Realm / company id", "string", "QuickBooks company id; usable as {realm_id} in endpoints."),
-        *PLACEMENT_FIELDS,
-        *LIFETIME_FIELDS,
+        _choice("grant_type", "Grant type", "How Airflow gets tokens. Each grant's own settings are in its part of "
+                "the form below.", GRANTS, "client_credentials"),
+        _f("login_url", "Token URL", "string", "The token endpoint, absolute or relative to the API base URL, "
+           "e.g. /oauth/token."),
+        _f("scopes", "Scopes", "string", "Separated by spaces or commas. Empty: the API's default scopes."),
+        _choice("client_auth", "Send client ID and secret", "In a Basic authorization header or in the request "
+                "body.", {"basic": "Basic header", "body": "Request body"}, "basic"),
+        *_section(
+            "Authorization code grant",
+            _f("consent_url", "Authorization URL", "string", "The provider's consent page, absolute or relative to "
+               "the API base URL."),
+            _f("redirect_uri", "Redirect URI", "string", "The callback registered with the provider: this Airflow's "
+               "consent callback URL."),
+            _f("use_pkce", "Use PKCE", "boolean", "Send a PKCE (S256) challenge with the consent request.",
+               default=False),
+            _f("realm_id", "Realm / company ID", "string", "QuickBooks company ID; usable as {realm_id} in endpoints."),
+        ),
+        *_section(
+            "Refresh token grant",
+            _f("refresh_token", "Initial refresh token", "secret", "Used once, when no token is stored yet; after "
+               "that the stored, rotated one is used. Hidden like a password."),
+        ),
+        *_section(
+            "Password grant",
+            _f("username", "User name", "string", "The resource owner's user name."),
+            _f("user_password", "User password", "secret", "The resource owner's password. Hidden like a password."),
+        ),
+        *_section(
+            "Token request options",
+            _f("audience", "Audience", "string", "Sent as the audience parameter of token requests."),
+            _f("resource", "Resource", "string", "Sent as the resource parameter of token requests (RFC 8707)."),
+            _f("login_params", "Other token request parameters", "object",
+               'Added to every token request, e.g. {"tenant": "acme"}.'),
+        ),
+        *SENDING,
+        *LIFETIME,
         *COMMON_FIELDS,
     ),
-    {"extra__authapi_oauth2__token_url": "/oauth2/token"},
+    {"extra__authapi_oauth2__login_url": "/oauth/token"},
 )  # fmt: skip
 
 TOKEN_LOGIN = ConnectionType(
     "authapi_token",
     "AuthApiTokenHook",
     "Token login API",
-    {"login": "User name / client id", "password": "Password / secret"},
+    {"login": "User name / client ID", "password": "Password / secret"},
     (
-        _f("token_url", "Token URL", "string", "Login endpoint; absolute, or relative to the API base URL."),
-        _f("request_format", "Request format", "choice", "Body of the login request.", "json", "form",
-           default="json"),
-        _f("username_field", "User name field", "string", "Body field for the login.", default="username"),
-        _f("password_field", "Password field", "string", "Body field for the password.", default="password"),
-        _f("extra_body", "Extra body fields", "object", "Added to the login body."),
-        _f("token_path", "Token path", "string", "Dotted path to the token in the response.",
-           default="access_token"),
-        _f("refresh_token_path", "Refresh token path", "string", "Dotted path to the refresh token, if any."),
-        _f("expires_in_path", "Expires-in path", "string", "Dotted path to a lifetime in seconds, if any."),
-        _f("expires_at_path", "Expires-at path", "string", "Dotted path to an absolute expiry, if any."),
-        _f("refresh_url", "Refresh URL", "string", "Refresh endpoint; without it, expiry means a new login."),
-        _f("refresh_token_field", "Refresh token field", "string", "Body field for the refresh token.",
-           default="RefreshToken"),
-        _f("refresh_body", "Extra refresh body fields", "object", "Added to the refresh body."),
-        *PLACEMENT_FIELDS,
-        *LIFETIME_FIELDS,
+        _f("login_url", "Login URL", "string", "The login endpoint, absolute or relative to the API base URL, "
+           "e.g. /api/login."),
+        _choice("request_format", "Login request body", "How the login is posted.",
+                {"json": "JSON", "form": "Form (URL-encoded)"}, "json"),
+        _f("username_field", "User name field", "string", "Login body field for the user name or client ID.",
+           default="username"),
+        _f("pass_field", "Password field", "string", "Login body field for the password or secret.",
+           default="password"),
+        _f("extra_body", "Extra login body fields", "object", 'Added to the login body, e.g. {"rememberMe": true}.'),
+        _f("access_path", "Token location in the response", "string", "Dotted path of the token in the login "
+           "response, e.g. data.accessToken.", default="access_token"),
+        _f("expires_in_path", "Lifetime location in the response", "string", "Dotted path of a lifetime in "
+           "seconds, if the response has one."),
+        _f("expires_at_path", "Expiry location in the response", "string", "Dotted path of an absolute expiry "
+           "time, if the response has one."),
+        *_section(
+            "Refresh",
+            _f("refresh_url", "Refresh URL", "string", "The refresh endpoint. Empty: a new login when the token "
+               "expires."),
+            _f("refresh_path", "Refresh token location in the response", "string", "Dotted path of the refresh "
+               "token in the login response, e.g. RefreshToken."),
+            _f("refresh_field", "Refresh token field", "string", "Refresh body field for the refresh token.",
+               default="RefreshToken"),
+            _f("refresh_body", "Extra refresh body fields", "object", "Added to the refresh body."),
+        ),
+        *SENDING,
+        *LIFETIME,
         *COMMON_FIELDS,
     ),
+    {"extra__authapi_token__login_url": "/api/login"},
 )  # fmt: skip
 
 API_KEY = ConnectionType(
@@ -168,10 +261,11 @@ API_KEY = ConnectionType(
     "API key API",
     {"password": "API key"},
     (
-        _f("api_key_name", "Key name", "string", "Header or query parameter name.", default="X-API-Key"),
-        _f("api_key_location", "Key location", "choice", "Header or query parameter.", "header", "query",
-           default="header"),
-        _f("api_key_prefix", "Key prefix", "string", "Sent before the key, e.g. `Api-Key`; empty for none."),
+        _choice("key_location", "Send the key in", "A request header or a query parameter.", LOCATIONS, "header"),
+        _f("key_name", "Header or parameter name", "string", "The header or query parameter that carries the key.",
+           default="X-API-Key"),
+        _f("key_prefix", "Key prefix", "string", "Written before the key in the header, e.g. Api-Key. Empty: the "
+           "key alone."),
         *COMMON_FIELDS,
     ),
 )  # fmt: skip
@@ -181,20 +275,35 @@ BASIC = ConnectionType(
 )
 
 BEARER = ConnectionType(
-    "authapi_bearer",
-    "AuthApiBearerHook",
-    "Bearer token API",
-    {"password": "Token"},
-    (
-        _f("token_header_name", "Token header name", "string", "Header carrying the token.", default="Authorization"),
-        _f("token_prefix", "Token header prefix", "string", "Prefix before the token; empty for none.",
-           default="Bearer"),
-        *COMMON_FIELDS,
-    ),
+    "authapi_bearer", "AuthApiBearerHook", "Bearer token API", {"password": "Token"},
+    (HEADER_NAME, HEADER_PREFIX, *COMMON_FIELDS),
 )  # fmt: skip
 
 NO_AUTH = ConnectionType("authapi_none", "AuthApiNoAuthHook", "Unauthenticated API", {}, COMMON_FIELDS)
 
 CONNECTION_TYPES: dict[str, ConnectionType] = {
     t.conn_type: t for t in (OAUTH2, TOKEN_LOGIN, API_KEY, BASIC, BEARER, NO_AUTH)
+}
+
+# Earlier field names, still read (with a warning naming the new one). Airflow masked all but the last by name:
+# the form showed and re-saved `***`, and task logs hid their values (`/oauth2/token`, `header`, `3600`) everywhere.
+# `client_key_pem` had the opposite fault: a private key that no sensitive word matched.
+RENAMED = {
+    "token_url": "login_url",
+    "authorization_url": "consent_url",
+    "token_request_params": "login_params",
+    "token_placement": "auth_location",
+    "token_header_name": "header_name",
+    "token_prefix": "header_prefix",
+    "token_query_param": "query_param_name",
+    "default_token_lifetime": "default_lifetime",
+    "max_token_lifetime": "max_lifetime",
+    "password_field": "pass_field",
+    "token_path": "access_path",
+    "refresh_token_path": "refresh_path",
+    "refresh_token_field": "refresh_field",
+    "api_key_name": "key_name",
+    "api_key_location": "key_location",
+    "api_key_prefix": "key_prefix",
+    "client_key_pem": "client_private_key_pem",
 }

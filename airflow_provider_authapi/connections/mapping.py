@@ -30,16 +30,23 @@ from airflow_provider_authapi.auth.config import (
     TokenPlacement,
 )
 from airflow_provider_authapi.auth.errors import ConfigError
-from airflow_provider_authapi.connections.fields import CONNECTION_TYPES, ConnectionType, FieldSpec
+from airflow_provider_authapi.connections.fields import CONNECTION_TYPES, RENAMED, ConnectionType, FieldSpec
 
 log = logging.getLogger(__name__)
 
 TRUE_WORDS = {"true", "1", "yes", "on"}
-EMPTY_ALLOWED = {"token_prefix", "api_key_prefix"}  # "" means "no prefix" here, not "use the default"
 FALSE_WORDS = {"false", "0", "no", "off", ""}
-# Earlier field names still read. `client_key_pem` became `client_private_key_pem`: Airflow redacts extras by
-# key name (`private_key`, `secret`, `password`, `token`...), and `client_key_pem` matched none of them.
-RENAMED = {"client_key_pem": "client_private_key_pem"}
+# "" (or null, which the form saves for a cleared field) means "no prefix" here, not "use the default".
+EMPTY_ALLOWED = {"header_prefix", "key_prefix"}
+MASK = "***"  # what Airflow's UI shows, and saves back, for a value it hides
+# The core names a few fields after its config attributes; the connection field of each, for error messages.
+CONFIG_FIELD_NAMES = {
+    "token_url": "login_url",
+    "authorization_url": "consent_url",
+    "token_path": "access_path",
+    "api_key_name": "key_name",
+    "token_placement": "auth_location",
+}
 PEM_BLOCK = re.compile(r"(-----BEGIN [A-Z0-9 ]+-----)(.*?)(-----END [A-Z0-9 ]+-----)", re.DOTALL)
 
 
@@ -49,7 +56,9 @@ class ConnectionFields:
     def __init__(self, conn: Any, conn_type: ConnectionType) -> None:
         self.conn_id = getattr(conn, "conn_id", None) or "<unnamed>"
         self.specs: dict[str, FieldSpec] = {spec.name: spec for spec in conn_type.fields}
+        self.renamed: dict[str, str] = {}  # new name -> the earlier name the connection used
         self.extra = self._read_extra(conn, conn_type.conn_type)
+        self._refuse_masked_values()
         self.profile_fields: dict[str, Any] = {}
         self.profile_host = ""
         if self.extra.get("profile"):
@@ -62,18 +71,25 @@ class ConnectionFields:
     def got(self, name: str, value: Any) -> str:
         """` (got 'x')` for a message, or nothing when the field holds a secret."""
         spec = self.specs.get(name)
-        return "" if spec is None or spec.kind == "secret" else f" (got {value!r})"
+        return "" if spec is None or spec.secret else f" (got {value!r})"
 
     def raw(self, name: str) -> Any:
-        if name in EMPTY_ALLOWED and self.extra.get(name) == "":
-            return ""
-        value = self.extra.get(name)
-        if value is None or value == "":
-            value = self.profile_fields.get(name)
-        if value is None or value == "":
-            spec = self.specs.get(name)
-            value = spec.default if spec else None
-        return value
+        """The connection's value, else the profile's, else the field's default.
+
+        The UI form saves every field, its defaults included: with a profile, a value equal to the field's
+        default counts as not set, so that the profile's value (e.g. Aspire's `ClientId` user name field)
+        is not overridden by a default nobody chose."""
+        spec = self.specs.get(name)
+        if name in self.extra:
+            value = self.extra[name]
+            if name in EMPTY_ALLOWED and value in ("", None):
+                return ""
+            if not _unset(value) and not (name in self.profile_fields and spec and _is_default(spec, value)):
+                return value
+        value = self.profile_fields.get(name)
+        if not _unset(value):
+            return value
+        return spec.default if spec else None
 
     def text(self, name: str, default: str | None = None) -> str | None:
         value = self.raw(name)
@@ -177,8 +193,23 @@ class ConnectionFields:
         extra = {key.removeprefix(prefix): value for key, value in extra.items()}
         for old, new in RENAMED.items():
             if old in extra:
-                extra.setdefault(new, extra.pop(old))
+                value = extra.pop(old)
+                if _unset(extra.get(new)):
+                    extra[new] = value
+                self.renamed[new] = old
         return extra
+
+    def _refuse_masked_values(self) -> None:
+        """`***` in a non-secret field is Airflow's mask saved back by the form, not a value: say so."""
+        for name, value in self.extra.items():
+            spec = self.specs.get(name)
+            if spec is None or spec.secret or value != MASK:
+                continue
+            old = self.renamed.get(name)
+            why = f"Airflow hides fields named like {old!r}, so its form showed and saved the mask; " if old else ""
+            raise self.error(
+                name, f"holds Airflow's mask {MASK} instead of a value ({why}type the real value in {name!r})"
+            )
 
     def _apply_profile(self, name: str, conn_type: str) -> None:
         from airflow_provider_authapi.profiles import PROFILES
@@ -209,6 +240,7 @@ def auth_config_from_connection(conn: Any) -> AuthConfig:
         known = ", ".join(CONNECTION_TYPES)
         raise ConfigError("conn_type", f"{conn_type!r} is not one of this provider's types ({known})", conn_id)
     fields = ConnectionFields(conn, CONNECTION_TYPES[conn_type])
+    _warn_renamed_keys(fields)
     _warn_unknown_keys(fields, conn_type)
     try:
         return AuthConfig(SCHEMES[conn_type](conn, fields), _common(fields))
@@ -216,7 +248,8 @@ def auth_config_from_connection(conn: Any) -> AuthConfig:
         if exc.conn_id:
             raise
         problem = str(exc).removeprefix(f"field {exc.field!r}: ")
-        raise ConfigError(exc.field, problem, conn_id=fields.conn_id) from None
+        field = CONFIG_FIELD_NAMES.get(exc.field, exc.field)
+        raise ConfigError(field, problem, conn_id=fields.conn_id) from None
 
 
 def connection_value(conn: Any, name: str) -> Any:
@@ -229,6 +262,37 @@ def connection_value(conn: Any, name: str) -> Any:
             "conn_type", f"{conn_type!r} is not one of this provider's types", getattr(conn, "conn_id", None)
         )
     return ConnectionFields(conn, CONNECTION_TYPES[conn_type]).raw(name)
+
+
+def _warn_renamed_keys(fields: ConnectionFields) -> None:
+    """An earlier field name still works; name the one to use instead (never the value)."""
+    for new, old in sorted(fields.renamed.items()):
+        log.warning(
+            "Connection %r: extra key %r has been renamed to %r; rename it in the connection (the old name is still "
+            "read)",
+            fields.conn_id,
+            old,
+            new,
+        )
+
+
+def _unset(value: Any) -> bool:
+    return value is None or value == ""
+
+
+def _is_default(spec: FieldSpec, value: Any) -> bool:
+    """Whether `value` is the field's default as the form saves it (3600 == "3600", True == "true")."""
+    default = spec.default
+    if default is None:
+        return False
+    if isinstance(default, bool):
+        return str(value).strip().lower() == str(default).lower()
+    if isinstance(default, int | float):
+        try:
+            return not isinstance(value, bool) and float(value) == float(default)
+        except (TypeError, ValueError):
+            return False
+    return str(value) == str(default)
 
 
 def _warn_unknown_keys(fields: ConnectionFields, conn_type: str) -> None:
@@ -262,10 +326,10 @@ def _common(f: ConnectionFields) -> CommonConfig:
 
 def _placement(f: ConnectionFields) -> TokenPlacement:
     return TokenPlacement(
-        location=f.text("token_placement", "header"),  # type: ignore[arg-type]
-        header_name=f.text("token_header_name", "Authorization") or "Authorization",
-        prefix=f.text("token_prefix", "") or "",
-        query_param=f.text("token_query_param", "access_token") or "access_token",
+        location=f.text("auth_location", "header"),  # type: ignore[arg-type]
+        header_name=f.text("header_name", "Authorization") or "Authorization",
+        prefix=f.text("header_prefix", "") or "",
+        query_param=f.text("query_param_name", "access_token") or "access_token",
     )
 
 
@@ -281,7 +345,7 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
     if grant_type == "client_credentials" and not getattr(conn, "login", None):
         raise f.error("login", "the client id is required for the client_credentials grant")
     return OAuth2Config(
-        token_url=f.url("token_url") or "",
+        token_url=f.url("login_url") or "",
         grant_type=grant_type,  # type: ignore[arg-type]
         client_id=getattr(conn, "login", None) or "",
         client_secret=getattr(conn, "password", None) or None,
@@ -289,38 +353,38 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         scopes=f.words("scopes"),
         audience=f.text("audience"),
         resource=f.text("resource"),
-        extra_token_params={str(k): str(v) for k, v in f.mapping("token_request_params").items()},
-        authorization_url=f.url("authorization_url"),
+        extra_token_params={str(k): str(v) for k, v in f.mapping("login_params").items()},
+        authorization_url=f.url("consent_url"),
         redirect_uri=f.text("redirect_uri"),
         use_pkce=f.flag("use_pkce"),
         username=f.text("username"),
         password=f.text("user_password"),
         refresh_token=f.text("refresh_token"),
         placement=_placement(f),
-        default_lifetime=f.number("default_token_lifetime"),
-        max_lifetime=f.number("max_token_lifetime"),
+        default_lifetime=f.number("default_lifetime"),
+        max_lifetime=f.number("max_lifetime"),
         leeway=f.number("leeway"),
     )
 
 
 def _token_login(conn: Any, f: ConnectionFields) -> TokenLoginConfig:
     return TokenLoginConfig(
-        token_url=f.url("token_url") or "",
+        token_url=f.url("login_url") or "",
         username=getattr(conn, "login", None) or "",
         password=_required_password(conn, f, "password or secret"),
         request_format=f.text("request_format", "json"),  # type: ignore[arg-type]
         username_field=f.text("username_field", "username") or "username",
-        password_field=f.text("password_field", "password") or "password",
+        password_field=f.text("pass_field", "password") or "password",
         extra_body=f.mapping("extra_body"),
-        token_path=f.text("token_path", "access_token") or "",
-        refresh_token_path=f.text("refresh_token_path"),
+        token_path=f.text("access_path", "access_token") or "",
+        refresh_token_path=f.text("refresh_path"),
         expires_in_path=f.text("expires_in_path"),
         expires_at_path=f.text("expires_at_path"),
-        default_lifetime=f.number("default_token_lifetime"),
-        max_lifetime=f.number("max_token_lifetime"),
+        default_lifetime=f.number("default_lifetime"),
+        max_lifetime=f.number("max_lifetime"),
         leeway=f.number("leeway"),
         refresh_url=f.url("refresh_url"),
-        refresh_token_field=f.text("refresh_token_field", "RefreshToken") or "RefreshToken",
+        refresh_token_field=f.text("refresh_field", "RefreshToken") or "RefreshToken",
         refresh_body=f.mapping("refresh_body"),
         placement=_placement(f),
     )
@@ -329,9 +393,9 @@ def _token_login(conn: Any, f: ConnectionFields) -> TokenLoginConfig:
 def _api_key(conn: Any, f: ConnectionFields) -> ApiKeyConfig:
     return ApiKeyConfig(
         key=_required_password(conn, f, "API key"),
-        name=f.text("api_key_name", "X-API-Key") or "",
-        location=f.text("api_key_location", "header"),  # type: ignore[arg-type]
-        prefix=f.text("api_key_prefix", "") or "",
+        name=f.text("key_name", "X-API-Key") or "",
+        location=f.text("key_location", "header"),  # type: ignore[arg-type]
+        prefix=f.text("key_prefix", "") or "",
     )
 
 
@@ -344,8 +408,8 @@ def _basic(conn: Any, f: ConnectionFields) -> BasicAuthConfig:
 def _bearer(conn: Any, f: ConnectionFields) -> BearerAuthConfig:
     return BearerAuthConfig(
         token=_required_password(conn, f, "token"),
-        header_name=f.text("token_header_name", "Authorization") or "Authorization",
-        prefix=f.text("token_prefix", "") or "",
+        header_name=f.text("header_name", "Authorization") or "Authorization",
+        prefix=f.text("header_prefix", "") or "",
     )
 
 

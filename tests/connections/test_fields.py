@@ -1,4 +1,5 @@
-"""The provider info's connection types: the fields the team contract promises, with the right form widgets."""
+"""The provider info's connection types: the fields the team contract promises, with form widgets a person can
+fill in (dropdowns without a "null" choice, defaults shown, plain help, fields grouped in the order of filling)."""
 
 from __future__ import annotations
 
@@ -7,42 +8,65 @@ from importlib.metadata import entry_points
 import pytest
 
 from airflow_provider_authapi import profiles
+from airflow_provider_authapi.connections.fields import CONNECTION_TYPES, RENAMED
 from airflow_provider_authapi.get_provider_info import get_provider_info
 
 COMMON = {
-    "profile", "extra_headers", "extra_query_params", "verify_tls", "ca_cert_pem", "client_cert_pem",
+    "extra_headers", "extra_query_params", "verify_tls", "ca_cert_pem", "client_cert_pem",
     "client_private_key_pem", "timeout", "signature_header", "signature_secret", "test_endpoint",
 }  # fmt: skip
-PLACEMENT = {"token_placement", "token_header_name", "token_prefix", "token_query_param"}
-LIFETIMES = {"default_token_lifetime", "max_token_lifetime", "leeway"}
+PLACEMENT = {"auth_location", "header_name", "header_prefix", "query_param_name"}
+LIFETIMES = {"default_lifetime", "max_lifetime", "leeway"}
+# The fields of each type's form; `profile` only where profiles of that type exist.
 FIELDS = {
     "authapi_oauth2": COMMON | PLACEMENT | LIFETIMES | {
-        "grant_type", "token_url", "authorization_url", "redirect_uri", "scopes", "audience", "resource",
-        "client_auth", "token_request_params", "refresh_token", "use_pkce", "username", "user_password", "realm_id",
+        "profile", "grant_type", "login_url", "consent_url", "redirect_uri", "scopes", "audience", "resource",
+        "client_auth", "login_params", "refresh_token", "use_pkce", "username", "user_password", "realm_id",
     },
     "authapi_token": COMMON | PLACEMENT | LIFETIMES | {
-        "token_url", "request_format", "username_field", "password_field", "extra_body", "token_path",
-        "refresh_token_path", "expires_in_path", "expires_at_path", "refresh_url", "refresh_token_field",
-        "refresh_body",
+        "profile", "login_url", "request_format", "username_field", "pass_field", "extra_body", "access_path",
+        "refresh_path", "expires_in_path", "expires_at_path", "refresh_url", "refresh_field", "refresh_body",
     },
-    "authapi_apikey": COMMON | {"api_key_name", "api_key_location", "api_key_prefix"},
+    "authapi_apikey": COMMON | {"key_name", "key_location", "key_prefix"},
     "authapi_basic": COMMON,
-    "authapi_bearer": COMMON | {"token_header_name", "token_prefix"},
+    "authapi_bearer": COMMON | {"header_name", "header_prefix"},
     "authapi_none": COMMON,
 }  # fmt: skip
 SECRETS = {"signature_secret", "client_private_key_pem", "refresh_token", "user_password"}
-JSON_OBJECTS = {"extra_headers", "extra_query_params", "token_request_params", "extra_body", "refresh_body"}
+JSON_OBJECTS = {"extra_headers", "extra_query_params", "login_params", "extra_body", "refresh_body"}
 DROPDOWNS = {
-    "grant_type": {"client_credentials", "authorization_code", "password", "refresh_token"},
-    "client_auth": {"basic", "body"},
-    "token_placement": {"header", "query"},
-    "request_format": {"json", "form"},
-    "api_key_location": {"header", "query"},
+    "grant_type": ({"client_credentials", "authorization_code", "password", "refresh_token"}, "client_credentials"),
+    "client_auth": ({"basic", "body"}, "basic"),
+    "auth_location": ({"header", "query"}, "header"),
+    "request_format": ({"json", "form"}, "json"),
+    "key_location": ({"header", "query"}, "header"),
+}
+# Fields with a default the form must show filled in.
+DEFAULTS = {
+    "verify_tls": True, "timeout": 30, "test_endpoint": "/", "header_name": "Authorization", "header_prefix": "Bearer",
+    "query_param_name": "access_token", "default_lifetime": 3600, "leeway": 60, "use_pkce": False,
+    "username_field": "username", "pass_field": "password", "access_path": "access_token",
+    "refresh_field": "RefreshToken", "key_name": "X-API-Key",
+}  # fmt: skip
+# What a person fills first (the form's "Extra Fields" part, before any named section), per type.
+FIRST = {
+    "authapi_oauth2": ["profile", "grant_type", "login_url", "scopes", "client_auth"],
+    "authapi_token": ["profile", "login_url", "request_format", "username_field", "pass_field", "extra_body",
+                      "access_path", "expires_in_path", "expires_at_path"],
+    "authapi_apikey": ["key_location", "key_name", "key_prefix"],
+    "authapi_basic": [],
+    "authapi_bearer": ["header_name", "header_prefix"],
+    "authapi_none": [],
+}  # fmt: skip
+GRANT_SECTIONS = {
+    "Authorization code grant": ["consent_url", "redirect_uri", "use_pkce", "realm_id"],
+    "Refresh token grant": ["refresh_token"],
+    "Password grant": ["username", "user_password"],
 }
 # conn_type -> (standard fields hidden besides schema and port, labels of login and password)
 STANDARD = {
     "authapi_oauth2": (set(), {"login": "Client ID", "password": "Client secret"}),
-    "authapi_token": (set(), {"login": "User name / client id", "password": "Password / secret"}),
+    "authapi_token": (set(), {"login": "User name / client ID", "password": "Password / secret"}),
     "authapi_apikey": ({"login"}, {"password": "API key"}),
     "authapi_basic": (set(), {"login": "User name", "password": "Password"}),
     "authapi_bearer": ({"login"}, {"password": "Token"}),
@@ -69,16 +93,48 @@ def test_form_widgets(conn_type):
     fields = connection_types()[conn_type]["conn-fields"]
     for name, field in fields.items():
         schema = field["schema"]
+        assert "null" in schema["type"], f"{name}: without null the form marks the field required"
+        assert None not in schema.get("enum", []), f"{name}: the dropdown would offer a literal 'null'"
         assert (schema.get("format") == "password") == (name in SECRETS), name
         if name in JSON_OBJECTS:
             assert schema["type"] == ["object", "null"], name
         if name in DROPDOWNS:
-            assert set(schema["enum"]) == DROPDOWNS[name] | {None}, name
-            assert schema["default"] in DROPDOWNS[name]
+            choices, default = DROPDOWNS[name]
+            assert set(schema["enum"]) == choices and schema["default"] == default, name
+        if "enum" in schema:  # every choice has a readable label
+            assert set(schema["values_display"]) == set(schema["enum"]), name
+            assert all(label and "_" not in label for label in schema["values_display"].values()), name
+        if name in DEFAULTS:
+            assert schema["default"] == DEFAULTS[name], name
         if name.endswith("_pem") and name not in SECRETS:
             assert schema["format"] == "multiline", name
-    assert fields["verify_tls"]["schema"] == {"type": ["boolean", "null"], "default": True}
+    assert fields["verify_tls"]["schema"]["type"] == ["boolean", "null"]
     assert fields["timeout"]["schema"]["type"] == ["number", "null"]
+
+
+@pytest.mark.parametrize("conn_type", sorted(FIELDS))
+def test_help_texts_are_plain_text(conn_type):
+    for name, field in connection_types()[conn_type]["conn-fields"].items():
+        text = field["label"] + " " + field["description"]
+        assert "`" not in text and "*" not in text, f"{name}: Markdown shows literally in the form: {text!r}"
+        assert "README" not in text and "see " not in text.lower(), f"{name}: the form cannot link anywhere: {text!r}"
+        assert field["description"].endswith("."), name
+
+
+@pytest.mark.parametrize("conn_type", sorted(FIELDS))
+def test_fields_in_the_order_a_person_fills_them(conn_type):
+    """The form shows fields without a section under "Extra Fields", then one collapsible part per section, in
+    the order of their first field: each section's fields must be contiguous."""
+    fields = connection_types()[conn_type]["conn-fields"]
+    sections = [field["schema"].get("section", "") for field in fields.values()]
+    order = list(dict.fromkeys(sections))
+    assert sections == sorted(sections, key=order.index), f"{conn_type}: a section's fields are split"
+    assert [name for name, section in zip(fields, sections, strict=True) if not section] == FIRST[conn_type]
+    for section in ("Requests", "TLS certificates", "Request signature"):
+        assert section in order, (conn_type, section)
+    if conn_type == "authapi_oauth2":  # the settings of the other grants are out of the way
+        for section, names in GRANT_SECTIONS.items():
+            assert [n for n, s in zip(fields, sections, strict=True) if s == section] == names, section
 
 
 @pytest.mark.parametrize("conn_type", sorted(STANDARD))
@@ -90,23 +146,36 @@ def test_standard_fields_hidden_and_relabelled(conn_type):
     assert behaviour["placeholders"]["host"].startswith("https://")
 
 
-def test_profile_is_a_dropdown_of_the_profiles_of_that_type(monkeypatch):
+def test_profile_is_a_dropdown_of_the_profiles_of_that_type_first_in_its_form(monkeypatch):
     monkeypatch.setattr(profiles, "PROFILES", {})
     for name, conn_type in (("acme", "authapi_oauth2"), ("zeta", "authapi_oauth2"), ("keyco", "authapi_apikey")):
-        monkeypatch.setitem(profiles.PROFILES, name, profiles.Profile(name, name.title(), conn_type))
+        monkeypatch.setitem(profiles.PROFILES, name, profiles.Profile(name, name.title() + " API", conn_type))
     types = connection_types()
-    assert types["authapi_oauth2"]["conn-fields"]["profile"]["schema"]["enum"] == ["acme", "zeta", None]
-    assert types["authapi_apikey"]["conn-fields"]["profile"]["schema"]["enum"] == ["keyco", None]
-    basic_profile = types["authapi_basic"]["conn-fields"]["profile"]["schema"]
-    assert "enum" not in basic_profile and basic_profile["type"] == ["string", "null"]
+    oauth2 = types["authapi_oauth2"]["conn-fields"]
+    assert next(iter(oauth2)) == "profile"
+    assert oauth2["profile"]["schema"] == {
+        "type": ["string", "null"],
+        "enum": ["acme", "zeta"],
+        "values_display": {"acme": "Acme API", "zeta": "Zeta API"},
+    }
+    assert types["authapi_apikey"]["conn-fields"]["profile"]["schema"]["enum"] == ["keyco"]
+    for conn_type in ("authapi_token", "authapi_basic", "authapi_bearer", "authapi_none"):
+        assert "profile" not in types[conn_type]["conn-fields"], f"{conn_type} has no profiles: no profile field"
 
 
 def test_the_real_systems_are_offered_under_their_connection_types():
     types = connection_types()
-    oauth2 = types["authapi_oauth2"]["conn-fields"]["profile"]["schema"]["enum"]
-    token = types["authapi_token"]["conn-fields"]["profile"]["schema"]["enum"]
-    assert oauth2 == ["dastra", "quickbooks_production", "quickbooks_sandbox", None]
-    assert token == ["aspire", "astera", None]
+    oauth2 = types["authapi_oauth2"]["conn-fields"]["profile"]["schema"]
+    token = types["authapi_token"]["conn-fields"]["profile"]["schema"]
+    assert oauth2["enum"] == ["dastra", "quickbooks_production", "quickbooks_sandbox"]
+    assert oauth2["values_display"]["quickbooks_sandbox"] == "QuickBooks Online (sandbox)"
+    assert token["enum"] == ["aspire", "astera"]
+
+
+def test_every_renamed_field_has_a_field_of_its_new_name():
+    names = {spec.name for t in CONNECTION_TYPES.values() for spec in t.fields}
+    assert set(RENAMED.values()) <= names
+    assert not set(RENAMED) & names
 
 
 def test_modules_plugin_and_cli_are_declared():
@@ -131,3 +200,5 @@ def test_readme_documents_every_field():
         assert f"`{conn_type}`" in block
         for name in names:
             assert f"| `{name}` |" in block, f"README lacks a row for {name} ({conn_type})"
+    for old, new in RENAMED.items():
+        assert f"| `{old}` | `{new}` |" in block, f"README's table of earlier names lacks {old}"

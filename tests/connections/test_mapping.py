@@ -56,22 +56,22 @@ def conn(conn_type: str, extra: dict[str, Any] | str | None = None, **kwargs: An
 def test_oauth2_maps_every_field():
     extra = {
         "grant_type": "authorization_code",
-        "token_url": "oauth/token",
-        "authorization_url": "/oauth/authorize",
+        "login_url": "oauth/token",
+        "consent_url": "/oauth/authorize",
         "redirect_uri": "https://airflow.example.com/oauth-consent/callback",
         "scopes": "read, write  admin",
         "audience": "https://api.example.com",
         "resource": "urn:api",
         "client_auth": "body",
-        "token_request_params": '{"tenant": "acme", "n": 1}',
+        "login_params": '{"tenant": "acme", "n": 1}',
         "refresh_token": "refresh-token-secret",
         "use_pkce": "true",
-        "token_placement": "query",
-        "token_header_name": "X-Token",
-        "token_prefix": "Token",
-        "token_query_param": "tok",
-        "default_token_lifetime": "900",
-        "max_token_lifetime": 600,
+        "auth_location": "query",
+        "header_name": "X-Token",
+        "header_prefix": "Token",
+        "query_param_name": "tok",
+        "default_lifetime": "900",
+        "max_lifetime": 600,
         "realm_id": "9130",
         "extra_headers": {"X-Tenant": "acme"},
         "extra_query_params": '{"minorversion": 65}',
@@ -105,7 +105,7 @@ def test_oauth2_maps_every_field():
 
 
 def test_oauth2_defaults_and_password_grant():
-    extra = {"token_url": "https://login.example.com/token", "grant_type": "password", "username": "ann",
+    extra = {"login_url": "https://login.example.com/token", "grant_type": "password", "username": "ann",
              "user_password": "user-password-secret", "scopes": ["a", "b"]}  # fmt: skip
     scheme = auth_config_from_connection(conn("authapi_oauth2", extra, login="cid")).scheme
     assert isinstance(scheme, OAuth2Config)
@@ -124,23 +124,23 @@ def test_oauth2_defaults_and_password_grant():
 
 def test_token_login_maps_every_field():
     extra = {
-        "token_url": "/api/login",
+        "login_url": "/api/login",
         "request_format": "form",
         "username_field": "UserName",
-        "password_field": "Password",
+        "pass_field": "Password",
         "extra_body": {"Tenant": "t1"},
-        "token_path": "data.AccessToken",
-        "refresh_token_path": "data.RefreshToken",
+        "access_path": "data.AccessToken",
+        "refresh_path": "data.RefreshToken",
         "expires_in_path": "data.ExpiresIn",
         "expires_at_path": "data.ExpiresAt",
-        "default_token_lifetime": 1200,
-        "max_token_lifetime": "3000",
+        "default_lifetime": 1200,
+        "max_lifetime": "3000",
         "refresh_url": "api/refresh",
-        "refresh_token_field": "Token",
+        "refresh_field": "Token",
         "refresh_body": '{"Grant": "refresh"}',
-        "token_placement": "header",
-        "token_header_name": "X-Auth",
-        "token_prefix": "",
+        "auth_location": "header",
+        "header_name": "X-Auth",
+        "header_prefix": "",
     }
     scheme = auth_config_from_connection(conn("authapi_token", extra, login="bob", password=SECRET)).scheme
     assert isinstance(scheme, TokenLoginConfig)
@@ -160,7 +160,7 @@ def test_token_login_maps_every_field():
 
 
 def test_token_login_defaults():
-    scheme = auth_config_from_connection(conn("authapi_token", {"token_url": "/login"}, login="u", password="p")).scheme
+    scheme = auth_config_from_connection(conn("authapi_token", {"login_url": "/login"}, login="u", password="p")).scheme
     assert isinstance(scheme, TokenLoginConfig)
     assert (scheme.request_format, scheme.username_field, scheme.password_field) == ("json", "username", "password")
     assert (scheme.token_path, scheme.refresh_url, scheme.refresh_token_field) == ("access_token", None, "RefreshToken")
@@ -169,7 +169,7 @@ def test_token_login_defaults():
 
 def test_api_key_basic_bearer_none():
     apikey = auth_config_from_connection(
-        conn("authapi_apikey", {"api_key_name": "key", "api_key_location": "query", "api_key_prefix": "Api-Key"},
+        conn("authapi_apikey", {"key_name": "key", "key_location": "query", "key_prefix": "Api-Key"},
              password=SECRET)
     ).scheme  # fmt: skip
     assert apikey == ApiKeyConfig(key=SECRET, name="key", location="query", prefix="Api-Key")
@@ -180,7 +180,7 @@ def test_api_key_basic_bearer_none():
     assert basic == BasicAuthConfig("ann", SECRET)
 
     bearer = auth_config_from_connection(
-        conn("authapi_bearer", {"token_header_name": "X-Token", "token_prefix": ""}, password=SECRET)
+        conn("authapi_bearer", {"header_name": "X-Token", "header_prefix": ""}, password=SECRET)
     ).scheme
     assert bearer == BearerAuthConfig(token=SECRET, header_name="X-Token", prefix="")
     assert auth_config_from_connection(conn("authapi_bearer", password=SECRET)).scheme.prefix == "Bearer"
@@ -190,7 +190,7 @@ def test_api_key_basic_bearer_none():
 
 
 def test_prefixed_extra_names_from_older_forms():
-    extra = {"extra__authapi_oauth2__token_url": "/token", "extra__authapi_oauth2__scopes": "x"}
+    extra = {"extra__authapi_oauth2__login_url": "/token", "extra__authapi_oauth2__scopes": "x"}
     scheme = auth_config_from_connection(conn("authapi_oauth2", extra, login="cid")).scheme
     assert scheme.token_url == "https://api.example.com/v2/token" and scheme.scopes == ("x",)
 
@@ -236,7 +236,7 @@ def profile(monkeypatch: pytest.MonkeyPatch) -> profiles.Profile:
         label="ACME",
         conn_type="authapi_oauth2",
         host="https://acme.example.com",
-        fields={"token_url": "/oauth/token", "scopes": "acme.read", "client_auth": "body", "timeout": 5},
+        fields={"login_url": "/oauth/token", "scopes": "acme.read", "client_auth": "body", "timeout": 5},
     )
     monkeypatch.setitem(profiles.PROFILES, "acme", test_profile)
     return test_profile
@@ -248,11 +248,46 @@ def test_profile_defaults_sit_beneath_connection_values(profile):
     assert config.scheme.token_url == "https://acme.example.com/oauth/token"
     assert (config.scheme.scopes, config.scheme.client_auth, config.common.timeout) == (("acme.read",), "body", 5)
 
-    own = {"profile": "acme", "scopes": "mine", "client_auth": "basic", "token_url": "/t"}
+    own = {"profile": "acme", "scopes": "mine", "timeout": 12, "login_url": "/t"}
     config = auth_config_from_connection(conn("authapi_oauth2", own, host="https://eu.acme.example.com", login="c"))
     assert config.common.base_url == "https://eu.acme.example.com"
     assert config.scheme.token_url == "https://eu.acme.example.com/t"
-    assert (config.scheme.scopes, config.scheme.client_auth, config.common.timeout) == (("mine",), "basic", 5)
+    assert (config.scheme.scopes, config.scheme.client_auth, config.common.timeout) == (("mine",), "body", 12)
+
+
+def test_values_at_the_form_default_leave_the_profiles_values(profile):
+    """The UI form saves every field: its defaults (client_auth basic, timeout 30) and null for empty ones. With a
+    profile, those are not choices, so the profile's values apply; any other value wins over the profile."""
+    from airflow_provider_authapi.connections import CONNECTION_TYPES
+
+    as_saved_by_the_form = {spec.name: spec.default for spec in CONNECTION_TYPES["authapi_oauth2"].fields}
+    as_saved_by_the_form["profile"] = "acme"
+    config = auth_config_from_connection(conn("authapi_oauth2", as_saved_by_the_form, host=None, login="cid"))
+    assert (config.scheme.client_auth, config.common.timeout) == ("body", 5)  # the profile's, not the defaults
+    assert config.scheme.token_url == "https://acme.example.com/oauth/token" and config.scheme.scopes == ("acme.read",)
+    assert (config.scheme.grant_type, config.scheme.placement.prefix) == ("client_credentials", "Bearer")
+
+    as_typed = {**as_saved_by_the_form, "timeout": "7", "login_url": "/mine"}
+    config = auth_config_from_connection(conn("authapi_oauth2", as_typed, host=None, login="cid"))
+    assert (config.common.timeout, config.scheme.token_url) == (7, "https://acme.example.com/mine")
+
+
+def test_aspire_profile_through_the_form_keeps_its_login_fields():
+    from airflow_provider_authapi.connections import CONNECTION_TYPES
+
+    saved = {spec.name: spec.default for spec in CONNECTION_TYPES["authapi_token"].fields} | {"profile": "aspire"}
+    scheme = auth_config_from_connection(conn("authapi_token", saved, host=None, login="cid", password=SECRET)).scheme
+    assert (scheme.username_field, scheme.password_field, scheme.token_path) == ("ClientId", "Secret", "Token")
+    assert (scheme.refresh_token_field, scheme.default_lifetime) == ("RefreshToken", 24 * 3600)
+
+
+def test_a_cleared_prefix_means_no_prefix():
+    """The form saves a cleared field as null; for the prefixes, that (like "") means no prefix."""
+    bearer = auth_config_from_connection(conn("authapi_bearer", {"header_prefix": None}, password=SECRET)).scheme
+    assert bearer.prefix == ""
+    login = auth_config_from_connection(conn("authapi_token", {**LOGIN, "header_prefix": None}, password="p")).scheme
+    assert login.placement.prefix == ""
+    assert auth_config_from_connection(conn("authapi_bearer", {}, password=SECRET)).scheme.prefix == "Bearer"
 
 
 def test_connection_value_for_fields_outside_the_auth_config(profile):
@@ -276,45 +311,45 @@ def test_a_profiles_headers_and_params_merge_beneath_the_connections():
 
 def test_profile_of_another_connection_type_is_refused(profile):
     with pytest.raises(ConfigError) as caught:
-        auth_config_from_connection(conn("authapi_token", {"profile": "acme", "token_url": "/x"}, password="p"))
+        auth_config_from_connection(conn("authapi_token", {"profile": "acme", "login_url": "/x"}, password="p"))
     assert caught.value.field == "profile" and "authapi_oauth2" in str(caught.value)
 
 
 # -- malformed fields --------------------------------------------------------------------------------------------
 
-OAUTH2 = {"token_url": "/token"}
-LOGIN = {"token_url": "/login"}
+OAUTH2 = {"login_url": "/token"}
+LOGIN = {"login_url": "/login"}
 SIGNED = {"signature_header": "X-Sig", "signature_secret": SIGNING}
 
 # (case id, conn_type, extra, Conn kwargs, field named in the error)
 MALFORMED: list[tuple[str, str, Any, dict[str, Any], str]] = [
-    ("extra not JSON", "authapi_oauth2", '{"token_url": "/t", "x": "' + SECRET, {}, "extra"),
+    ("extra not JSON", "authapi_oauth2", '{"login_url": "/t", "x": "' + SECRET, {}, "extra"),
     ("extra not an object", "authapi_basic", "[1, 2]", {"login": "u"}, "extra"),
     ("extra_headers not JSON", "authapi_bearer", {"extra_headers": '{"Authorization": ' + SECRET}, {}, "extra_headers"),
     ("extra_headers a list", "authapi_none", {"extra_headers": '["a"]'}, {}, "extra_headers"),
     ("extra_query_params not JSON", "authapi_apikey", {"extra_query_params": "{x}"}, {}, "extra_query_params"),
-    ("token_request_params not JSON", "authapi_oauth2", {**OAUTH2, "token_request_params": "{"}, {},
-     "token_request_params"),
+    ("login_params not JSON", "authapi_oauth2", {**OAUTH2, "login_params": "{"}, {},
+     "login_params"),
     ("extra_body not JSON", "authapi_token", {**LOGIN, "extra_body": "{'a': 1}"}, {}, "extra_body"),
     ("refresh_body not JSON", "authapi_token", {**LOGIN, "refresh_body": "nope"}, {}, "refresh_body"),
     ("unknown grant_type", "authapi_oauth2", {**OAUTH2, "grant_type": "implicit"}, {}, "grant_type"),
     ("unknown client_auth", "authapi_oauth2", {**OAUTH2, "client_auth": "jwt"}, {}, "client_auth"),
-    ("unknown token_placement", "authapi_oauth2", {**OAUTH2, "token_placement": "cookie"}, {}, "token_placement"),
+    ("unknown auth_location", "authapi_oauth2", {**OAUTH2, "auth_location": "cookie"}, {}, "auth_location"),
     ("unknown request_format", "authapi_token", {**LOGIN, "request_format": "xml"}, {}, "request_format"),
-    ("unknown api_key_location", "authapi_apikey", {"api_key_location": "body"}, {}, "api_key_location"),
+    ("unknown key_location", "authapi_apikey", {"key_location": "body"}, {}, "key_location"),
     ("short signature_secret", "authapi_basic", {"signature_header": "X-Sig", "signature_secret":
      "short-signing-secret"}, {"login": "u"}, "signature_secret"),
     ("signature_secret without header", "authapi_none", {"signature_secret": SIGNING}, {}, "signature_header"),
-    ("oauth2 without token_url", "authapi_oauth2", {"scopes": "a"}, {}, "token_url"),
-    ("token login without token_url", "authapi_token", {"token_path": "t"}, {}, "token_url"),
-    ("relative token_url without host", "authapi_oauth2", OAUTH2, {"host": None}, "token_url"),
+    ("oauth2 without login_url", "authapi_oauth2", {"scopes": "a"}, {}, "login_url"),
+    ("token login without login_url", "authapi_token", {"access_path": "t"}, {}, "login_url"),
+    ("relative login_url without host", "authapi_oauth2", OAUTH2, {"host": None}, "login_url"),
     ("host without scheme", "authapi_none", {}, {"host": "api.example.com"}, "host"),
     ("timeout not a number", "authapi_none", {"timeout": "fast"}, {}, "timeout"),
     ("timeout zero", "authapi_none", {"timeout": 0}, {}, "timeout"),
     ("timeout nan", "authapi_none", {"timeout": "nan"}, {}, "timeout"),
-    ("lifetime not a number", "authapi_oauth2", {**OAUTH2, "default_token_lifetime": "1h"}, {},
-     "default_token_lifetime"),
-    ("max lifetime negative", "authapi_token", {**LOGIN, "max_token_lifetime": -5}, {}, "max_token_lifetime"),
+    ("lifetime not a number", "authapi_oauth2", {**OAUTH2, "default_lifetime": "1h"}, {},
+     "default_lifetime"),
+    ("max lifetime negative", "authapi_token", {**LOGIN, "max_lifetime": -5}, {}, "max_lifetime"),
     ("verify_tls not a bool", "authapi_none", {"verify_tls": "maybe"}, {}, "verify_tls"),
     ("use_pkce not a bool", "authapi_oauth2", {**OAUTH2, "use_pkce": "perhaps"}, {}, "use_pkce"),
     ("client key without cert", "authapi_none", {"client_private_key_pem": KEY_PEM}, {}, "client_cert_pem"),
@@ -372,12 +407,98 @@ def test_bad_secret_field_says_what_is_wrong_without_the_value():
 
 
 def test_an_unknown_extra_key_is_named_with_the_closest_field_and_no_value(caplog):
-    extra = {"token_ulr": "/oauth/token", "token_url": "/t", "shoe_size": "secret-value-123"}
+    extra = {"login_ulr": "/oauth/token", "login_url": "/t", "shoe_size": "secret-value-123"}
     auth_config_from_connection(conn("authapi_oauth2", extra, login="cid"))
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == [
+        "Connection 'my_api': extra key 'login_ulr' is not a field of authapi_oauth2 and is ignored; "
+        "did you mean 'login_url'?",
         "Connection 'my_api': extra key 'shoe_size' is not a field of authapi_oauth2 and is ignored",
-        "Connection 'my_api': extra key 'token_ulr' is not a field of authapi_oauth2 and is ignored; "
-        "did you mean 'token_url'?",
     ]
     assert "secret-value-123" not in caplog.text
+
+
+# -- earlier field names and Airflow's mask ----------------------------------------------------------------------
+
+# Every earlier name with a value and the config attribute it lands in (conn_type, extra, attribute path).
+EARLIER = {
+    "token_url": ("authapi_oauth2", "/old/token", "scheme.token_url", "https://api.example.com/v2/old/token"),
+    "authorization_url": ("authapi_oauth2", "/old/authorize", "scheme.authorization_url",
+                          "https://api.example.com/v2/old/authorize"),
+    "token_request_params": ("authapi_oauth2", {"tenant": "t"}, "scheme.extra_token_params", {"tenant": "t"}),
+    "token_placement": ("authapi_oauth2", "query", "scheme.placement.location", "query"),
+    "token_header_name": ("authapi_token", "X-Auth", "scheme.placement.header_name", "X-Auth"),
+    "token_prefix": ("authapi_bearer", "", "scheme.prefix", ""),
+    "token_query_param": ("authapi_oauth2", "tok", "scheme.placement.query_param", "tok"),
+    "default_token_lifetime": ("authapi_token", 900, "scheme.default_lifetime", 900),
+    "max_token_lifetime": ("authapi_oauth2", 300, "scheme.max_lifetime", 300),
+    "password_field": ("authapi_token", "Secret", "scheme.password_field", "Secret"),
+    "token_path": ("authapi_token", "data.jwt", "scheme.token_path", "data.jwt"),
+    "refresh_token_path": ("authapi_token", "data.rt", "scheme.refresh_token_path", "data.rt"),
+    "refresh_token_field": ("authapi_token", "Rt", "scheme.refresh_token_field", "Rt"),
+    "api_key_name": ("authapi_apikey", "X-Key", "scheme.name", "X-Key"),
+    "api_key_location": ("authapi_apikey", "query", "scheme.location", "query"),
+    "api_key_prefix": ("authapi_apikey", "Key", "scheme.prefix", "Key"),
+}  # fmt: skip
+
+
+def _attribute(config: Any, path: str) -> Any:
+    for part in path.split("."):
+        config = getattr(config, part)
+    return config
+
+
+@pytest.mark.parametrize("prefixed", [False, True], ids=["plain", "extra__type__"])
+@pytest.mark.parametrize("old", sorted(EARLIER))
+def test_an_earlier_field_name_is_read_with_a_warning_naming_the_new_one(old, prefixed, caplog):
+    from airflow_provider_authapi.connections.fields import RENAMED
+
+    conn_type, value, path, expected = EARLIER[old]
+    base = {"authapi_oauth2": OAUTH2, "authapi_token": LOGIN}.get(conn_type, {})
+    key = f"extra__{conn_type}__{old}" if prefixed else old
+    extra = {**{k: v for k, v in base.items() if not (old == "token_url" and k == "login_url")}, key: value}
+    config = auth_config_from_connection(conn(conn_type, extra, login="cid", password=SECRET))
+    assert _attribute(config, path) == expected
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"Connection 'my_api': extra key {old!r} has been renamed to {RENAMED[old]!r}; rename it in the connection "
+        "(the old name is still read)"
+    ]
+
+
+def test_the_new_name_wins_over_the_earlier_one():
+    extra = {"login_url": "/new", "token_url": "/old", "token_placement": "query", "auth_location": None}
+    scheme = auth_config_from_connection(conn("authapi_oauth2", extra, login="cid")).scheme
+    assert scheme.token_url == "https://api.example.com/v2/new"
+    assert scheme.placement.location == "query"  # null (the form's empty field) does not hide the earlier value
+
+
+@pytest.mark.parametrize(
+    ("conn_type", "key", "field"),
+    [
+        ("authapi_oauth2", "login_url", "login_url"),
+        ("authapi_oauth2", "token_placement", "auth_location"),
+        ("authapi_token", "default_token_lifetime", "default_lifetime"),
+        ("authapi_token", "extra__authapi_token__refresh_token_field", "refresh_field"),
+        ("authapi_apikey", "api_key_name", "key_name"),
+        ("authapi_bearer", "header_prefix", "header_prefix"),
+    ],
+)
+def test_the_mask_in_a_non_secret_field_is_an_error_naming_connection_and_field(conn_type, key, field):
+    """`***` is what Airflow's form showed and saved for fields it masked by name: not a value to use."""
+    base = {"authapi_oauth2": OAUTH2, "authapi_token": LOGIN}.get(conn_type, {})
+    with pytest.raises(ConfigError) as caught:
+        auth_config_from_connection(conn(conn_type, {**base, key: "***"}, conn_id="dastra", password=SECRET))
+    message = str(caught.value)
+    assert (caught.value.field, caught.value.conn_id) == (field, "dastra")
+    assert message.startswith(f"connection 'dastra', field '{field}': holds Airflow's mask *** instead of a value")
+    assert SECRET not in message
+    if key != field:
+        assert key.rsplit("__", 1)[-1] in message  # the earlier name, which made Airflow hide it
+
+
+def test_the_mask_in_a_secret_field_is_left_to_airflow():
+    """Airflow puts the stored secret back when the form saves `***` for it: nothing to refuse here."""
+    extra = {**SIGNED, "client_cert_pem": None, "refresh_token": "***"}
+    config = auth_config_from_connection(conn("authapi_oauth2", {**OAUTH2, **extra}, login="cid"))
+    assert config.scheme.refresh_token == "***"

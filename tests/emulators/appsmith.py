@@ -121,9 +121,9 @@ class AppsmithEmulator(TokenApi):
                 "host": self.url,
                 "password": self.api_key,
                 "extra": {
-                    "api_key_name": self.key_param,
-                    "api_key_location": "query",
-                    "api_key_prefix": self.key_prefix,
+                    "key_name": self.key_param,
+                    "key_location": "query",
+                    "key_prefix": self.key_prefix,
                     "extra_headers": {"X-Tenant": self.tenant},
                     "extra_query_params": {"region": self.region},
                     "signature_header": SIGNATURE_HEADER,

@@ -7,7 +7,7 @@ As documented at https://doc.dastra.eu/en/api-references/authentification:
 - API calls (real host `api.dastra.eu`) carry `Authorization: Bearer <token>`, or `X-API-Key: <private key>`.
 
 The token really lives `real_lifetime` seconds (300) while the response declares `declared_lifetime` (3600):
-a client must cap the declared lifetime (the `dastra` profile's `max_token_lifetime`). Unauthenticated or
+a client must cap the declared lifetime (the `dastra` profile's `max_lifetime`). Unauthenticated or
 expired calls get 401 with a `WWW-Authenticate: Bearer` challenge (IdentityServer + ASP.NET JwtBearer).
 
 - `GET /v1/workspaces`  -> `{"items": [...], "total": n}`
@@ -83,6 +83,6 @@ class DastraEmulator(TokenApi):
                 "host": self.url,
                 "login": self.public_key,
                 "password": self.private_key,
-                "extra": {"profile": "dastra", "token_url": "/connect/token"},
+                "extra": {"profile": "dastra", "login_url": "/connect/token"},
             },
         }

@@ -405,8 +405,8 @@ class QuickBooksEmulator(TokenApi):
     def describe(self) -> dict[str, Any]:
         extra: dict[str, Any] = {
             "profile": "quickbooks_sandbox",
-            "authorization_url": self.url + AUTHORIZE_PATH,
-            "token_url": self.url + TOKEN_PATH,
+            "consent_url": self.url + AUTHORIZE_PATH,
+            "login_url": self.url + TOKEN_PATH,
             "redirect_uri": self.redirect_uris[0],
             "realm_id": self.realm_id,
         }
