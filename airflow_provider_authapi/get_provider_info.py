@@ -32,11 +32,17 @@ def get_provider_info() -> dict[str, Any]:
 
 
 def _with_profiles(info: dict[str, Any]) -> dict[str, Any]:
-    """Offer the profiles of this connection type as a dropdown."""
+    """Offer this connection type's profiles as a dropdown at the top of its form; no profile field without any."""
     from airflow_provider_authapi.profiles import PROFILES
 
+    fields = info["conn-fields"]
+    profile = fields.pop("profile", None)
     names = sorted(name for name, p in PROFILES.items() if p.conn_type == info["connection-type"])
-    field = info["conn-fields"].get("profile")
-    if field is not None and names:
-        field["schema"] = {"type": ["string", "null"], "enum": [*names, None]}
+    if profile is not None and names:
+        profile["schema"] = {
+            "type": ["string", "null"],
+            "enum": names,
+            "values_display": {name: PROFILES[name].label for name in names},
+        }
+        info["conn-fields"] = {"profile": profile, **fields}
     return info

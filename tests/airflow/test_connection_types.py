@@ -72,9 +72,15 @@ def test_ui_connection_form_metadata():
         assert meta.standard_fields.port.hidden and meta.standard_fields.url_schema.hidden
         assert set(meta.extra_fields) == FIELDS[conn_type]
         assert meta.extra_fields["verify_tls"]["value"] is True
+        for name, field in meta.extra_fields.items():  # the form starts at the defaults, none masked as ***
+            assert field["value"] == info["conn-fields"][name]["schema"].get("default"), (conn_type, name)
+            assert field["schema"].get("section") == info["conn-fields"][name]["schema"].get("section")
+        assert list(meta.extra_fields) == list(info["conn-fields"]), "the form keeps the declared order"
     assert metadata["authapi_oauth2"].standard_fields.login.title == "Client ID"
     assert metadata["authapi_none"].standard_fields.password.hidden
     assert set(metadata["authapi_oauth2"].extra_fields["grant_type"]["schema"]["enum"]) >= {"password", "refresh_token"}
+    assert metadata["authapi_token"].extra_fields["header_prefix"]["value"] == "Bearer"
+    assert metadata["authapi_apikey"].extra_fields["key_location"]["value"] == "header"
 
 
 def test_airflow_redacts_every_secret_field_by_name():
