@@ -1,21 +1,219 @@
-"""Where tokens live between requests, tasks and workers.
+"""Where tokens live between requests, tasks and workers, and how processes take turns to renew them.
 
-The core only needs this protocol; the Airflow layer implements it on Variables.
+The core needs only a few shared registers (`Registers`: get, set, delete, list keys by prefix); the Airflow
+layer gives it Variables. On them `SharedTokenStore` keeps one token record, and `RefreshQueue` lets processes
+take turns to renew: Lamport's bakery, so two processes never present the same refresh token, however slow the
+registers are. The only timing assumption is a ticket's time to live (minutes), which matters only when a
+process dies holding a ticket.
 """
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol, runtime_checkable
+import time
+import uuid
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, runtime_checkable
 
+from airflow_provider_authapi.auth.errors import TokenStoreError
 from airflow_provider_authapi.auth.token import Token
+
+STORE_FORMAT_VERSION = 1
+TICKET_TTL = 180.0  # > a token request's worst case (30 s timeout x retries within 60 s) plus the save
+LATENCY_FLOOR = 0.01
+
+
+class Registers(Protocol):
+    """Shared string registers: each call is atomic; there is no compare-and-set."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def set(self, key: str, value: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def keys(self, prefix: str) -> list[str]: ...
+
+
+class MemoryRegisters:
+    """Registers in a dict, shared by the threads of one process; `latency` delays every call (tests)."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.calls = 0
+        self._data: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def _op(self) -> None:
+        self.calls += 1
+        if self.latency:
+            time.sleep(self.latency)
+
+    def get(self, key: str) -> str | None:
+        self._op()
+        with self._lock:
+            return self._data.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        self._op()
+        with self._lock:
+            self._data[key] = value
+
+    def delete(self, key: str) -> None:
+        self._op()
+        with self._lock:
+            self._data.pop(key, None)
+
+    def keys(self, prefix: str) -> list[str]:
+        self._op()
+        with self._lock:
+            return sorted(k for k in self._data if k.startswith(prefix))
+
+
+class LatencyMeter:
+    """How long a register call takes here: a moving average that jumps up at once and decays slowly."""
+
+    def __init__(self) -> None:
+        self.value = LATENCY_FLOOR
+
+    def record(self, seconds: float) -> None:
+        if seconds > self.value:
+            self.value = seconds
+        else:
+            self.value = max(LATENCY_FLOOR, 0.9 * self.value + 0.1 * seconds)
+
+
+class _TimedRegisters:
+    """Registers whose calls feed a `LatencyMeter`."""
+
+    def __init__(self, inner: Registers, meter: LatencyMeter) -> None:
+        self.inner, self.meter = inner, meter
+
+    def _timed(self, fn: Any, *args: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return fn(*args)
+        finally:
+            self.meter.record(time.monotonic() - started)
+
+    def get(self, key: str) -> str | None:
+        return self._timed(self.inner.get, key)
+
+    def set(self, key: str, value: str) -> None:
+        self._timed(self.inner.set, key, value)
+
+    def delete(self, key: str) -> None:
+        self._timed(self.inner.delete, key)
+
+    def keys(self, prefix: str) -> list[str]:
+        return self._timed(self.inner.keys, prefix)
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A place in the refresh queue: while `choosing`, its number is not yet taken."""
+
+    id: str
+    number: int
+    choosing: bool
+    expires: float  # epoch seconds; a dead process's ticket stops counting then
+    written: float = 0.0
+
+    def order(self) -> tuple[int, str]:
+        return (self.number, self.id)
+
+    def to_json(self) -> str:
+        return json.dumps({"number": self.number, "choosing": self.choosing, "expires": self.expires})
+
+
+class RefreshQueue:
+    """Lamport's bakery on shared registers, one register per ticket, found by listing a key prefix.
+
+    `enter` takes a number above every number it sees; `blocker` names a ticket still choosing or with a
+    smaller (number, id), and none once it is our turn. A process that lists the queue after our ticket
+    exists takes a larger number, so listing instead of a fixed set of processes keeps the algorithm sound.
+    """
+
+    def __init__(self, registers: Registers, prefix: str, meter: LatencyMeter, ttl: float = TICKET_TTL) -> None:
+        self.registers, self.prefix, self.meter, self.ttl_floor = registers, prefix, meter, ttl
+
+    @property
+    def ttl(self) -> float:
+        return max(self.ttl_floor, 100 * self.meter.value)
+
+    def _write(self, ticket: Ticket) -> Ticket:
+        now = time.time()
+        ticket = replace(ticket, expires=now + self.ttl, written=now)
+        self.registers.set(self.prefix + ticket.id, ticket.to_json())
+        return ticket
+
+    def _read(self, key: str) -> Ticket | None:
+        raw = self.registers.get(key)
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            return Ticket(key[len(self.prefix) :], int(data["number"]), bool(data["choosing"]), float(data["expires"]))
+        except (ValueError, KeyError, TypeError):
+            return Ticket(key[len(self.prefix) :], 0, False, 0.0)  # mangled: treated as dead
+
+    def _others(self, own: str | None = None, first: bool = False) -> list[Ticket]:
+        """Every other live ticket (or the `first` found); dead ones (their process died) are deleted on the way."""
+        found = []
+        for key in self.registers.keys(self.prefix):
+            if own is not None and key == self.prefix + own:
+                continue
+            ticket = self._read(key)
+            if ticket is None:
+                continue
+            if ticket.expires <= time.time():
+                self.registers.delete(key)
+                continue
+            found.append(ticket)
+            if first:
+                break
+        return found
+
+    def live(self) -> list[Ticket]:
+        """The live tickets: a non-empty list means somebody is renewing."""
+        return self._others()
+
+    def busy(self) -> bool:
+        """True when somebody is renewing (a live ticket exists)."""
+        return bool(self._others(first=True))
+
+    def enter(self) -> Ticket:
+        """The bakery's doorway: announce, take a number above all seen, stop choosing."""
+        ticket = self._write(Ticket(uuid.uuid4().hex, 0, True, 0.0))
+        number = 1 + max((t.number for t in self._others(ticket.id)), default=0)
+        return self._write(replace(ticket, number=number, choosing=False))
+
+    def blocker(self, ticket: Ticket) -> Ticket | None:
+        """A ticket that goes before ours (or may: it is still choosing), or None when it is our turn."""
+        for other in self._others(ticket.id):
+            if other.choosing or (other.number and other.order() < ticket.order()):
+                return other
+        return None
+
+    def renew(self, ticket: Ticket) -> Ticket:
+        """Push a held ticket's expiry out (a long wait in the queue must not make it look dead)."""
+        return self._write(ticket)
+
+    def leave(self, ticket: Ticket) -> None:
+        self.registers.delete(self.prefix + ticket.id)
 
 
 @runtime_checkable
 class TokenStore(Protocol):
-    """Persistent, shared token storage with a short cross-process lease for refreshes."""
+    """Persistent, shared token storage plus the refresh queue of the processes sharing it."""
+
+    name: str
+    queue: RefreshQueue
+
+    @property
+    def latency(self) -> float:
+        """Seconds a call to the store takes here (recent, pessimistic): timing bounds scale with it."""
 
     def load(self) -> Token | None:
         """The stored token, or None when there is none (or it belongs to other credentials)."""
@@ -26,29 +224,108 @@ class TokenStore(Protocol):
     def clear(self) -> None:
         """Forget the stored token."""
 
-    def lease(self) -> AbstractContextManager[None]:
-        """Hold the refresh lease while the block runs; raise `TokenStoreError` if it cannot be had."""
 
+class SharedTokenStore:
+    """One token record (JSON, with a fingerprint of the credentials) and a refresh queue on `registers`.
 
-class MemoryTokenStore:
-    """A process-local store: enough for one process, and for tests of the core."""
+    A token saved under other credentials reads as absent.
+    """
 
-    def __init__(self, token: Token | None = None) -> None:
-        self._token = token
-        self._lock = threading.Lock()
-        self.saves = 0
+    def __init__(
+        self,
+        registers: Registers,
+        *,
+        name: str,
+        fingerprint: str,
+        token_key: str,
+        queue_prefix: str,
+        ticket_ttl: float = TICKET_TTL,
+    ) -> None:
+        self.name, self.fingerprint, self.key = name, fingerprint, token_key
+        self.meter = LatencyMeter()
+        self.registers: Registers = _TimedRegisters(registers, self.meter)
+        self.queue = RefreshQueue(self.registers, queue_prefix, self.meter, ticket_ttl)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, key={self.key!r})"
+
+    @property
+    def latency(self) -> float:
+        return self.meter.value
+
+    def read_record(self) -> dict[str, Any] | None:
+        """The raw stored record (token included), or None; a corrupt record raises `TokenStoreError`."""
+        raw = self.registers.get(self.key)
+        if not raw:
+            return None
+        try:
+            record = json.loads(raw)
+            Token.from_dict(record["token"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TokenStoreError(
+                f"{self.key!r} does not hold a token record ({type(exc).__name__}); "
+                f"clear it with `airflow authapi token clear {self.name}`"
+            ) from None
+        return record
 
     def load(self) -> Token | None:
-        return self._token
+        record = self.read_record()
+        if record is None or record.get("fingerprint") != self.fingerprint:
+            return None
+        return Token.from_dict(record["token"])
 
     def save(self, token: Token) -> None:
-        self._token = token
-        self.saves += 1
+        record = {
+            "version": STORE_FORMAT_VERSION,
+            "conn_id": self.name,
+            "fingerprint": self.fingerprint,
+            "saved_at": time.time(),
+            "token": token.to_dict(),
+        }
+        try:
+            self.registers.set(self.key, json.dumps(record))
+        except TokenStoreError:
+            raise
+        except Exception as exc:
+            raise TokenStoreError(
+                f"could not save the token of connection {self.name!r} to {self.key!r}: {type(exc).__name__}"
+            ) from None
 
     def clear(self) -> None:
-        self._token = None
+        self.registers.delete(self.key)
+        for ticket in self.queue.live():
+            self.queue.leave(ticket)
 
-    @contextmanager
-    def lease(self) -> Iterator[None]:
-        with self._lock:
-            yield
+    def status(self) -> dict[str, Any]:
+        """What may be shown of the stored token: no secret, only its state."""
+        record = self.read_record()
+        if record is None:
+            return {"conn_id": self.name, "stored": False}
+        token = Token.from_dict(record["token"])
+        return {
+            "conn_id": self.name,
+            "stored": True,
+            "current_credentials": record.get("fingerprint") == self.fingerprint,
+            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+            "expired": token.is_expired(leeway=0),
+            "has_refresh_token": bool(token.refresh_token),
+            "obtained_at": token.obtained_at.isoformat(),
+            "scope": token.scope,
+            "extra": {k: v for k, v in token.extra.items() if k in ("realm_id",)},
+        }
+
+
+class MemoryTokenStore(SharedTokenStore):
+    """A process-local store: enough for one process, and for tests of the core."""
+
+    def __init__(self, token: Token | None = None, *, latency: float = 0.0) -> None:
+        super().__init__(
+            MemoryRegisters(latency), name="memory", fingerprint="", token_key="token", queue_prefix="queue:"
+        )
+        self.saves = 0
+        if token is not None:
+            super().save(token)
+
+    def save(self, token: Token) -> None:
+        super().save(token)
+        self.saves += 1

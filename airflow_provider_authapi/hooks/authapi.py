@@ -69,30 +69,18 @@ def mask(*secrets: str | None) -> None:
             mask_secret(secret)
 
 
-class _MaskingStore:
-    """Wraps a token store so every token read or written is registered with the secrets masker."""
-
-    def __init__(self, inner: VariableTokenStore) -> None:
-        self.inner = inner
-
-    def __repr__(self) -> str:
-        return repr(self.inner)
+class _MaskingStore(VariableTokenStore):
+    """A Variable token store that registers every token it reads or writes with the secrets masker."""
 
     def load(self) -> Token | None:
-        token = self.inner.load()
+        token = super().load()
         if token is not None:
             mask(token.access_token, token.refresh_token)
         return token
 
     def save(self, token: Token) -> None:
         mask(token.access_token, token.refresh_token)
-        self.inner.save(token)
-
-    def clear(self) -> None:
-        self.inner.clear()
-
-    def lease(self):
-        return self.inner.lease()
+        super().save(token)
 
 
 class AuthApiHook(BaseHook):
@@ -150,7 +138,8 @@ class AuthApiHook(BaseHook):
         with _MANAGERS_LOCK:
             manager = _MANAGERS.get(key)
             if manager is None:
-                manager = build_token_manager(self.config, _MaskingStore(self.store), leeway=self.leeway)
+                store = _MaskingStore(self.authapi_conn_id, self.config.fingerprint())
+                manager = build_token_manager(self.config, store, leeway=self.leeway)
                 if manager is not None:
                     _MANAGERS[key] = manager
             return manager

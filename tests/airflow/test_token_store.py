@@ -1,4 +1,4 @@
-"""The Variable-backed token store: records, fingerprints, errors, and the cross-process lease."""
+"""The Variable-backed token store: records, fingerprints, errors, and the refresh queue across OS processes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,12 @@ import pytest
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
 from airflow_provider_authapi.auth.token import Token
-from airflow_provider_authapi.store import MetadataVariables, VariableTokenStore, token_variable_name
+from airflow_provider_authapi.store import (
+    MetadataVariables,
+    VariableTokenStore,
+    queue_variable_prefix,
+    token_variable_name,
+)
 from tests.conftest import ROOT
 
 SECRET_ACCESS = "at-very-secret-0001"
@@ -66,7 +71,7 @@ def test_corrupt_record_is_a_clear_error(airflow_db):
 
 
 class _BrokenVariables(MetadataVariables):
-    def set(self, key, value, description=None):
+    def set(self, key, value):
         raise RuntimeError(f"db down while writing {value}")
 
 
@@ -79,8 +84,8 @@ def test_failed_save_raises_without_the_secret(airflow_db):
     assert SECRET_ACCESS not in message and SECRET_REFRESH not in message
 
 
-def test_lease_excludes_across_8_processes(airflow_db, tmp_path):
-    """8 OS processes take the lease 4 times each around a racy counter: no overlap, no lost update."""
+def test_refresh_queue_excludes_across_8_processes(airflow_db, tmp_path):
+    """8 OS processes take their turn 4 times each around a racy counter: no overlap, no lost update."""
     VariableTokenStore("lease_procs", "fp").clear()
     counter = tmp_path / "counter"
     counter.write_text("0")
@@ -101,5 +106,13 @@ def test_lease_excludes_across_8_processes(airflow_db, tmp_path):
     spans = sorted(span for out in outs for span in json.loads(out.read_text()))
     assert len(spans) == 32
     for (_, end), (next_start, _) in itertools.pairwise(spans):
-        assert end <= next_start, "two processes held the lease at once"
-    assert MetadataVariables().get("authapi_token_lease_lease_procs") is None
+        assert end <= next_start, "two processes had their turn at once"
+    assert MetadataVariables().keys(queue_variable_prefix("lease_procs")) == []
+
+
+def test_queue_variables_never_collide_with_a_token_variable(airflow_db):
+    """`lease_x` used to share a Variable with the lease of `x`; ':' can be in no conn_id."""
+    names = {token_variable_name(c) for c in ("x", "lease_x", "refresh_queue_x")}
+    prefixes = [queue_variable_prefix(c) for c in ("x", "x_y", "lease_x")]
+    assert not any(name.startswith(prefix) for name in names for prefix in prefixes)
+    assert not any(a != b and a.startswith(b) for a in prefixes for b in prefixes)

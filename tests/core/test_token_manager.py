@@ -99,7 +99,7 @@ def test_invalid_grant_rereads_the_store_once_and_takes_the_rotated_token(oauth)
     a, b = (build_token_manager(config, store, retry=FAST) for _ in range(2))
     old = a.get_token()
     new = a.get_token(force_refresh=True)  # A rotated the refresh token and stored it
-    store.lag, store.outdated = 2, old  # but B reads the old record twice, and redeems the dead refresh token
+    store.lag, store.outdated = 3, old  # but B reads the old record 3 times (memory, queue, turn): redeems a dead one
     assert b.get_token(force_refresh=True, stale=old) == new
     assert oauth.invalid_grants == 1 and oauth.refresh.live() == [store.load().refresh_token]
 
@@ -112,15 +112,39 @@ def test_a_dead_refresh_token_with_nothing_newer_is_raised_with_advice(oauth):
 
 
 class FailingStore(MemoryTokenStore):
+    """A store whose next `failures` saves fail (a read-only or unreachable metadata database)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
     def save(self, token: Token) -> None:
-        raise TokenStoreError("the metadata database is read-only")
+        if self.failures > 0:
+            self.failures -= 1
+            raise TokenStoreError("the metadata database is read-only")
+        super().save(token)
 
 
-def test_a_failed_save_of_a_rotated_token_is_an_error_and_the_token_is_not_used(oauth):
-    manager = build_token_manager(refresh_config(oauth, oauth.issue_refresh_token()), FailingStore(), retry=FAST)
-    with pytest.raises(TokenStoreError, match="read-only"):
-        manager.get_token()
-    assert manager.cached_token is None and oauth.token_requests == 1
+def test_a_failed_save_of_a_rotated_token_is_retried(oauth):
+    store = FailingStore(failures=2)
+    manager = build_token_manager(refresh_config(oauth, oauth.issue_refresh_token()), store, retry=FAST)
+    token = manager.get_token()
+    assert store.load() == token and store.saves == 1 and oauth.token_requests == 1
+    assert store.queue.live() == []
+
+
+def test_a_rotated_token_that_cannot_be_saved_is_kept_and_saved_later(oauth, caplog):
+    store = FailingStore(failures=1000)
+    manager = build_token_manager(refresh_config(oauth, oauth.issue_refresh_token()), store, retry=FAST)
+    token = manager.get_token()  # the rotated refresh token lives only here now: kept, not dropped
+    assert manager.cached_token == token and store.load() is None
+    assert "could not be saved" in caplog.text and token.refresh_token not in caplog.text
+    held = store.queue.live()
+    assert len(held) == 1 and held[0].number > 0  # its turn is kept: no other process presents the old one
+    store.failures = 0  # the database is back
+    assert manager.get_token() == token and store.load() == token
+    assert oauth.token_requests == 1 and oauth.refresh.live() == [token.refresh_token]
+    assert store.queue.live() == []
 
 
 def test_the_store_wins_over_the_connections_initial_refresh_token_and_extra_is_kept(oauth):

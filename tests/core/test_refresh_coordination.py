@@ -1,0 +1,172 @@
+"""Renewal across processes, simulated by threads that each have their own manager and store object over one set
+of slow shared registers (as tasks share Variables through the execution API). Fast unit-level proof; the
+deployment tests in tests/deployment prove the same through a real scheduler and triggerer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from airflow_provider_authapi.auth import AuthConfig, OAuth2Config, build_token_manager
+from airflow_provider_authapi.auth.store import MemoryRegisters, RefreshQueue, SharedTokenStore
+from tests.core.conftest import FAST
+from tests.emulators.base import Request, Response
+from tests.emulators.oauth2_server import OAuth2Server
+
+LATENCY = 0.02  # every register call: a slow execution API, scaled down
+
+
+def process_store(registers: MemoryRegisters) -> SharedTokenStore:
+    """What one task process has: its own store object (and latency meter) over the shared registers."""
+    return SharedTokenStore(registers, name="conn", fingerprint="fp", token_key="token", queue_prefix="q:")
+
+
+def rotating(server: OAuth2Server, refresh_token: str) -> AuthConfig:
+    return AuthConfig(
+        OAuth2Config(
+            token_url=f"{server.url}/token",
+            grant_type="refresh_token",
+            client_id=server.client_id,
+            client_secret=server.client_secret,
+            refresh_token=refresh_token,
+        )
+    )
+
+
+def client_credentials(server: OAuth2Server) -> AuthConfig:
+    return AuthConfig(
+        OAuth2Config(token_url=f"{server.url}/token", client_id=server.client_id, client_secret=server.client_secret)
+    )
+
+
+def test_the_queue_admits_one_process_at_a_time():
+    registers = MemoryRegisters(latency=0.002)
+    inside, overlaps, counter = [0], [0], [0]
+    lock = threading.Lock()
+
+    def worker(_: int) -> None:
+        queue = RefreshQueue(registers, "q:", process_store(registers).meter)
+        for _ in range(3):
+            ticket = queue.enter()
+            while queue.blocker(ticket) is not None:
+                time.sleep(0.001)
+            with lock:
+                inside[0] += 1
+                overlaps[0] += inside[0] > 1
+            value = counter[0]
+            time.sleep(0.002)  # a racy read-modify-write: only mutual exclusion keeps the count right
+            counter[0] = value + 1
+            with lock:
+                inside[0] -= 1
+            queue.leave(ticket)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(worker, range(8)))
+    assert overlaps[0] == 0 and counter[0] == 24
+    assert registers.keys("q:") == []
+
+
+def test_a_dead_processs_ticket_stops_counting_after_its_time_to_live():
+    registers = MemoryRegisters()
+    dead = RefreshQueue(registers, "q:", process_store(registers).meter, ttl=0.2)
+    dead.enter()  # its process dies without leaving
+    alive = RefreshQueue(registers, "q:", process_store(registers).meter)
+    ticket = alive.enter()
+    assert alive.blocker(ticket) is not None  # the dead one went first and still counts
+    time.sleep(dead.ttl + 0.05)
+    assert alive.blocker(ticket) is None and [t.id for t in alive.live()] == [ticket.id]
+
+
+def test_rotating_refresh_token_is_presented_once_by_16_processes_over_several_lifetimes():
+    with OAuth2Server(access_lifetime=3) as server:
+        config = rotating(server, server.issue_refresh_token())
+        registers = MemoryRegisters(latency=LATENCY)
+        stop = time.monotonic() + 10
+        tokens_seen: set[str] = set()
+
+        def process(_: int) -> int:
+            manager = build_token_manager(config, process_store(registers), retry=FAST)
+            calls = 0
+            while time.monotonic() < stop:
+                token = manager.get_token()
+                assert server.access.check(token.access_token) is not None, "handed out a dead token"
+                tokens_seen.add(token.access_token)
+                calls += 1
+                time.sleep(0.05)
+            return calls
+
+        with ThreadPoolExecutor(16) as pool:
+            calls = sum(pool.map(process, range(16)))
+        stored = process_store(registers).load()
+        assert server.invalid_grants == 0, "a refresh token was presented twice"
+        assert server.refresh.live() == [stored.refresh_token]
+        # 10 s of 3 s tokens: at least 4 needed; renewing ahead of expiry costs at most a few more.
+        assert 4 <= server.token_requests <= 7, server.token_requests
+        assert calls > 16 * 50 and len(tokens_seen) == server.token_requests
+
+
+class GatedServer(OAuth2Server):
+    """Once `hold` is set, a token request waits at `gate` until the test opens it."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.hold, self.entered, self.gate = False, threading.Event(), threading.Event()
+
+    def token(self, request: Request) -> Response:
+        if self.hold:
+            self.entered.set()
+            self.gate.wait(30)
+        return super().token(request)
+
+
+def test_holders_of_a_valid_token_do_not_wait_for_a_renewal_in_progress():
+    with GatedServer(access_lifetime=3) as server:
+        config = client_credentials(server)
+        registers = MemoryRegisters(latency=LATENCY)
+        token = build_token_manager(config, process_store(registers), retry=FAST).get_token()
+        server.hold = True
+        renewer = build_token_manager(config, process_store(registers), retry=FAST)
+        renewer._jitter = 1.0  # earliest in the renewal window
+        time.sleep(max(0.0, renewer._times(token)[1] - time.time()) + 0.01)
+        renewal = threading.Thread(target=renewer.get_token)
+        renewal.start()
+        assert server.entered.wait(10), "the renewal never reached the token endpoint"
+        others = [build_token_manager(config, process_store(registers), retry=FAST) for _ in range(4)]
+        with ThreadPoolExecutor(4) as pool:
+            handed = list(pool.map(lambda m: m.get_token().access_token, others, timeout=10))
+        assert handed == [token.access_token] * 4 and renewal.is_alive()  # they went on while it hung
+        server.gate.set()
+        renewal.join(10)
+        assert server.token_requests == 2
+
+
+@pytest.mark.parametrize("lifetime", [20, 120])
+def test_leeway_is_at_most_a_tenth_of_a_short_lifetime(lifetime):
+    with OAuth2Server(access_lifetime=lifetime) as server:
+        manager = build_token_manager(client_credentials(server), leeway=60, retry=FAST)
+        token = manager.get_token()
+        assert manager.margin(token) == pytest.approx(min(60, lifetime / 10), abs=0.5)
+        for _ in range(20):
+            assert manager.get_token() is token  # not stale on arrival: one token request, not twenty
+        assert server.token_requests == 1
+
+
+def test_client_credentials_renewals_stay_rare_and_nobody_blocks():
+    with OAuth2Server(access_lifetime=2) as server:
+        config = client_credentials(server)
+        registers = MemoryRegisters(latency=LATENCY)
+        stop = time.monotonic() + 6
+
+        def process(_: int) -> None:
+            manager = build_token_manager(config, process_store(registers), retry=FAST)
+            while time.monotonic() < stop:
+                assert server.access.check(manager.get_token().access_token) is not None
+                time.sleep(0.05)
+
+        with ThreadPoolExecutor(12) as pool:
+            list(pool.map(process, range(12)))
+        # 6 s of 2 s tokens: 3 needed at least; concurrent logins are allowed but stay rare.
+        assert 3 <= server.token_requests <= 8, server.token_requests
