@@ -313,11 +313,11 @@ class TokenManager:
         started, pause = time.monotonic(), self._poll()
         limit = 2 * self.store.queue.ttl if exclusive else self._impatience()
         while True:
+            if (yield ("call", self.store.queue.blocker, ticket)) is None:
+                return None
             stored = yield ("call", self.store.load)
             if self._usable(stored, stale) and not self._due(stored):  # type: ignore[arg-type]
                 return self._adopt(stored)  # type: ignore[arg-type]
-            if (yield ("call", self.store.queue.blocker, ticket)) is None:
-                return None
             if time.monotonic() - started > limit:
                 if not exclusive:
                     return None
