@@ -9,7 +9,8 @@ Field names matter: Airflow's secrets masker hides the value of every extra key 
 fields keep them (tests/connections/test_masking.py checks both against the installed Airflow).
 
 The Airflow 3 form groups fields by `schema.section` into collapsible parts (fields without one go under
-"Extra Fields"); the order of the fields below is the order a person fills them in.
+"Extra Fields"); the order of the fields below is the order a person fills them in. Its JSON editor reformats the
+text whenever it parses, which garbles JSON typed key by key: the help of JSON fields says to paste it.
 """
 
 from __future__ import annotations
@@ -136,9 +137,10 @@ LIFETIME = _section(
 COMMON_FIELDS = (
     *_section(
         "Requests",
-        _f("extra_headers", "Extra headers", "object", 'Headers sent with every request, e.g. {"X-Tenant": "acme"}.'),
+        _f("extra_headers", "Extra headers", "object",
+           'Headers sent with every request. Paste a JSON object, e.g. {"X-Tenant": "acme"}.'),
         _f("extra_query_params", "Extra query parameters", "object",
-           'Query parameters sent with every request, e.g. {"minorversion": "75"}.'),
+           'Query parameters sent with every request. Paste a JSON object, e.g. {"minorversion": "75"}.'),
         _f("timeout", "Timeout (seconds)", "number", "How long to wait for each HTTP request.", default=30),
         _f("test_endpoint", "Test endpoint", "string",
            "Path of a cheap GET request that the connection Test calls, e.g. /v1/me.", default="/"),
@@ -208,7 +210,7 @@ OAUTH2 = ConnectionType(
             _f("audience", "Audience", "string", "Sent as the audience parameter of token requests."),
             _f("resource", "Resource", "string", "Sent as the resource parameter of token requests (RFC 8707)."),
             _f("login_params", "Other token request parameters", "object",
-               'Added to every token request, e.g. {"tenant": "acme"}.'),
+               'Added to every token request. Paste a JSON object, e.g. {"tenant": "acme"}.'),
         ),
         *SENDING,
         *LIFETIME,
@@ -231,7 +233,8 @@ TOKEN_LOGIN = ConnectionType(
            default="username"),
         _f("pass_field", "Password field", "string", "Login body field for the password or secret.",
            default="password"),
-        _f("extra_body", "Extra login body fields", "object", 'Added to the login body, e.g. {"rememberMe": true}.'),
+        _f("extra_body", "Extra login body fields", "object",
+           'Added to the login body. Paste a JSON object, e.g. {"rememberMe": true}.'),
         _f("access_path", "Token location in the response", "string", "Dotted path of the token in the login "
            "response, e.g. data.accessToken.", default="access_token"),
         _f("expires_in_path", "Lifetime location in the response", "string", "Dotted path of a lifetime in "
@@ -246,7 +249,8 @@ TOKEN_LOGIN = ConnectionType(
                "token in the login response, e.g. RefreshToken."),
             _f("refresh_field", "Refresh token field", "string", "Refresh body field for the refresh token.",
                default="RefreshToken"),
-            _f("refresh_body", "Extra refresh body fields", "object", "Added to the refresh body."),
+            _f("refresh_body", "Extra refresh body fields", "object",
+               'Added to the refresh body. Paste a JSON object, e.g. {"grant": "refresh"}.'),
         ),
         *SENDING,
         *LIFETIME,
