@@ -49,7 +49,7 @@ def _conn_json(server_url: str, client_id: str, secret: str) -> str:
             "host": server_url,
             "login": client_id,
             "password": secret,
-            "extra": {"token_url": "/token", "grant_type": "client_credentials", "client_auth": "basic"},
+            "extra": {"login_url": "/token", "grant_type": "client_credentials", "client_auth": "basic"},
         }
     )
 

@@ -52,7 +52,7 @@ def oauth_paged_api(airflow_db, set_connection) -> Iterator[tuple[OAuthPagedApi,
             host=api.url,
             login=oauth.client_id,
             password=oauth.client_secret,
-            extra={"token_url": f"{oauth.url}/token", "grant_type": "client_credentials", "scopes": "read"},
+            extra={"login_url": f"{oauth.url}/token", "grant_type": "client_credentials", "scopes": "read"},
         )
         yield api, oauth
     reset_token_managers()

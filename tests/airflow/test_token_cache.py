@@ -32,7 +32,7 @@ def define(set_connection, conn_id: str, server: OAuth2Server, **extra) -> None:
         host=server.url,
         login=server.client_id,
         password=server.client_secret,
-        extra={"token_url": "/token", "grant_type": "client_credentials", "scopes": "read", **extra},
+        extra={"login_url": "/token", "grant_type": "client_credentials", "scopes": "read", **extra},
     )
 
 
@@ -111,7 +111,7 @@ def test_eight_processes_refreshing_a_rotating_token_never_lose_it(oauth, tmp_pa
         "host": oauth.url,
         "login": oauth.client_id,
         "password": oauth.client_secret,
-        "extra": {"token_url": "/token", "grant_type": "authorization_code", "refresh_token": initial},
+        "extra": {"login_url": "/token", "grant_type": "authorization_code", "refresh_token": initial},
     }
     env = {**os.environ, **AIRFLOW_ENV, "AIRFLOW_CONN_CACHE_RACE": json.dumps(conn), "PYTHONPATH": str(ROOT)}
     workers = [
