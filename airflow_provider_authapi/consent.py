@@ -1,4 +1,8 @@
-"""The authorization code consent, shared by the API server plugin and the `airflow authapi` CLI.
+"""The authorization code consent and the token cache of every token-caching connection, shared by the API
+server plugin (Admin > API tokens) and the `airflow authapi` CLI.
+
+A connection caches tokens when its scheme obtains them (`caches_tokens`: the hook builds a token manager), whatever
+its type is called; `token_statuses()` lists them, `refresh_token()` and `clear_token()` act on one.
 
 `begin()` makes a random `state` and a PKCE verifier and gives the URL to send the user to; `complete()` trades
 the returned code for tokens and saves them in the connection's token store, where the hook reads them.
@@ -22,8 +26,8 @@ from airflow_provider_authapi.auth import authorization_url, exchange_code, new_
 from airflow_provider_authapi.auth.config import OAuth2Config
 from airflow_provider_authapi.auth.errors import AuthApiError
 from airflow_provider_authapi.auth.token import Token
+from airflow_provider_authapi.store import VariableTokenStore
 
-OAUTH2_CONN_TYPE = "authapi_oauth2"
 CONSENT_TTL_SECONDS = 600.0
 # The name contains "secret", so Airflow's UI and logs redact the value (it holds the PKCE verifier).
 PENDING_PREFIX = "authapi_consent_secret_"
@@ -63,18 +67,25 @@ def get_connection(conn_id: str) -> Any:
     return Connection.get_connection_from_secrets(conn_id)
 
 
-def oauth2_connection_ids() -> list[str]:
-    """Ids of every `authapi_oauth2` connection in the metadata DB and in `AIRFLOW_CONN_*` variables."""
+def provider_connections() -> dict[str, str]:
+    """`{conn_id: conn_type}` of every connection of this provider's types in the metadata DB and in
+    `AIRFLOW_CONN_*` variables (other secrets backends cannot be listed)."""
     from airflow.models.connection import Connection
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    from airflow_provider_authapi.connections import CONNECTION_TYPES
+
+    types = set(CONNECTION_TYPES)
     with create_session() as session:
-        ids = set(session.scalars(select(Connection.conn_id).where(Connection.conn_type == OAUTH2_CONN_TYPE)))
+        rows = session.execute(
+            select(Connection.conn_id, Connection.conn_type).where(Connection.conn_type.in_(types))
+        ).all()
+    found = {str(conn_id): str(conn_type) for conn_id, conn_type in rows}
     for name, value in os.environ.items():
-        if name.startswith("AIRFLOW_CONN_") and _env_conn_type(value) == OAUTH2_CONN_TYPE:
-            ids.add(name.removeprefix("AIRFLOW_CONN_").lower())
-    return sorted(ids)
+        if name.startswith("AIRFLOW_CONN_") and (conn_type := _env_conn_type(value)) in types:
+            found[name.removeprefix("AIRFLOW_CONN_").lower()] = conn_type
+    return dict(sorted(found.items()))
 
 
 def _env_conn_type(value: str) -> str | None:
@@ -102,18 +113,95 @@ def oauth2_scheme(hook: Any) -> OAuth2Config:
 
 
 def needs_consent(hook: Any) -> bool:
-    """True for connections that use the authorization code grant."""
-    return oauth2_scheme(hook).grant_type == "authorization_code"
+    """True for connections whose tokens come from a user's consent (the authorization code grant)."""
+    scheme = hook.config.scheme
+    return isinstance(scheme, OAuth2Config) and scheme.grant_type == "authorization_code"
+
+
+# -- the token cache of every connection whose scheme obtains tokens --------------------------------------------
+
+
+def caches_tokens(hook: Any) -> bool:
+    """True when the connection's scheme obtains tokens (and so caches them), whatever its type is called."""
+    return hook.token_manager is not None
+
+
+def token_state(status: dict[str, Any]) -> str:
+    """One word for a status: error, none, other-credentials (a token of changed credentials), expired, valid."""
+    if status.get("error"):
+        return "error"
+    if not status.get("stored"):
+        return "none"
+    if not status.get("current_credentials", True):
+        return "other-credentials"
+    return "expired" if status.get("expired") else "valid"
 
 
 def token_status(hook: Any) -> dict[str, Any]:
-    """The stored token's state (never a secret), or the configuration error."""
+    """The stored token's state (never a secret), or the configuration or store error."""
+    conn_type = getattr(hook.connection, "conn_type", None)
     try:
-        status = hook.store.status()
+        status = VariableTokenStore(hook.authapi_conn_id, hook.config.fingerprint()).status()
         status["consent"] = needs_consent(hook)
     except AuthApiError as exc:
-        return {"conn_id": hook.authapi_conn_id, "stored": False, "error": str(exc)}
+        status = {"conn_id": hook.authapi_conn_id, "stored": False, "error": str(exc)}
+    status["conn_type"] = conn_type
+    status["state"] = token_state(status)
     return status
+
+
+def token_statuses() -> list[dict[str, Any]]:
+    """The status of every token-caching connection; a connection that cannot be read is listed with its error."""
+    statuses = []
+    for conn_id, conn_type in provider_connections().items():
+        try:
+            hook = hook_for(conn_id)
+            if not caches_tokens(hook):
+                continue
+            statuses.append(token_status(hook))
+        except Exception as exc:  # a broken connection: say why, never let one row break the list
+            error = str(exc) if isinstance(exc, AuthApiError) else f"{type(exc).__name__}: {exc}"
+            statuses.append({"conn_id": conn_id, "conn_type": conn_type, "stored": False, "error": error})
+            statuses[-1]["state"] = "error"
+    return statuses
+
+
+def token_hook(conn_id: str) -> Any:
+    """The hook of a token-caching connection; `ConsentError` for an unknown one or one of a static scheme."""
+    try:
+        hook = hook_for(conn_id)
+        cached = caches_tokens(hook)
+    except AuthApiError:
+        raise
+    except Exception as exc:  # AirflowNotFoundException and the like: name the connection, not a traceback
+        raise ConsentError("config", f"connection {conn_id!r} cannot be used: {type(exc).__name__}: {exc}") from None
+    if not cached:
+        conn_type = getattr(hook.connection, "conn_type", None)
+        raise ConsentError("static", f"connection {conn_id!r} ({conn_type}) obtains no tokens: nothing is cached")
+    return hook
+
+
+def refresh_token(conn_id: str) -> dict[str, Any]:
+    """Obtain a new token now (refresh token, or the connection's grant or login) into the cache; its status."""
+    hook = token_hook(conn_id)
+    hook.get_token(force_refresh=True)
+    return token_status(hook)
+
+
+def clear_token(conn_id: str) -> bool:
+    """Delete a connection's cached token and refresh lease; True when a token was stored.
+
+    Works for a connection that no longer exists or cannot be read, as long as something is stored for it.
+    """
+    from airflow_provider_authapi.hooks.authapi import reset_token_managers
+
+    store = VariableTokenStore(conn_id, fingerprint="")
+    stored = store.read_record() is not None
+    if not stored:
+        token_hook(conn_id)  # nothing stored: an unknown or static connection id is a mistake worth an error
+    store.clear()
+    reset_token_managers()
+    return stored
 
 
 # -- the two legs -----------------------------------------------------------------------------------------------

@@ -12,16 +12,20 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from airflow_provider_authapi import consent
 from airflow_provider_authapi.auth.errors import AuthApiError
 from airflow_provider_authapi.consent import (
     ConsentError,
     PendingConsent,
     begin,
+    clear_token,
     complete,
     hook_for,
-    oauth2_connection_ids,
+    refresh_token,
+    token_hook,
+    token_statuses,
 )
-from airflow_provider_authapi.store import VariableTokenStore
+from airflow_provider_authapi.plugins.pages import when
 
 
 def _fail(message: str) -> None:
@@ -30,14 +34,26 @@ def _fail(message: str) -> None:
 
 
 def _print_status(statuses: list[dict[str, Any]], as_json: bool) -> None:
+    """Token states as JSON, or one block per connection; never a token."""
     if as_json:
         print(json.dumps(statuses, indent=2))
         return
     for status in statuses:
-        print(status["conn_id"])
-        for key, value in status.items():
-            if key != "conn_id":
+        print(f"{status['conn_id']} ({status.get('conn_type') or 'unknown type'})")
+        if status.get("error"):
+            print(f"  state: error: {status['error']}")
+            continue
+        print(f"  state: {status.get('state', consent.token_state(status))}")
+        if status.get("stored"):
+            print(f"  valid until: {when(status.get('expires_at')) or 'no expiry given'}")
+            print(f"  last refresh: {when(status.get('obtained_at'))}")
+            print(f"  refresh token: {'yes' if status.get('has_refresh_token') else 'no'}")
+            if status.get("scope"):
+                print(f"  scope: {status['scope']}")
+            for key, value in (status.get("extra") or {}).items():
                 print(f"  {key}: {value}")
+        if status.get("consent"):
+            print(f"  consent: authorization code grant (airflow authapi authorize {status['conn_id']})")
 
 
 # -- authorize --------------------------------------------------------------------------------------------------
@@ -135,36 +151,42 @@ def _receive_redirect(port: int, timeout: float) -> dict[str, str]:
 
 
 def token_status(args: Namespace) -> None:
-    conn_ids = [args.conn_id] if args.conn_id else oauth2_connection_ids()
-    statuses = []
-    for conn_id in conn_ids:
+    """Every token-caching connection's token state, or one connection's; exit 1 when one could not be read."""
+    if args.conn_id:
         try:
-            statuses.append(_status_of(conn_id))
-        except Exception as exc:
-            statuses.append({"conn_id": conn_id, "stored": False, "error": f"{type(exc).__name__}: {exc}"})
+            statuses = [consent.token_status(token_hook(args.conn_id))]
+        except AuthApiError as exc:
+            _fail(str(exc))
+    else:
+        statuses = token_statuses()
     _print_status(statuses, args.json)
+    if not statuses and not args.json:
+        print("No connection of a token-caching type is defined.")
+    errors = [status for status in statuses if status.get("error")]
+    for status in errors:
+        print(f"error: {status['conn_id']}: {status['error']}", file=sys.stderr)
+    if errors:
+        raise SystemExit(1)
 
 
 def _status_of(conn_id: str) -> dict[str, Any]:
-    from airflow_provider_authapi import consent
-
-    return consent.token_status(hook_for(conn_id))
+    return consent.token_status(token_hook(conn_id))
 
 
 def token_clear(args: Namespace) -> None:
-    from airflow_provider_authapi.hooks.authapi import reset_token_managers
-
-    VariableTokenStore(args.conn_id, fingerprint="").clear()
-    reset_token_managers()
-    print(f"Cleared the stored token of connection {args.conn_id!r}.")
+    try:
+        stored = clear_token(args.conn_id)
+    except AuthApiError as exc:
+        _fail(str(exc))
+    if stored:
+        print(f"Cleared the stored token of connection {args.conn_id!r}.")
+    else:
+        print(f"Connection {args.conn_id!r} had no stored token; nothing to clear.")
 
 
 def token_refresh(args: Namespace) -> None:
     try:
-        hook = hook_for(args.conn_id)
-        if hook.token_manager is None:
-            _fail(f"connection {args.conn_id!r} uses a static scheme: there is no token to refresh")
-        hook.get_token(force_refresh=True)
+        status = refresh_token(args.conn_id)
     except AuthApiError as exc:
         _fail(str(exc))
-    _print_status([_status_of(args.conn_id)], args.json)
+    _print_status([status], args.json)

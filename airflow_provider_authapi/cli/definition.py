@@ -6,8 +6,11 @@ from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_c
 
 _COMMANDS = "airflow_provider_authapi.cli.commands"
 
-ARG_CONN_ID = Arg(("conn_id",), help="Connection id (type authapi_oauth2)")
-ARG_OPTIONAL_CONN_ID = Arg(("conn_id",), nargs="?", default=None, help="Connection id; all OAuth 2.0 ones if omitted")
+ARG_CONSENT_CONN_ID = Arg(("conn_id",), help="Connection id (OAuth 2.0, authorization code grant)")
+ARG_CONN_ID = Arg(("conn_id",), help="Connection id (any type whose scheme obtains tokens: OAuth 2.0, token login)")
+ARG_OPTIONAL_CONN_ID = Arg(
+    ("conn_id",), nargs="?", default=None, help="Connection id; every token-caching connection if omitted"
+)
 ARG_LISTEN = Arg(
     ("--listen",),
     type=int,
@@ -20,7 +23,7 @@ ARG_JSON = Arg(("--json",), action="store_true", help="Print JSON")
 TOKEN_COMMANDS = (
     ActionCommand(
         name="status",
-        help="Show the stored token state (expiry, refresh token present, last refresh; never a secret)",
+        help="Show the stored token state (expiry, refresh token, last refresh; never a secret); exit 1 on error",
         func=lazy_load_command(f"{_COMMANDS}.token_status"),
         args=(ARG_OPTIONAL_CONN_ID, ARG_JSON),
     ),
@@ -47,7 +50,7 @@ AUTHAPI_COMMANDS = (
             "(or use --listen PORT with a redirect URI on http://127.0.0.1:PORT)."
         ),
         func=lazy_load_command(f"{_COMMANDS}.authorize"),
-        args=(ARG_CONN_ID, ARG_LISTEN, ARG_TIMEOUT),
+        args=(ARG_CONSENT_CONN_ID, ARG_LISTEN, ARG_TIMEOUT),
     ),
     GroupCommand(name="token", help="Inspect, refresh or clear stored tokens", subcommands=TOKEN_COMMANDS),
 )

@@ -1,28 +1,33 @@
-"""The consent web app mounted on the Airflow API server at `/oauth-consent`.
+"""The token page web app mounted on the Airflow API server at `/oauth-consent` (Admin > API tokens).
 
-(Airflow refuses plugin prefixes that start with `/auth`, so `/authapi` is not possible.)
+(The prefix predates the page's other actions and stays: consent redirect URIs registered at APIs end in
+`/oauth-consent/callback`. Airflow refuses plugin prefixes that start with `/auth`.)
 
 Every route needs a signed-in Airflow user (the auth manager's JWT, as for the REST API): a browser without
-one is sent to the login page, other requests get 401. Listing needs read access to a connection, authorizing
-and the callback need edit access. Blocking work (DB, token endpoint) runs in FastAPI's thread pool.
+one is sent to the login page, other requests get 401. A connection is listed to users with read access to it;
+Refresh, Clear, Authorize and the consent callback need edit access, checked by the auth manager exactly as for
+Airflow's connection pages. POSTs from another origin are refused. Blocking work (DB, token endpoint) runs in
+FastAPI's thread pool.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from airflow_provider_authapi.auth.errors import AuthApiError
+from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
 from airflow_provider_authapi.consent import (
     ConsentError,
     ConsentStates,
     begin,
+    clear_token,
     complete,
     hook_for,
-    oauth2_connection_ids,
-    token_status,
+    refresh_token,
+    token_statuses,
 )
 from airflow_provider_authapi.plugins import pages
 
@@ -52,13 +57,51 @@ def _allowed(user: Any, conn_id: str, method: str) -> bool:
     from airflow.api_fastapi.app import get_auth_manager
     from airflow.api_fastapi.auth.managers.models.resource_details import ConnectionDetails
 
-    return get_auth_manager().is_authorized_connection(
-        method=method, details=ConnectionDetails(conn_id=conn_id), user=user
-    )
+    details = ConnectionDetails(conn_id=conn_id, team_name=_team(conn_id))
+    return get_auth_manager().is_authorized_connection(method=method, details=details, user=user)
+
+
+def _team(conn_id: str) -> str | None:
+    """The connection's team when Airflow runs multi-team (as its own connection routes ask), else None."""
+    from airflow.configuration import conf
+
+    if not conf.getboolean("core", "multi_team", fallback=False):
+        return None
+    from airflow.models.connection import Connection
+
+    return Connection.get_team_name(conn_id)
 
 
 def _home(request: Request) -> str:
     return str(request.url_for("home"))
+
+
+def _same_origin(request: Request) -> bool:
+    """False for a POST a page of another site made (browsers send `Origin` on every POST)."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", request.url.netloc)
+
+
+def _type_labels() -> dict[str, str]:
+    from airflow_provider_authapi.connections import CONNECTION_TYPES
+
+    return {name: conn_type.hook_name for name, conn_type in CONNECTION_TYPES.items()}
+
+
+DONE = {"refreshed": "obtained a new token", "cleared": "cleared the stored token", "nothing": "had no stored token"}
+
+
+def _tokens_page(request: Request, user: Any, banner: str = "", code: int = status.HTTP_200_OK) -> HTMLResponse:
+    rows = []
+    for row in token_statuses():
+        if _allowed(user, row["conn_id"], "GET"):
+            rows.append({**row, "can_edit": _allowed(user, row["conn_id"], "PUT")})
+    home = _home(request)
+    urls = {"refresh": home + "refresh/", "clear": home + "clear/", "authorize": home + "authorize/"}
+    html = pages.tokens_page(rows, urls, user.get_name(), banner=banner, type_labels=_type_labels())
+    return HTMLResponse(html, status_code=code)
 
 
 def _error(request: Request, kind: str, message: str, code: int = status.HTTP_400_BAD_REQUEST) -> HTMLResponse:
@@ -78,19 +121,39 @@ def create_app() -> FastAPI:
         return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
 
     @app.get("/", name="home", response_class=HTMLResponse)
-    def home(request: Request, user: UserDep) -> HTMLResponse:
-        rows = []
-        for conn_id in oauth2_connection_ids():
-            if not _allowed(user, conn_id, "GET"):
-                continue
-            try:
-                rows.append(token_status(hook_for(conn_id)))
-            except AuthApiError as exc:
-                rows.append({"conn_id": conn_id, "error": str(exc)})
-        return HTMLResponse(pages.connections_page(rows, _home(request) + "authorize/", user.get_name()))
+    def home(request: Request, user: UserDep, done: str | None = None, conn_id: str | None = None) -> HTMLResponse:
+        banner = ""
+        if done in DONE and conn_id:
+            banner = pages.notice("ok", f"Connection {conn_id}: {DONE[done]}.")
+        return _tokens_page(request, user, banner)
+
+    def _act(request: Request, user: Any, conn_id: str, action: Any, done: Any) -> Response:
+        """Run a Refresh or Clear for an allowed user, then show the page again (with what happened)."""
+        if not _same_origin(request):
+            return _error(request, "forbidden", "Cross-site request refused.", status.HTTP_403_FORBIDDEN)
+        if not _allowed(user, conn_id, "PUT"):
+            return _error(request, "forbidden", f"You may not edit connection {conn_id!r}.", 403)
+        try:
+            result = action(conn_id)
+        except AuthApiError as exc:
+            mistake = isinstance(exc, ConfigError) or getattr(exc, "kind", None) in ("config", "static")
+            code = status.HTTP_400_BAD_REQUEST if mistake else status.HTTP_502_BAD_GATEWAY  # else: the API said no
+            return _tokens_page(request, user, pages.notice("bad", f"Connection {conn_id}: {exc}"), code)
+        query = urlencode({"done": done(result), "conn_id": conn_id})
+        return RedirectResponse(f"{_home(request)}?{query}", status_code=status.HTTP_303_SEE_OTHER)
+
+    @app.post("/refresh/{conn_id}", name="refresh")
+    def refresh(request: Request, conn_id: str, user: UserDep) -> Response:
+        return _act(request, user, conn_id, refresh_token, lambda _status: "refreshed")
+
+    @app.post("/clear/{conn_id}", name="clear")
+    def clear(request: Request, conn_id: str, user: UserDep) -> Response:
+        return _act(request, user, conn_id, clear_token, lambda stored: "cleared" if stored else "nothing")
 
     @app.post("/authorize/{conn_id}", name="authorize")
     def authorize(request: Request, conn_id: str, user: UserDep) -> Response:
+        if not _same_origin(request):
+            return _error(request, "forbidden", "Cross-site request refused.", status.HTTP_403_FORBIDDEN)
         if not _allowed(user, conn_id, "PUT"):
             return _error(request, "forbidden", f"You may not edit connection {conn_id!r}.", 403)
         try:

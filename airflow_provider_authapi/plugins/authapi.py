@@ -1,4 +1,4 @@
-"""`AuthApiPlugin`: the consent pages on the API server (`/oauth-consent`) and their entry in the UI's Admin menu, and
+"""`AuthApiPlugin`: the token page on the API server (Admin > API tokens, served under `/oauth-consent`), and
 the middleware that lets the UI's Test button reach our connection types (see `plugins.connection_test`)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from airflow_provider_authapi.plugins.connection_test import ConnectionTestMiddl
 
 class AuthApiPlugin(AirflowPlugin):
     name = "authapi"
-    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "authapi consent"}]
+    fastapi_apps = [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "authapi tokens"}]
     fastapi_root_middlewares = [{"middleware": ConnectionTestMiddleware, "name": "authapi connection test"}]
     external_views = [
         {
-            "name": "API authorizations",
+            "name": "API tokens",
             "href": f"{URL_PREFIX}/",
             "destination": "nav",
             "category": "admin",

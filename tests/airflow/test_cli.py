@@ -16,6 +16,7 @@ import pytest
 from airflow_provider_authapi.cli.commands import _check_redirect
 from airflow_provider_authapi.consent import ConsentError, PendingConsent
 from tests.conftest import conn_env
+from tests.emulators.aspire import AspireEmulator
 from tests.emulators.oauth2_server import OAuth2Server
 from tests.stored_tokens import stored_record
 
@@ -191,3 +192,45 @@ def test_pasted_url_after_expiry_is_refused():
         _check_redirect({"code": "c", "state": "s" * 43}, pending(expires_at=time.time() - 1))
     assert caught.value.kind == "expired"
     assert _check_redirect({"code": "c", "state": "s" * 43}, pending()) == "c"
+
+
+def test_token_commands_serve_every_token_caching_type_and_fail_loudly(airflow_db):
+    """A token login (Aspire) connection: refresh, status, clear; a static and a broken one: exit 1, named."""
+    with AspireEmulator() as aspire:
+        connections = {
+            "cli_aspire": dict(conn_type="authapi_token", host=aspire.url, login=aspire.client_id,
+                               password=aspire.secret, extra={"profile": "aspire"}),
+            "cli_basic": dict(conn_type="authapi_basic", host=aspire.url, login="user", password="basic-pass-123"),
+            "cli_broken": dict(conn_type="authapi_oauth2", host=aspire.url, login="client", password="secret-1234"),
+        }  # fmt: skip
+        env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+        env.update(conn_env(conn_id, **fields) for conn_id, fields in connections.items())
+
+        refresh = airflow(env, "token", "refresh", "cli_aspire")
+        assert refresh.returncode == 0, refresh.stderr
+        assert aspire.logins == 1
+        assert "cli_aspire (authapi_token)" in refresh.stdout and "state: valid" in refresh.stdout
+        assert "refresh token: yes" in refresh.stdout and "valid until: 20" in refresh.stdout
+        token = stored_record("cli_aspire")["token"]
+
+        status = airflow(env, "token", "status", "--json")
+        assert status.returncode == 1, "a connection that cannot be read is an error"
+        shown = {row["conn_id"]: row for row in json_output(status.stdout)}
+        assert shown["cli_aspire"]["state"] == "valid" and shown["cli_aspire"]["conn_type"] == "authapi_token"
+        assert shown["cli_aspire"]["has_refresh_token"] is True
+        assert "cli_basic" not in shown, "a static scheme caches no token"
+        assert shown["cli_broken"]["state"] == "error" and "login_url" in shown["cli_broken"]["error"]
+        assert "cli_broken" in status.stderr
+
+        cleared = airflow(env, "token", "clear", "cli_aspire")
+        assert cleared.returncode == 0 and "Cleared the stored token of connection 'cli_aspire'" in cleared.stdout
+        assert stored_record("cli_aspire") is None
+
+        static = airflow(env, "token", "status", "cli_basic")
+        assert static.returncode == 1 and "'cli_basic' (authapi_basic) obtains no tokens" in static.stderr
+        unknown = airflow(env, "token", "refresh", "cli_nowhere")
+        assert unknown.returncode == 1 and "'cli_nowhere'" in unknown.stderr and "Traceback" not in unknown.stderr
+
+    for result in (refresh, status, cleared, static, unknown):
+        for secret in (token["access_token"], token["refresh_token"], aspire.secret):
+            assert secret not in result.stdout + result.stderr
