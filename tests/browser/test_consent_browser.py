@@ -1,6 +1,6 @@
 """End to end in headless Chromium: sign in to a real Airflow API server, consent at the QuickBooks Online emulator
 (its Approve / Deny page), land on the callback, then a DAG run uses the stored tokens and realm id. Also the
-add-connection form of our OAuth2 type.
+Admin menu entry of the token page.
 
 Debian's chromium (`scripts/install-browser.sh`) is driven by Playwright; no browser is downloaded. Screenshots go
 to test-artifacts/. The test is skipped, loudly, only when chromium cannot be installed at all.
@@ -9,11 +9,6 @@ to test-artifacts/. The test is skipped, loudly, only when chromium cannot be in
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,47 +18,17 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from tests.browser.harness import api_server, chromium, free_port, new_page, sign_in
 from tests.conftest import ROOT, run_dag
 from tests.emulators.quickbooks import AUTHORIZE_PATH, QuickBooksEmulator
 from tests.stored_tokens import stored_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-USER, PASSWORD = "admin", "browser-test-password-123"
 CONN_ID = "qb_consent"
 CLIENT_SECRET = "qb-client-secret-0123456789"
 REALM = "9130357766"
 PREFIX = "/oauth-consent"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def require_chromium() -> None:
-    if not os.path.exists(CHROMIUM):
-        subprocess.run(["bash", str(ROOT / "scripts" / "install-browser.sh")], check=False)
-    if not os.path.exists(CHROMIUM):
-        banner = "!" * 100
-        message = (
-            f"\n{banner}\nBROWSER TEST SKIPPED: {CHROMIUM} is missing and scripts/install-browser.sh could not "
-            f"install Debian's chromium (no root, no apt). The consent UI was NOT tested in a browser.\n{banner}"
-        )
-        print(message, file=sys.stderr)
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -75,45 +40,10 @@ def api() -> Iterator[QuickBooksEmulator]:
 @pytest.fixture(scope="module")
 def airflow_url(airflow_db: Path, api: QuickBooksEmulator) -> Iterator[str]:
     """A real `airflow api-server` on the test AIRFLOW_HOME, simple auth manager with one known user."""
-    passwords = airflow_db / "browser_test_passwords.json"
-    passwords.write_text(json.dumps({USER: PASSWORD}))
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    _add_connection(url, api)
-    env = {
-        **os.environ,
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-    }
-    log = (ROOT / "test-artifacts").joinpath("browser-api-server.log")
-    log.parent.mkdir(exist_ok=True)
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(port), "-w", "1"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, f"api-server exited; see {log}"
-            try:
-                if httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"api-server did not start; see {log}"
-            time.sleep(1)
+    _add_connection(f"http://127.0.0.1:{port}", api)
+    with api_server(airflow_db, port, ROOT / "test-artifacts" / "browser-api-server.log") as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _add_connection(airflow_url: str, api: QuickBooksEmulator) -> None:
@@ -141,37 +71,21 @@ def _add_connection(airflow_url: str, api: QuickBooksEmulator) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def page(browser: Any, airflow_url: str) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(30_000)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def sign_in(page: Any, artifacts: Path, shot: str) -> None:
-    """On Airflow's login page: fill in the known user and submit."""
-    page.get_by_label("Username").fill(USER)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.screenshot(path=artifacts / shot)
-    page.get_by_role("button", name="Sign in").click()
+    with new_page(browser) as page:
+        yield page
 
 
 def test_unauthenticated_requests_are_refused(airflow_url: str):
     with httpx.Client(base_url=airflow_url, follow_redirects=False) as client:
         page = client.get(f"{PREFIX}/")
         assert page.status_code == 303 and page.headers["location"].startswith("/auth/login?next=")
-        assert "API authorizations" not in page.text
+        assert "API tokens" not in page.text
         assert client.post(f"{PREFIX}/authorize/{CONN_ID}").status_code == 401
         callback = client.get(f"{PREFIX}/callback", params={"code": "c", "state": "s"})
         assert callback.status_code == 303 and "/auth/login" in callback.headers["location"]
@@ -191,10 +105,10 @@ def test_consent_in_browser_then_dag_uses_tokens(
     # Not signed in: the consent page sends the browser to Airflow's login, which brings it back.
     page.goto(home)
     page.wait_for_url("**/auth/login**")
-    sign_in(page, shots, "consent-01-login.png")
+    sign_in(page, shots / "consent-01-login.png")
     page.wait_for_url(home)
     row = page.locator(f"tr[data-conn-id='{CONN_ID}']")
-    assert "none" in row.inner_text()
+    assert row.locator("[data-state]").get_attribute("data-state") == "none"
     page.screenshot(path=shots / "consent-02-connections.png")
 
     # Authorize -> the API's consent page (state + PKCE) -> Approve -> the callback stores the tokens.
@@ -218,7 +132,8 @@ def test_consent_in_browser_then_dag_uses_tokens(
 
     page.goto(home)
     row = page.locator(f"tr[data-conn-id='{CONN_ID}']")
-    assert "valid" in row.inner_text() and REALM in row.inner_text() and "yes" in row.inner_text()
+    assert row.locator("[data-state]").get_attribute("data-state") == "valid"
+    assert REALM in row.inner_text() and "yes" in row.inner_text()
     assert token["access_token"] not in page.content() and token["refresh_token"] not in page.content()
     page.screenshot(path=shots / "consent-05-connections-authorized.png")
 
@@ -271,33 +186,15 @@ def test_consent_in_browser_then_dag_uses_tokens(
     assert api.token_requests == token_requests
 
 
-def test_admin_menu_and_add_connection_form(page: Any, airflow_url: str, artifacts_dir: Path):
+def test_admin_menu_opens_the_token_page(page: Any, airflow_url: str, artifacts_dir: Path):
+    """The plugin's external view sits in Airflow's Admin menu. (The connection forms: test_connection_forms.py.)"""
     page.goto(f"{airflow_url}/connections")
     page.wait_for_url("**/auth/login**")
-    sign_in(page, artifacts_dir, "connection-form-01-login.png")
+    sign_in(page, artifacts_dir / "connection-form-01-login.png")
     page.wait_for_url(f"{airflow_url}/connections")
-
-    # The plugin's external view sits in the Admin menu.
     page.get_by_role("button", name="Admin", exact=True).first.click()
-    assert page.get_by_role("menuitem", name="API authorizations").is_visible()
-    page.get_by_role("menuitem", name="API authorizations").click()
+    assert page.get_by_role("menuitem", name="API tokens").is_visible()
+    page.get_by_role("menuitem", name="API tokens").click()
     page.wait_for_url(f"{airflow_url}/plugin/authapi")
-    assert page.frame_locator("iframe").locator("h1").inner_text() == "API authorizations"
+    assert page.frame_locator("iframe").locator("h1").inner_text().startswith("API tokens")
     page.screenshot(path=artifacts_dir / "connection-form-02-admin-menu-page.png")
-    page.goto(f"{airflow_url}/connections")
-
-    # The add-connection form of our OAuth2 type renders the provider's custom fields.
-    from airflow_provider_authapi.get_provider_info import get_provider_info
-
-    (conn_type,) = [c for c in get_provider_info()["connection-types"] if c["connection-type"] == "authapi_oauth2"]
-    labels = [field["label"] for field in conn_type.get("conn-fields", {}).values()]
-    assert labels, "the authapi_oauth2 connection type declares no custom fields"
-    page.get_by_role("button", name="Add Connection").click()
-    dialog = page.get_by_role("dialog")
-    dialog.get_by_role("combobox").click()
-    page.keyboard.type(conn_type["hook-name"])
-    page.get_by_role("option", name=conn_type["hook-name"], exact=True).click()
-    dialog.get_by_role("button", name="Extra Fields", exact=True).click()
-    for label in labels[:6] + labels[-2:]:
-        assert dialog.get_by_text(label, exact=True).first.is_visible(), f"custom field {label!r} not rendered"
-    page.screenshot(path=artifacts_dir / "connection-form-03-authapi-oauth2.png", full_page=True)
