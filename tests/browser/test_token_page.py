@@ -155,7 +155,10 @@ def test_token_page_refreshes_and_clears(page: Any, airflow_url: str, aspire: As
     page.screenshot(path=artifacts_dir / "token-page-06-cleared.png")
 
 
-def test_api_server_log_has_no_rfc3986_warning_with_the_readme_setting(airflow_url: str):
+def test_api_server_log_has_no_secret_and_no_rfc3986_warning(airflow_url: str, aspire: AspireEmulator):
     log = LOG.read_text()
     assert "path=/api/v2/connections/test" in log and "path=/oauth-consent/refresh/" in log, "no connection fetched"
-    assert "shall not contain '_'" not in log
+    assert f"{GOOD} (Test)" in log, "the Test's token log lines name the user's connection"
+    assert "shall not contain '_'" not in log  # the README's [logging] namespace_levels setting
+    for secret in (aspire.secret, "basic-pass-123", "eyJ"):  # eyJ: the start of any JWT Aspire issues
+        assert secret not in log
