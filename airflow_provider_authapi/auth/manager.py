@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 Operation = tuple[Any, ...]
 Flow = Generator[Operation, Any, Token]
 
-LEEWAY_SHARE = 0.1  # the leeway never exceeds this share of a token's lifetime
-AHEAD_SHARE = (0.1, 0.25)  # the renewal window: at least / at most this share of the lifetime...
+LEEWAY_SHARE = 0.05  # the leeway never exceeds this share of a token's lifetime
+AHEAD_SHARE = (0.05, 0.1)  # the renewal window: at least / at most this share of the lifetime...
 AHEAD_LATENCIES = 10  # ...and room for this many store calls
 AHEAD_MAX = 300.0
 POLL_MIN, POLL_GROWTH, POLL_MAX = 0.25, 1.5, 10.0
@@ -95,7 +95,7 @@ class TokenManager:
     # -- timing ----------------------------------------------------------------------------------------------
 
     def margin(self, token: Token) -> float:
-        """How early a token counts as expired: the leeway, at most a tenth of the token's lifetime."""
+        """How early a token counts as expired: the leeway, at most 5% of the token's lifetime."""
         lifetime = _lifetime(token)
         return self.leeway if lifetime is None else min(self.leeway, LEEWAY_SHARE * lifetime)
 

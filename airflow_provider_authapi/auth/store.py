@@ -13,7 +13,7 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
@@ -72,16 +72,14 @@ class MemoryRegisters:
 
 
 class LatencyMeter:
-    """How long a register call takes here: a moving average that jumps up at once and decays slowly."""
+    """How long a register call takes here: a moving average that rises fast and falls slowly."""
 
     def __init__(self) -> None:
         self.value = LATENCY_FLOOR
 
     def record(self, seconds: float) -> None:
-        if seconds > self.value:
-            self.value = seconds
-        else:
-            self.value = max(LATENCY_FLOOR, 0.9 * self.value + 0.1 * seconds)
+        weight = 0.5 if seconds > self.value else 0.2
+        self.value = max(LATENCY_FLOOR, (1 - weight) * self.value + weight * seconds)
 
 
 class _TimedRegisters:
@@ -117,22 +115,39 @@ class Ticket:
     id: str
     number: int
     choosing: bool
-    expires: float  # epoch seconds; a dead process's ticket stops counting then
+    expires: int  # epoch seconds; a dead process's ticket stops counting then
     written: float = 0.0
 
     def order(self) -> tuple[int, str]:
         return (self.number, self.id)
 
-    def to_json(self) -> str:
-        return json.dumps({"number": self.number, "choosing": self.choosing, "expires": self.expires})
+    def name(self) -> str:
+        """The register name, which carries the whole ticket: `<id>.c.<expires>` or `<id>.n<number>.<expires>`."""
+        return f"{self.id}.{'c' if self.choosing else f'n{self.number}'}.{self.expires}"
+
+    @classmethod
+    def parse(cls, name: str) -> Ticket | None:
+        try:
+            ticket_id, state, expires = name.split(".")
+            if state == "c":
+                return cls(ticket_id, 0, True, int(expires))
+            if state.startswith("n"):
+                return cls(ticket_id, int(state[1:]), False, int(expires))
+        except ValueError:
+            pass
+        return None
 
 
 class RefreshQueue:
-    """Lamport's bakery on shared registers, one register per ticket, found by listing a key prefix.
+    """Lamport's bakery on shared registers, each ticket's state in its register's name.
 
-    `enter` takes a number above every number it sees; `blocker` names a ticket still choosing or with a
-    smaller (number, id), and none once it is our turn. A process that lists the queue after our ticket
-    exists takes a larger number, so listing instead of a fixed set of processes keeps the algorithm sound.
+    Listing the key prefix is then one atomic snapshot of the whole queue (one SQL query behind the Variables),
+    so every check costs one call however many processes queue. `enter` announces itself (a choosing ticket),
+    takes a number above every number it sees, then drops the choosing ticket; `blocker` names a ticket still
+    choosing or holding a smaller (number, id), and none once it is our turn. A process that lists the queue
+    after our ticket exists takes a larger number, so a queue found by listing is as sound as a fixed set of
+    processes. Each process writes and deletes only its own registers, so a write that the execution API's
+    client retries and lands late can only make a ticket look busier, never let a second process in.
     """
 
     def __init__(self, registers: Registers, prefix: str, meter: LatencyMeter, ttl: float = TICKET_TTL) -> None:
@@ -142,66 +157,52 @@ class RefreshQueue:
     def ttl(self) -> float:
         return max(self.ttl_floor, 100 * self.meter.value)
 
-    def _write(self, ticket: Ticket) -> Ticket:
-        now = time.time()
-        ticket = replace(ticket, expires=now + self.ttl, written=now)
-        self.registers.set(self.prefix + ticket.id, ticket.to_json())
+    def _put(self, ticket: Ticket) -> Ticket:
+        self.registers.set(self.prefix + ticket.name(), "refresh queue ticket (no secret)")
         return ticket
 
-    def _read(self, key: str) -> Ticket | None:
-        raw = self.registers.get(key)
-        if not raw:
-            return None
-        try:
-            data = json.loads(raw)
-            return Ticket(key[len(self.prefix) :], int(data["number"]), bool(data["choosing"]), float(data["expires"]))
-        except (ValueError, KeyError, TypeError):
-            return Ticket(key[len(self.prefix) :], 0, False, 0.0)  # mangled: treated as dead
+    def _drop(self, ticket: Ticket) -> None:
+        self.registers.delete(self.prefix + ticket.name())
 
-    def _others(self, own: str | None = None, first: bool = False) -> list[Ticket]:
-        """Every other live ticket (or the `first` found); dead ones (their process died) are deleted on the way."""
-        found = []
-        for key in self.registers.keys(self.prefix):
-            if own is not None and key == self.prefix + own:
-                continue
-            ticket = self._read(key)
-            if ticket is None:
-                continue
-            if ticket.expires <= time.time():
-                self.registers.delete(key)
-                continue
-            found.append(ticket)
-            if first:
-                break
-        return found
+    def _new(self, ticket_id: str, number: int, choosing: bool) -> Ticket:
+        now = time.time()
+        return Ticket(ticket_id, number, choosing, int(now + self.ttl) + 1, written=now)
 
-    def live(self) -> list[Ticket]:
-        """The live tickets: a non-empty list means somebody is renewing."""
-        return self._others()
+    def live(self, *, besides: str | None = None) -> list[Ticket]:
+        """The live tickets (but `besides`' own), from one listing; expired ones are left to expire."""
+        now = time.time()
+        tickets = (Ticket.parse(key[len(self.prefix) :]) for key in self.registers.keys(self.prefix))
+        return [t for t in tickets if t is not None and t.expires > now and t.id != besides]
 
     def busy(self) -> bool:
         """True when somebody is renewing (a live ticket exists)."""
-        return bool(self._others(first=True))
+        return bool(self.live())
 
     def enter(self) -> Ticket:
         """The bakery's doorway: announce, take a number above all seen, stop choosing."""
-        ticket = self._write(Ticket(uuid.uuid4().hex, 0, True, 0.0))
-        number = 1 + max((t.number for t in self._others(ticket.id)), default=0)
-        return self._write(replace(ticket, number=number, choosing=False))
+        choosing = self._put(self._new(uuid.uuid4().hex[:16], 0, True))
+        try:
+            number = 1 + max((t.number for t in self.live(besides=choosing.id)), default=0)
+            ticket = self._put(self._new(choosing.id, number, False))
+        finally:
+            self._drop(choosing)
+        return ticket
 
     def blocker(self, ticket: Ticket) -> Ticket | None:
         """A ticket that goes before ours (or may: it is still choosing), or None when it is our turn."""
-        for other in self._others(ticket.id):
-            if other.choosing or (other.number and other.order() < ticket.order()):
+        for other in self.live(besides=ticket.id):
+            if other.choosing or other.order() < ticket.order():
                 return other
         return None
 
     def renew(self, ticket: Ticket) -> Ticket:
         """Push a held ticket's expiry out (a long wait in the queue must not make it look dead)."""
-        return self._write(ticket)
+        renewed = self._put(self._new(ticket.id, ticket.number, False))
+        self._drop(ticket)
+        return renewed
 
     def leave(self, ticket: Ticket) -> None:
-        self.registers.delete(self.prefix + ticket.id)
+        self._drop(ticket)
 
 
 @runtime_checkable

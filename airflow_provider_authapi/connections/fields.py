@@ -131,7 +131,7 @@ LIFETIME = _section(
     _f("max_lifetime", "Maximum lifetime (seconds)", "number",
        "Renew sooner than the API says: the shorter of the two wins. Empty: no maximum."),
     _f("leeway", "Renew early by (seconds)", "number",
-       "A token counts as expired this many seconds early (at most a tenth of its lifetime).", default=60),
+       "A token counts as expired this many seconds early (at most 5% of its lifetime).", default=60),
 )  # fmt: skip
 
 COMMON_FIELDS = (

@@ -9,6 +9,7 @@ backends: a token read must be fresh, or a rotated refresh token could be lost.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
@@ -24,7 +25,13 @@ def token_variable_name(conn_id: str) -> str:
 
 
 def queue_variable_prefix(conn_id: str) -> str:
-    """The prefix of the variables holding `conn_id`'s refresh-queue tickets (no secret in them)."""
+    """The prefix of the variables holding `conn_id`'s refresh-queue tickets (no secret in them).
+
+    A ticket's name adds about 35 characters; a very long conn_id is shortened with a digest ('~' is no
+    character of a conn_id either) so the name stays within a Variable key's 250.
+    """
+    if len(conn_id) > 150:
+        conn_id = f"{conn_id[:100]}~{hashlib.sha256(conn_id.encode()).hexdigest()[:16]}"
     return f"{QUEUE_VARIABLE_PREFIX}{conn_id}:"
 
 

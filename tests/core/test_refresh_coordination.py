@@ -8,9 +8,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pendulum
 import pytest
 
-from airflow_provider_authapi.auth import AuthConfig, OAuth2Config, build_token_manager
+from airflow_provider_authapi.auth import AuthConfig, OAuth2Config, Token, TokenManager, build_token_manager
 from airflow_provider_authapi.auth.store import MemoryRegisters, RefreshQueue, SharedTokenStore
 from tests.core.conftest import FAST
 from tests.emulators.base import Request, Response
@@ -72,11 +73,11 @@ def test_the_queue_admits_one_process_at_a_time():
 def test_a_dead_processs_ticket_stops_counting_after_its_time_to_live():
     registers = MemoryRegisters()
     dead = RefreshQueue(registers, "q:", process_store(registers).meter, ttl=0.2)
-    dead.enter()  # its process dies without leaving
+    dead_ticket = dead.enter()  # its process dies without leaving
     alive = RefreshQueue(registers, "q:", process_store(registers).meter)
     ticket = alive.enter()
     assert alive.blocker(ticket) is not None  # the dead one went first and still counts
-    time.sleep(dead.ttl + 0.05)
+    time.sleep(max(0.0, dead_ticket.expires - time.time()) + 0.05)
     assert alive.blocker(ticket) is None and [t.id for t in alive.live()] == [ticket.id]
 
 
@@ -123,32 +124,39 @@ class GatedServer(OAuth2Server):
 
 
 def test_holders_of_a_valid_token_do_not_wait_for_a_renewal_in_progress():
-    with GatedServer(access_lifetime=3) as server:
+    with GatedServer() as server:
         config = client_credentials(server)
         registers = MemoryRegisters(latency=LATENCY)
-        token = build_token_manager(config, process_store(registers), retry=FAST).get_token()
+        now = pendulum.now("UTC")
+        # A 200 s token with 19 s left: stale in 9 s (leeway 10 s), and in every process's renewal window.
+        token = Token(
+            server.access.issue(server.client_id), expires_at=now.add(seconds=19), obtained_at=now.subtract(seconds=181)
+        )
+        process_store(registers).save(token)
+
+        def process() -> TokenManager:
+            manager = build_token_manager(config, process_store(registers), retry=FAST)
+            manager._jitter = 1.0  # the earliest point of the window: due now
+            return manager
+
         server.hold = True
-        renewer = build_token_manager(config, process_store(registers), retry=FAST)
-        renewer._jitter = 1.0  # earliest in the renewal window
-        time.sleep(max(0.0, renewer._times(token)[1] - time.time()) + 0.01)
-        renewal = threading.Thread(target=renewer.get_token)
+        renewal = threading.Thread(target=process().get_token)
         renewal.start()
         assert server.entered.wait(10), "the renewal never reached the token endpoint"
-        others = [build_token_manager(config, process_store(registers), retry=FAST) for _ in range(4)]
         with ThreadPoolExecutor(4) as pool:
-            handed = list(pool.map(lambda m: m.get_token().access_token, others, timeout=10))
+            handed = list(pool.map(lambda m: m.get_token().access_token, [process() for _ in range(4)], timeout=8))
         assert handed == [token.access_token] * 4 and renewal.is_alive()  # they went on while it hung
         server.gate.set()
         renewal.join(10)
-        assert server.token_requests == 2
+        assert server.token_requests == 1 and process_store(registers).load().access_token != token.access_token
 
 
 @pytest.mark.parametrize("lifetime", [20, 120])
-def test_leeway_is_at_most_a_tenth_of_a_short_lifetime(lifetime):
+def test_leeway_is_at_most_5_percent_of_a_short_lifetime(lifetime):
     with OAuth2Server(access_lifetime=lifetime) as server:
         manager = build_token_manager(client_credentials(server), leeway=60, retry=FAST)
         token = manager.get_token()
-        assert manager.margin(token) == pytest.approx(min(60, lifetime / 10), abs=0.5)
+        assert manager.margin(token) == pytest.approx(min(60, lifetime / 20), abs=0.5)
         for _ in range(20):
             assert manager.get_token() is token  # not stale on arrival: one token request, not twenty
         assert server.token_requests == 1
