@@ -1,8 +1,11 @@
-"""Airflow-free request layer: pagination, response filters, retries and JSON Lines output over httpx."""
+"""Airflow-free request layer over httpx: pagination, response filters, sending with retries, JSON Lines output.
+
+The errors, the retry policy and the path language live in the auth core and are re-exported here.
+"""
 
 from __future__ import annotations
 
-from airflow_provider_authapi.api.fetch import Fetcher, ResponseCheckError, as_records, parse_body
+from airflow_provider_authapi.api.fetch import Fetcher, as_records, parse_body
 from airflow_provider_authapi.api.output import JsonLinesWriter
 from airflow_provider_authapi.api.pagination import (
     PAGINATORS,
@@ -12,13 +15,15 @@ from airflow_provider_authapi.api.pagination import (
     JSONLinkPaginator,
     OffsetPaginator,
     PageNumberPaginator,
-    PaginationError,
     QuickBooksPaginator,
     get_paginator,
 )
 from airflow_provider_authapi.api.request import RequestSpec
-from airflow_provider_authapi.api.response_filter import ResponseFilter, find_path
-from airflow_provider_authapi.api.retry import ApiHTTPError, ApiTransportError, RetryPolicy, asend, send
+from airflow_provider_authapi.api.response_filter import ResponseFilter
+from airflow_provider_authapi.api.send import asend, send
+from airflow_provider_authapi.auth.errors import ApiHTTPError, ApiTransportError, PaginationError, ResponseCheckError
+from airflow_provider_authapi.auth.json_path import find_path
+from airflow_provider_authapi.auth.retry import RetryPolicy
 
 __all__ = [
     "PAGINATORS",

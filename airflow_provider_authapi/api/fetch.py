@@ -19,16 +19,13 @@ from airflow_provider_authapi.api.output import JsonLinesWriter
 from airflow_provider_authapi.api.pagination import BasePaginator, PaginatorSpec, get_paginator
 from airflow_provider_authapi.api.request import RequestSpec
 from airflow_provider_authapi.api.response_filter import ResponseFilter
-from airflow_provider_authapi.api.retry import RetryPolicy, asend, send
-from airflow_provider_authapi.auth.errors import AuthApiError
+from airflow_provider_authapi.api.send import asend, send
+from airflow_provider_authapi.auth.errors import ResponseCheckError
+from airflow_provider_authapi.auth.retry import API_RETRY, RetryPolicy
 
 log = logging.getLogger(__name__)
 
 ResponseCheck = Callable[[Any], bool]
-
-
-class ResponseCheckError(AuthApiError):
-    """`response_check` returned a false value for a page."""
 
 
 def parse_body(response: httpx.Response) -> Any:
@@ -70,7 +67,7 @@ class Fetcher:
         self.paginator_spec = paginator
         self.response_filter = ResponseFilter.of(response_filter)
         self.response_check = response_check
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or API_RETRY
         self.max_pages = max_pages
         self.secrets = tuple(secrets)
         self.log = logger

@@ -20,12 +20,9 @@ from typing import Any, ClassVar
 import httpx
 
 from airflow_provider_authapi.api.request import RequestSpec, split_query
-from airflow_provider_authapi.api.response_filter import callable_ref, find_path, resolve_callable
-from airflow_provider_authapi.auth.errors import ConfigError
-
-
-class PaginationError(ValueError):
-    """A page told us something a paginator cannot follow (e.g. a next link to another host)."""
+from airflow_provider_authapi.api.response_filter import callable_ref, resolve_callable
+from airflow_provider_authapi.auth.errors import ConfigError, PaginationError
+from airflow_provider_authapi.auth.json_path import find_path
 
 
 @dataclass

@@ -1,66 +1,20 @@
 """Pick the interesting part of a JSON body: a callable, or a path such as `QueryResponse.Customer`.
 
-Path syntax: keys separated by dots, list indexes in brackets (`items[0].id`, `items[-1]`), `[*]` to
-map the rest of the path over a list (`data[*].id`), and `$` or an empty path for the whole body.
-A missing key or index gives None (QuickBooks, for one, drops the list key from an empty page).
+Paths are the provider's one path language (`auth.json_path`): `items[0].id` or `items.0.id`, `data[*].id`,
+`$` for the whole body; a missing key or index gives None.
 """
 
 from __future__ import annotations
 
 import importlib
-import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_authapi.auth.errors import ConfigError
+from airflow_provider_authapi.auth.json_path import find_path, parse_path
 
-_TOKEN = re.compile(r"\.?([^.\[\]]+)|\[(-?\d+|\*)\]")
-STAR = "*"
-
-PathPart = str | int
-
-
-def parse_path(path: str) -> list[PathPart]:
-    """`"a.b[0][*].c"` -> `["a", "b", 0, "*", "c"]`; raise ConfigError on malformed paths."""
-    path = path.strip()
-    if path in ("", "$"):
-        return []
-    if path.startswith("$."):
-        path = path[2:]
-    parts: list[PathPart] = []
-    position = 0
-    for match in _TOKEN.finditer(path):
-        if match.start() != position:
-            break
-        key, index = match.groups()
-        parts.append(key if key is not None else (STAR if index == STAR else int(index)))
-        position = match.end()
-    if position != len(path):
-        raise ConfigError("response_filter", f"cannot parse path {path!r} at character {position}")
-    return parts
-
-
-def find_path(data: Any, path: str | list[PathPart]) -> Any:
-    """The value at `path` in `data`, or None when a key or index is missing."""
-    parts = parse_path(path) if isinstance(path, str) else path
-    for position, part in enumerate(parts):
-        if part == STAR:
-            if not isinstance(data, list):
-                return None
-            rest = parts[position + 1 :]
-            return [find_path(item, rest) for item in data]
-        if isinstance(part, int):
-            if not isinstance(data, list) or not -len(data) <= part < len(data):
-                return None
-            data = data[part]
-        elif isinstance(data, dict):
-            data = data.get(part)
-        else:
-            return None
-        if data is None:
-            return None
-    return data
+__all__ = ["ResponseFilter", "callable_ref", "find_path", "parse_path", "resolve_callable"]
 
 
 def callable_ref(func: Callable[..., Any]) -> str:

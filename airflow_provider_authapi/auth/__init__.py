@@ -29,7 +29,7 @@ from airflow_provider_authapi.auth.config import (
     TokenLoginConfig,
     TokenPlacement,
 )
-from airflow_provider_authapi.auth.endpoint import TokenEndpoint, TokenRetry
+from airflow_provider_authapi.auth.endpoint import TokenEndpoint
 from airflow_provider_authapi.auth.errors import (
     AuthApiError,
     ConfigError,
@@ -52,6 +52,7 @@ from airflow_provider_authapi.auth.flows import (
 )
 from airflow_provider_authapi.auth.grants import LoginGrant, OAuth2Grant
 from airflow_provider_authapi.auth.manager import TokenManager
+from airflow_provider_authapi.auth.retry import RetryPolicy, TokenRetry
 from airflow_provider_authapi.auth.store import MemoryTokenStore, TokenStore
 from airflow_provider_authapi.auth.tls import client_kwargs, ssl_verify
 from airflow_provider_authapi.auth.token import DEFAULT_LEEWAY, Token
@@ -62,11 +63,11 @@ def build_token_manager(
     store: TokenStore | None = None,
     *,
     leeway: float | None = None,
-    retry: TokenRetry | None = None,
+    retry: RetryPolicy | None = None,
 ) -> TokenManager | None:
     """A `TokenManager` for schemes that obtain tokens (OAuth 2.0, token login); None for static ones.
 
-    `leeway` wins over the config's; without either, `DEFAULT_LEEWAY`.
+    `leeway` wins over the config's; without either, `DEFAULT_LEEWAY`. `retry` defaults to `retry.TOKEN_RETRY`.
     """
     scheme = config.scheme
     if isinstance(scheme, OAuth2Config):
@@ -124,6 +125,7 @@ __all__ = [
     "NoAuthConfig",
     "OAuth2Config",
     "OAuth2Grant",
+    "RetryPolicy",
     "SignatureAuth",
     "SignatureConfig",
     "TLSConfig",

@@ -9,9 +9,10 @@ import secrets
 import httpx
 
 from airflow_provider_authapi.auth.config import CommonConfig, OAuth2Config
-from airflow_provider_authapi.auth.endpoint import TokenEndpoint, TokenRetry
+from airflow_provider_authapi.auth.endpoint import TokenEndpoint
 from airflow_provider_authapi.auth.errors import ConfigError
 from airflow_provider_authapi.auth.grants import OAuth2Grant
+from airflow_provider_authapi.auth.retry import RetryPolicy
 from airflow_provider_authapi.auth.tls import ssl_verify
 from airflow_provider_authapi.auth.token import Token
 
@@ -51,7 +52,7 @@ def exchange_code(
     *,
     code_verifier: str | None = None,
     common: CommonConfig | None = None,
-    retry: TokenRetry | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Token:
     """Trade an authorization code for an access and a refresh token (the callback's last step)."""
     common = common or CommonConfig()

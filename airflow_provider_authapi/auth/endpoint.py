@@ -1,57 +1,25 @@
-"""Sending token requests: one `TokenEndpoint` per config, sync and async, with bounded tenacity retries."""
+"""Sending token requests: one `TokenEndpoint` per config, sync and async, retried by the shared `RetryPolicy`."""
 
 from __future__ import annotations
 
 import logging
-import random
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-)
+from tenacity import AsyncRetrying, RetryCallState, Retrying
 
 from airflow_provider_authapi.auth.errors import TokenTransportError, TransientTokenEndpointError
-from airflow_provider_authapi.auth.grants import Grant, OAuth2Grant, TokenRequest, _safe_url
-from airflow_provider_authapi.auth.retry import is_tls_verification_error, is_transient_transport_error
+from airflow_provider_authapi.auth.grants import Grant, OAuth2Grant, TokenRequest
+from airflow_provider_authapi.auth.redact import safe_url
+from airflow_provider_authapi.auth.retry import (
+    TOKEN_RETRY,
+    RetryPolicy,
+    is_tls_verification_error,
+    is_transient_transport_error,
+)
 from airflow_provider_authapi.auth.token import Token
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TokenRetry:
-    """Bounds of the retries of one token request: attempts, total time, backoff (with full jitter)."""
-
-    attempts: int = 5
-    max_total: float = 60.0
-    initial_wait: float = 0.5
-    max_wait: float = 10.0
-    max_retry_after: float = 60.0
-
-    def wait(self, state: RetryCallState) -> float:
-        """Exponential backoff with jitter, but never shorter than the server's `Retry-After`."""
-        backoff = min(self.max_wait, self.initial_wait * 2 ** (state.attempt_number - 1))
-        wait = random.uniform(backoff / 2, backoff)
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, TransientTokenEndpointError) and exc.retry_after is not None:
-            wait = max(wait, min(exc.retry_after, self.max_retry_after))
-        return wait
-
-    def _kwargs(self) -> dict[str, Any]:
-        return {
-            "retry": retry_if_exception(_is_transient),
-            "wait": self.wait,
-            "stop": stop_after_attempt(self.attempts) | stop_after_delay(self.max_total),
-            "before_sleep": _log_retry,
-            "reraise": True,
-        }
 
 
 class TokenEndpoint:
@@ -63,12 +31,12 @@ class TokenEndpoint:
         *,
         verify: Any = True,
         timeout: float = 30.0,
-        retry: TokenRetry | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.grant = grant
         self.verify = verify
         self.timeout = timeout
-        self.retry = retry or TokenRetry()
+        self.retry = retry or TOKEN_RETRY
         self.requests = 0
 
     def fetch(self, previous: Token | None) -> Token:
@@ -86,9 +54,12 @@ class TokenEndpoint:
             raise TypeError("only an OAuth 2.0 grant exchanges authorization codes")
         return self._send(self.grant.code_request(code, code_verifier), None)
 
+    def _retry_kwargs(self) -> dict[str, Any]:
+        return self.retry.tenacity_kwargs(retry_on=_is_transient, asked=_retry_after, before_sleep=_log_retry)
+
     def _send(self, request: TokenRequest, previous: Token | None) -> Token:
         with httpx.Client(verify=self.verify, timeout=self.timeout) as client:
-            for attempt in Retrying(**self.retry._kwargs()):
+            for attempt in Retrying(**self._retry_kwargs()):
                 with attempt:
                     self.requests += 1
                     try:
@@ -100,7 +71,7 @@ class TokenEndpoint:
 
     async def _asend(self, request: TokenRequest, previous: Token | None) -> Token:
         async with httpx.AsyncClient(verify=self.verify, timeout=self.timeout) as client:
-            async for attempt in AsyncRetrying(**self.retry._kwargs()):
+            async for attempt in AsyncRetrying(**self._retry_kwargs()):
                 with attempt:
                     self.requests += 1
                     try:
@@ -112,7 +83,7 @@ class TokenEndpoint:
 
 
 def _transport_error(request: TokenRequest, exc: httpx.HTTPError) -> TokenTransportError:
-    url = _safe_url(request.url)
+    url = safe_url(request.url)
     if is_tls_verification_error(exc):
         message = (
             f"TLS verification of {url} failed ({exc}): give the server's CA certificate in the connection's "
@@ -125,6 +96,10 @@ def _transport_error(request: TokenRequest, exc: httpx.HTTPError) -> TokenTransp
 
 def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TransientTokenEndpointError) or (isinstance(exc, TokenTransportError) and exc.transient)
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    return exc.retry_after if isinstance(exc, TransientTokenEndpointError) else None
 
 
 def _log_retry(state: RetryCallState) -> None:

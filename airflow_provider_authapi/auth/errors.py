@@ -1,69 +1,11 @@
-"""Typed errors of the auth core. Messages name the field or response at fault, never a secret."""
+"""Every error this provider raises on purpose: all are `AuthApiError`s.
+
+Messages name the field, request or response at fault, never a secret (see `auth.redact`).
+"""
 
 from __future__ import annotations
 
 import httpx
-
-EXCERPT_CHARS = 200
-SUMMARY_CHARS = 400
-
-
-def response_excerpt(response: httpx.Response, secrets: tuple[str | None, ...] = ()) -> str:
-    """A short body excerpt for an error message, with any known secret replaced by `***`.
-
-    A well-known JSON error body (see `error_summary`) is summarised first, so its message survives the cut.
-    """
-    try:
-        text = response.text
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
-        return "<unreadable body>"
-    text = _scrub(" ".join(text.split()), secrets)[:EXCERPT_CHARS]  # scrub first: a cut must not split a secret
-    summary = error_summary(response)
-    if not summary:
-        return text
-    return f"{_scrub(' '.join(summary.split()), secrets)[:SUMMARY_CHARS]}; body: {text}"
-
-
-def error_summary(response: httpx.Response) -> str | None:
-    """The message of a well-known JSON error body, or None.
-
-    Recognised: QuickBooks' `Fault.Error[]` (`Message`, `Detail`, `code`; lower-case `fault.error[]` for auth
-    failures), OAuth's `error` / `error_description`, RFC 9457 problem details (`title`, `detail`).
-    """
-    try:
-        body = response.json()
-    except (ValueError, httpx.ResponseNotRead, UnicodeDecodeError):
-        return None
-    if not isinstance(body, dict):
-        return None
-    fault = body.get("Fault") or body.get("fault")
-    if isinstance(fault, dict):
-        errors = fault.get("Error") or fault.get("error") or []
-        parts = [_fault_text(error) for error in errors if isinstance(error, dict)]
-        kind = fault.get("type")
-        text = "; ".join(part for part in parts if part)
-        return f"{kind}: {text}" if kind and text else text or None
-    if isinstance(body.get("error"), str):
-        description = body.get("error_description")
-        return f"{body['error']}: {description}" if isinstance(description, str) and description else body["error"]
-    if isinstance(body.get("title"), str) and isinstance(body.get("detail"), str):
-        return f"{body['title']}: {body['detail']}"
-    return None
-
-
-def _fault_text(error: dict) -> str:
-    message = error.get("Message") or error.get("message")
-    detail = error.get("Detail") or error.get("detail")
-    code = error.get("code")
-    text = ": ".join(str(part) for part in (message, detail) if part)
-    return f"{text} (code {code})" if code and text else text
-
-
-def _scrub(text: str, secrets: tuple[str | None, ...]) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 class AuthApiError(Exception):
@@ -129,3 +71,30 @@ class UnauthorizedError(AuthApiError):
 
 class TokenStoreError(AuthApiError):
     """The token store could not be read or written."""
+
+
+class ApiHTTPError(AuthApiError):
+    """The API answered an error status; the message has the status and a secret-free body excerpt."""
+
+    def __init__(
+        self, request_label: str, response: httpx.Response, *, excerpt: str, attempts: int = 1, note: str = ""
+    ) -> None:
+        self.status_code = response.status_code
+        self.excerpt = excerpt
+        tries = f" after {attempts} attempts" if attempts > 1 else ""
+        extra = f" ({note})" if note else ""
+        super().__init__(
+            f"{request_label} answered {response.status_code} {response.reason_phrase}{tries}{extra}: {excerpt}"
+        )
+
+
+class ApiTransportError(AuthApiError):
+    """The API could not be reached (connect error, timeout) within the retry budget."""
+
+
+class PaginationError(AuthApiError, ValueError):
+    """A page told us something a paginator cannot follow (e.g. a next link to another host)."""
+
+
+class ResponseCheckError(AuthApiError):
+    """`response_check` returned a false value for a page."""

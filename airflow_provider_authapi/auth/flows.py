@@ -20,9 +20,10 @@ from airflow_provider_authapi.auth.config import (
     SignatureConfig,
     TokenPlacement,
 )
-from airflow_provider_authapi.auth.errors import UnauthorizedError, response_excerpt
+from airflow_provider_authapi.auth.errors import UnauthorizedError
 from airflow_provider_authapi.auth.grants import basic_header
 from airflow_provider_authapi.auth.manager import TokenManager
+from airflow_provider_authapi.auth.redact import response_excerpt
 from airflow_provider_authapi.auth.token import Token
 
 SIGNATURE_LIFETIME = 300

@@ -14,12 +14,9 @@ import httpx
 import pendulum
 
 from airflow_provider_authapi.auth.config import OAuth2Config, TokenLoginConfig
-from airflow_provider_authapi.auth.errors import (
-    InvalidGrantError,
-    TokenEndpointError,
-    TransientTokenEndpointError,
-    response_excerpt,
-)
+from airflow_provider_authapi.auth.errors import InvalidGrantError, TokenEndpointError, TransientTokenEndpointError
+from airflow_provider_authapi.auth.json_path import find_path, parse_path
+from airflow_provider_authapi.auth.redact import config_secrets, response_excerpt, safe_url, scrub
 from airflow_provider_authapi.auth.retry import is_transient_status, retry_after
 from airflow_provider_authapi.auth.token import Token
 
@@ -50,7 +47,7 @@ class TokenRequest:
 class Grant(Protocol):
     """How to obtain a token for one config."""
 
-    secrets: tuple[str | None, ...]
+    secrets: tuple[str, ...]
 
     def token_request(self, previous: Token | None) -> TokenRequest:
         """The request that renews `previous` (by its refresh token) or, without one, obtains a first token."""
@@ -73,7 +70,7 @@ class OAuth2Grant:
 
     def __init__(self, config: OAuth2Config) -> None:
         self.config = config
-        self.secrets = (config.client_secret, config.password, config.refresh_token)
+        self.secrets = tuple(config_secrets(config))
 
     def can_start_over(self) -> bool:
         return self.config.grant_type in ("client_credentials", "password")
@@ -92,7 +89,7 @@ class OAuth2Grant:
             f"no refresh token for the {cfg.grant_type} grant: authorize the connection first "
             "(Admin > API authorizations in the Airflow UI, or `airflow authapi authorize <conn_id>`)",
             error="invalid_grant",
-            url=_safe_url(cfg.token_url),
+            url=safe_url(cfg.token_url),
         )
 
     def code_request(self, code: str, code_verifier: str | None) -> TokenRequest:
@@ -151,7 +148,7 @@ class LoginGrant:
 
     def __init__(self, config: TokenLoginConfig) -> None:
         self.config = config
-        self.secrets = (config.password,)
+        self.secrets = tuple(config_secrets(config))
 
     def can_start_over(self) -> bool:
         return True
@@ -169,20 +166,20 @@ class LoginGrant:
         if request.purpose == "refresh" and response.status_code in (400, 401, 403):
             # No OAuth error codes here: a refused refresh means a dead refresh token, like `invalid_grant`.
             raise InvalidGrantError(
-                f"refresh endpoint {_safe_url(request.url)} refused the refresh token ({response.status_code}): "
+                f"refresh endpoint {safe_url(request.url)} refused the refresh token ({response.status_code}): "
                 f"{response_excerpt(response, self.secrets)}",
                 status_code=response.status_code,
                 error="invalid_grant",
-                url=_safe_url(request.url),
+                url=safe_url(request.url),
             )
         body = _json_body(response, request, self.secrets)
-        access_token = lookup(body, cfg.token_path)
+        access_token = _read(body, cfg, "token_path")
         if not isinstance(access_token, str) or not access_token:
             raise _missing(response, request, cfg.token_path, self.secrets)
-        refresh_token = lookup(body, cfg.refresh_token_path) if cfg.refresh_token_path else None
+        refresh_token = _read(body, cfg, "refresh_token_path")
         now = pendulum.now("UTC")
-        expires_in = lookup(body, cfg.expires_in_path) if cfg.expires_in_path else None
-        expires_at = _timestamp(lookup(body, cfg.expires_at_path)) if cfg.expires_at_path else None
+        expires_in = _read(body, cfg, "expires_in_path")
+        expires_at = _timestamp(_read(body, cfg, "expires_at_path"))
         if expires_at is not None:
             expires_in = max(0.0, expires_at.diff(now).in_seconds()) if expires_at > now else 0.0
         token = Token.from_lifetime(
@@ -202,27 +199,19 @@ class LoginGrant:
         return TokenRequest(url, purpose, json=body)
 
 
-def lookup(data: Any, path: str | None) -> Any:
-    """The value at a dotted path (`data.token`, `items.0.id`) in parsed JSON, or None."""
-    if not path:
-        return None
-    for part in path.split("."):
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list) and part.lstrip("-").isdigit() and -len(data) <= int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
+def _read(body: dict[str, Any], cfg: TokenLoginConfig, path_field: str) -> Any:
+    """The value at the response path `cfg.<path_field>`; None when that path is not configured."""
+    path = getattr(cfg, path_field)
+    return find_path(body, parse_path(path, field=path_field)) if path else None
 
 
 def raise_for_token_response(response: httpx.Response, request: TokenRequest, secrets: tuple) -> None:
     """Turn an error answer of a token endpoint into the matching typed exception."""
     if response.is_success:
         return
-    url = _safe_url(request.url)
+    url = safe_url(request.url)
     error, description = _oauth_error(response)
-    detail = f"error={error!r}" + (f" ({_scrub(description, secrets)})" if description else "")
+    detail = f"error={error!r}" + (f" ({scrub(description, secrets)})" if description else "")
     if not error:
         detail = f"body: {response_excerpt(response, secrets)}"
     message = f"token endpoint {url} answered {response.status_code} to the {request.purpose} request; {detail}"
@@ -242,10 +231,10 @@ def _json_body(response: httpx.Response, request: TokenRequest, secrets: tuple) 
         body = None
     if not isinstance(body, dict):
         raise TokenEndpointError(
-            f"token endpoint {_safe_url(request.url)} answered {response.status_code} to the {request.purpose} "
+            f"token endpoint {safe_url(request.url)} answered {response.status_code} to the {request.purpose} "
             f"request with a body that is not a JSON object: {response_excerpt(response, secrets)}",
             status_code=response.status_code,
-            url=_safe_url(request.url),
+            url=safe_url(request.url),
         )
     return body
 
@@ -253,10 +242,10 @@ def _json_body(response: httpx.Response, request: TokenRequest, secrets: tuple) 
 def _missing(response: httpx.Response, request: TokenRequest, path: str, secrets: tuple) -> TokenEndpointError:
     keys = ", ".join(sorted(response.json())) or "none"
     return TokenEndpointError(
-        f"token endpoint {_safe_url(request.url)} answered {response.status_code} to the {request.purpose} "
+        f"token endpoint {safe_url(request.url)} answered {response.status_code} to the {request.purpose} "
         f"request without a token at {path!r} (top-level keys: {keys})",
         status_code=response.status_code,
-        url=_safe_url(request.url),
+        url=safe_url(request.url),
     )
 
 
@@ -269,18 +258,6 @@ def _oauth_error(response: httpx.Response) -> tuple[str | None, str | None]:
         return None, None
     description = body.get("error_description")
     return body["error"], str(description)[:200] if description else None
-
-
-def _scrub(text: str, secrets: tuple) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its query string, which may carry credentials."""
-    return str(httpx.URL(url).copy_with(query=None, fragment=None))
 
 
 def _is_number(value: Any) -> bool:

@@ -14,15 +14,9 @@ from airflow_provider_authapi.auth import (
     build_token_manager,
     client_kwargs,
 )
-from airflow_provider_authapi.auth.config import (
-    ApiKeyConfig,
-    AuthConfig,
-    BasicAuthConfig,
-    BearerAuthConfig,
-    OAuth2Config,
-    TokenLoginConfig,
-)
+from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig
 from airflow_provider_authapi.auth.errors import AuthApiError
+from airflow_provider_authapi.auth.redact import config_secrets as core_config_secrets
 from airflow_provider_authapi.auth.token import Token
 from airflow_provider_authapi.connections import auth_config_from_connection
 from airflow_provider_authapi.connections.mapping import connection_value
@@ -44,20 +38,7 @@ def reset_token_managers() -> None:
 
 def config_secrets(config: AuthConfig) -> list[str]:
     """Every secret a config holds, to be masked in task logs."""
-    scheme, common = config.scheme, config.common
-    values: list[str | None] = [
-        common.tls.client_key_pem,
-        common.signature.secret if common.signature else None,
-    ]
-    if isinstance(scheme, OAuth2Config):
-        values += [scheme.client_secret, scheme.password, scheme.refresh_token]
-    elif isinstance(scheme, TokenLoginConfig | BasicAuthConfig):
-        values.append(scheme.password)
-    elif isinstance(scheme, BearerAuthConfig):
-        values.append(scheme.token)
-    elif isinstance(scheme, ApiKeyConfig):
-        values.append(scheme.key)
-    return [v for v in values if v]
+    return core_config_secrets(config)
 
 
 def mask(*secrets: str | None) -> None:

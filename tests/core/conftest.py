@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from airflow_provider_authapi.auth import AuthConfig, TokenManager, TokenRetry, build_auth, client_kwargs
+from airflow_provider_authapi.auth import AuthConfig, RetryPolicy, TokenManager, build_auth, client_kwargs
 from tests.emulators.oauth2_server import LoginServer, OAuth2Server
 
-FAST = TokenRetry(attempts=3, max_total=10, initial_wait=0.01, max_wait=0.05, max_retry_after=2)
+FAST = RetryPolicy(attempts=3, max_total=10, backoff=0.01, max_backoff=0.05, max_retry_after=2)
 
 
 @pytest.fixture

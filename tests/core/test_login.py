@@ -9,12 +9,15 @@ import pytest
 from airflow_provider_authapi.auth import (
     AuthConfig,
     CommonConfig,
+    ConfigError,
     MemoryTokenStore,
     TokenEndpointError,
     TokenLoginConfig,
     build_token_manager,
 )
+from airflow_provider_authapi.auth.json_path import find_path
 from tests.core.conftest import FAST, call
+from tests.emulators.base import Emulator, Response
 
 
 def login_config(server, **kwargs) -> AuthConfig:
@@ -66,12 +69,45 @@ def test_a_dead_refresh_token_falls_back_to_a_new_login(login, mode):
     assert login.count("POST", "/login/refresh") == 1 and login.count("POST", "/login") == 2
 
 
-def test_nested_paths_and_expires_in_paths():
-    from airflow_provider_authapi.auth.grants import lookup
+NESTED = {"Data": {"Token": "t", "items": [{"id": 7}]}}
 
-    body = {"Data": {"Token": "t", "items": [{"id": 7}]}}
-    assert lookup(body, "Data.Token") == "t" and lookup(body, "Data.items.0.id") == 7
-    assert lookup(body, "Data.missing") is None and lookup(body, "Data.items.5") is None
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("Data.Token", "t"),
+        ("Data.items.0.id", 7),  # the dotted index token logins used...
+        ("Data.items[0].id", 7),  # ...and the bracketed one response filters use: one path language
+        ("Data.missing", None),
+        ("Data.items.5", None),
+    ],
+)
+def test_nested_paths_and_expires_in_paths(path, expected):
+    assert find_path(NESTED, path) == expected
+
+
+class ListLogin(Emulator):
+    """A login whose token sits in a list: `{"data": [{"token": ...}]}`."""
+
+    def setup_routes(self) -> None:
+        self.route("POST", r"/login", lambda _: Response.json({"data": [{"token": "tok-in-a-list", "ttl": 90}]}))
+
+
+@pytest.mark.parametrize("token_path", ["data[0].token", "data.0.token", "$.data[-1].token"])
+def test_token_paths_take_either_index_spelling(token_path):
+    with ListLogin() as server:
+        scheme = TokenLoginConfig(token_url=f"{server.url}/login", token_path=token_path, expires_in_path="data.0.ttl")
+        token = build_token_manager(AuthConfig(scheme), retry=FAST).get_token()
+    assert token.access_token == "tok-in-a-list"
+    assert round((token.expires_at - token.obtained_at).total_seconds()) == 90
+
+
+def test_a_malformed_token_path_names_its_field():
+    with ListLogin() as server:
+        scheme = TokenLoginConfig(token_url=f"{server.url}/login", token_path="data[0.token")
+        with pytest.raises(ConfigError, match="cannot parse path") as caught:
+            build_token_manager(AuthConfig(scheme), retry=FAST).get_token()
+    assert caught.value.field == "token_path"
 
 
 def test_nested_response_is_read_by_path(mode):

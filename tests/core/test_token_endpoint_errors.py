@@ -11,8 +11,8 @@ from airflow_provider_authapi.auth import (
     AuthConfig,
     CommonConfig,
     OAuth2Config,
+    RetryPolicy,
     TokenEndpointError,
-    TokenRetry,
     TokenTransportError,
     TransientTokenEndpointError,
     build_token_manager,
@@ -61,11 +61,21 @@ def test_connect_errors_are_retried_then_raised_with_the_url():
 
 def test_total_time_bounds_the_retries(oauth):
     oauth.fail_next(100, 429, retry_after=1)
-    retry = TokenRetry(attempts=100, max_total=1.5, initial_wait=0.01, max_wait=0.05)
+    retry = RetryPolicy(attempts=100, max_total=1.5, backoff=0.01, max_backoff=0.05)
     started = time.monotonic()
     with pytest.raises(TransientTokenEndpointError):
         build_token_manager(config_for(f"{oauth.url}/token"), retry=retry).get_token()
-    assert time.monotonic() - started < 5 and oauth.token_requests <= 3
+    # attempts at about 0 s, 1 s and 2 s (Retry-After: 1); after the third, 1.5 s have passed: no fourth
+    assert time.monotonic() - started < 5 and oauth.token_requests == 3
+
+
+def test_a_retry_after_beyond_max_retry_after_fails_at_once(oauth):
+    oauth.fail_next(1, 429, retry_after=3600)
+    started = time.monotonic()
+    with pytest.raises(TransientTokenEndpointError) as caught:
+        build_token_manager(config_for(f"{oauth.url}/token"), retry=FAST).get_token()  # FAST waits at most 2 s
+    assert oauth.token_requests == 1 and caught.value.retry_after == 3600
+    assert time.monotonic() - started < 2
 
 
 class OddTokenServer(Emulator):

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_authapi.api.retry import ApiHTTPError
+from airflow_provider_authapi.api import ApiHTTPError
 from airflow_provider_authapi.auth import new_pkce_verifier
 from airflow_provider_authapi.hooks.authapi import reset_token_managers
 from airflow_provider_authapi.store import MetadataVariables, token_variable_name

@@ -1,35 +1,28 @@
-"""Bounded retries of one API request with tenacity.
+"""Sending one API request under the shared `RetryPolicy` (see `auth.retry`).
 
-Retried: connect errors, timeouts, a dropped connection, 429 and 5xx, waiting what `Retry-After` asks
-(seconds or an HTTP date) or else an exponential backoff with jitter. A `Retry-After` longer than
-`max_retry_after` is not waited out: the call fails at once, so the task's own retries take over.
-Any other 4xx (401 included: the auth has already refreshed and replayed once) fails at once with the
-status and a short body excerpt from which known secrets are removed.
+Retried: connect errors, timeouts, a dropped connection, 429 and 5xx, never sooner than `Retry-After` asks
+(seconds or an HTTP date). A `Retry-After` longer than `max_retry_after` is not waited out: the call fails at
+once, so the task's own retries take over. Any other 4xx (401 included: the auth has already refreshed and
+replayed once) fails at once with the status and a short body excerpt from which known secrets are removed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import re
 import time
 from collections.abc import Callable, Collection
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-)
+from tenacity import AsyncRetrying, RetryCallState, Retrying
 
 from airflow_provider_authapi.api.request import RequestSpec
-from airflow_provider_authapi.auth.errors import AuthApiError, response_excerpt
+from airflow_provider_authapi.auth.errors import ApiHTTPError, ApiTransportError
+from airflow_provider_authapi.auth.redact import request_secrets, response_excerpt
 from airflow_provider_authapi.auth.retry import (
+    API_RETRY,
+    RetryPolicy,
     is_tls_verification_error,
     is_transient_status,
     is_transient_transport_error,
@@ -38,65 +31,7 @@ from airflow_provider_authapi.auth.retry import (
 
 log = logging.getLogger(__name__)
 
-
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try: `attempts` in total, backoff from `backoff` up to `max_backoff` seconds.
-
-    POST and PATCH are not idempotent: a 5xx or a timeout may come after the server acted, so by default they
-    are retried only when the server surely did not act (the connection was never made, or 429). Set
-    `retry_unsafe_methods` for an API whose POSTs are queries (or carry an idempotency key).
-    """
-
-    attempts: int = 5
-    backoff: float = 0.5
-    max_backoff: float = 30.0
-    max_retry_after: float = 300.0
-    retry_unsafe_methods: bool = False
-
-    def __post_init__(self) -> None:
-        if self.attempts < 1:
-            raise ValueError("RetryPolicy.attempts must be at least 1")
-
-    def to_spec(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def of(cls, spec: RetryPolicy | dict[str, Any] | int | None) -> RetryPolicy:
-        """From a policy, its dict form, a number of attempts, or None (the defaults)."""
-        if isinstance(spec, RetryPolicy):
-            return spec
-        if isinstance(spec, int):
-            return cls(attempts=spec)
-        return cls(**(spec or {}))
-
-
-class ApiHTTPError(AuthApiError):
-    """The API answered an error status; the message has the status and a secret-free body excerpt."""
-
-    def __init__(
-        self,
-        request: RequestSpec,
-        response: httpx.Response,
-        *,
-        attempts: int = 1,
-        note: str = "",
-        secrets: Collection[str] = (),
-    ) -> None:
-        self.status_code = response.status_code
-        self.excerpt = response_excerpt(response, tuple(secrets))
-        tries = f" after {attempts} attempts" if attempts > 1 else ""
-        extra = f" ({note})" if note else ""
-        super().__init__(
-            f"{request.label} answered {response.status_code} {response.reason_phrase}{tries}{extra}: {self.excerpt}"
-        )
-
-
-class ApiTransportError(AuthApiError):
-    """The API could not be reached (connect error, timeout) within the retry budget."""
 
 
 class _RetryableResponse(Exception):
@@ -105,31 +40,20 @@ class _RetryableResponse(Exception):
 
 
 class _Attempts:
-    """Tenacity settings for one request; the same for sync and async."""
+    """What is worth another attempt for one API request, and how retries are logged."""
 
     def __init__(self, policy: RetryPolicy, request: RequestSpec, logger: logging.Logger | Any) -> None:
         self.policy, self.request, self.log = policy, request, logger
 
     def should_retry(self, exc: BaseException) -> bool:
         if isinstance(exc, _RetryableResponse):
-            asked = retry_after(exc.response)
-            within_bound = asked is None or asked <= self.policy.max_retry_after
-            return within_bound and (self._may_repeat() or exc.response.status_code == 429)
+            return self._may_repeat() or exc.response.status_code == 429
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
             return is_transient_transport_error(exc)  # never reached the server: safe for any method
         return self._may_repeat() and is_transient_transport_error(exc)
 
     def _may_repeat(self) -> bool:
         return self.request.method.upper() in IDEMPOTENT_METHODS or self.policy.retry_unsafe_methods
-
-    def wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, _RetryableResponse):
-            asked = retry_after(exc.response)
-            if asked is not None:
-                return asked
-        exponential = self.policy.backoff * 2 ** (state.attempt_number - 1)
-        return min(self.policy.max_backoff, exponential + random.uniform(0, self.policy.backoff))
 
     def before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -145,37 +69,19 @@ class _Attempts:
         )
 
     def kwargs(self, sleep: Callable[[float], Any]) -> dict[str, Any]:
-        return {
-            "stop": stop_after_attempt(self.policy.attempts),
-            "wait": self.wait,
-            "retry": retry_if_exception(self.should_retry),
-            "before_sleep": self.before_sleep,
-            "reraise": True,
-            "sleep": sleep,
-        }
+        return self.policy.tenacity_kwargs(
+            retry_on=self.should_retry, asked=_asked, before_sleep=self.before_sleep, sleep=sleep
+        )
+
+
+def _asked(exc: BaseException | None) -> float | None:
+    return retry_after(exc.response) if isinstance(exc, _RetryableResponse) else None
 
 
 def _classify(response: httpx.Response) -> httpx.Response:
     if is_transient_status(response.status_code):
         raise _RetryableResponse(response)
     return response
-
-
-SENSITIVE_NAME = re.compile(r"auth|token|key|secret|passw|signature|session|cookie", re.IGNORECASE)
-
-
-def request_secrets(response: httpx.Response) -> list[str]:
-    """Credential-looking values the request carried (auth headers, `?api_key=`...), to scrub from excerpts."""
-    try:
-        request = response.request
-    except RuntimeError:  # a response built without a request
-        return []
-    found: list[str] = []
-    for name, value in [*request.headers.items(), *request.url.params.multi_items()]:
-        if SENSITIVE_NAME.search(name):
-            found.append(value)
-            found.extend(value.split()[1:])  # "Bearer <token>": the token alone, too
-    return found
 
 
 def _final(
@@ -190,10 +96,10 @@ def _final(
         return response
     note = ""
     asked = retry_after(response)
-    if asked is not None and asked > policy.max_retry_after:
+    if not policy.honours(asked):
         note = f"Retry-After {asked:.0f} s exceeds max_retry_after {policy.max_retry_after:.0f} s"
-    secrets = [*secrets, *request_secrets(response)]
-    raise ApiHTTPError(request, response, attempts=attempts, note=note, secrets=secrets)
+    excerpt = response_excerpt(response, [*secrets, *request_secrets(response)])
+    raise ApiHTTPError(request.label, response, excerpt=excerpt, attempts=attempts, note=note)
 
 
 def send(
@@ -207,7 +113,7 @@ def send(
     sleep: Callable[[float], None] = time.sleep,
 ) -> httpx.Response:
     """Send `request` with retries; return a 2xx (or `ok_statuses`) response or raise ApiHTTPError/ApiTransportError."""
-    policy = policy or RetryPolicy()
+    policy = policy or API_RETRY
     retrying = Retrying(**_Attempts(policy, request, logger).kwargs(sleep))
     try:
         response = retrying(lambda: _classify(request.send(client)))
@@ -229,7 +135,7 @@ async def asend(
     sleep: Callable[[float], Any] = asyncio.sleep,
 ) -> httpx.Response:
     """Async `send()`."""
-    policy = policy or RetryPolicy()
+    policy = policy or API_RETRY
     retrying = AsyncRetrying(**_Attempts(policy, request, logger).kwargs(sleep))
 
     async def once() -> httpx.Response:

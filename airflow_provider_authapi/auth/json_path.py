@@ -1,0 +1,68 @@
+"""The one path language into parsed JSON: response filters, paginators and token responses all use it.
+
+Keys are separated by dots; a list index is written in brackets or as a dotted number (`items[0].id` and
+`items.0.id` are the same path; `items[-1]`, `items.-1` count from the end); `[*]` maps the rest of the path
+over a list (`data[*].id`); `$` or an empty path is the whole body. A missing key or index gives None
+(QuickBooks, for one, drops the list key from an empty page).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airflow_provider_authapi.auth.errors import ConfigError
+
+_TOKEN = re.compile(r"\.?([^.\[\]]+)|\[(-?\d+|\*)\]")
+_INDEX = re.compile(r"-?\d+")
+STAR = "*"
+
+PathPart = str | int
+
+
+def parse_path(path: str, field: str = "response_filter") -> list[PathPart]:
+    """`"a.b[0][*].c"` -> `["a", "b", 0, "*", "c"]`; raise ConfigError naming `field` on malformed paths.
+
+    A dotted number (`a.0`) stays a key: it indexes a list, but also reads a dict's `"0"` key.
+    """
+    path = path.strip()
+    if path in ("", "$"):
+        return []
+    if path.startswith("$."):
+        path = path[2:]
+    parts: list[PathPart] = []
+    position = 0
+    for match in _TOKEN.finditer(path):
+        if match.start() != position:
+            break
+        key, index = match.groups()
+        parts.append(key if key is not None else (STAR if index == STAR else int(index)))
+        position = match.end()
+    if position != len(path):
+        raise ConfigError(field, f"cannot parse path {path!r} at character {position}")
+    return parts
+
+
+def find_path(data: Any, path: str | list[PathPart]) -> Any:
+    """The value at `path` in `data`, or None when a key or index is missing."""
+    parts = parse_path(path) if isinstance(path, str) else path
+    for position, part in enumerate(parts):
+        if part == STAR:
+            if not isinstance(data, list):
+                return None
+            rest = parts[position + 1 :]
+            return [find_path(item, rest) for item in data]
+        if isinstance(data, dict) and isinstance(part, str):
+            data = data.get(part)
+            continue
+        index = _list_index(part)
+        if not isinstance(data, list) or index is None or not -len(data) <= index < len(data):
+            return None
+        data = data[index]
+    return data
+
+
+def _list_index(part: PathPart) -> int | None:
+    if isinstance(part, int):
+        return part
+    return int(part) if _INDEX.fullmatch(part) else None
