@@ -85,7 +85,7 @@ def test_quickbooks_takes_page_size_from_the_query_and_rewrites_it(api, client):
     assert fetcher.pages == 4  # 7 + 7 + 7 + 4
 
 
-def test_quickbooks_query_in_a_text_body():
+def test_quickbooks_query_in_a_text_body_is_rewritten_page_by_page():
     paginator = QuickBooksPaginator()
     request = RequestSpec("POST", "/query", data="select * from Invoice MAXRESULTS 50")
     paginator.init_request(request)
@@ -93,16 +93,25 @@ def test_quickbooks_query_in_a_text_body():
     paginator.update_state(httpx.Response(200), {}, [{}] * 50)
     paginator.update_request(request)
     assert request.data == "select * from Invoice STARTPOSITION 51 MAXRESULTS 50"
+
+
+def test_quickbooks_without_a_query_is_a_config_error():
     with pytest.raises(ConfigError, match="query"):
         QuickBooksPaginator().init_request(RequestSpec("GET", "/query"))
 
 
-def test_max_pages_stops_early_and_progress_is_logged(api, client, caplog):
-    caplog.set_level(logging.INFO, logger="airflow_provider_authapi.api.fetch")
+def test_max_pages_stops_early(api, client):
     fetcher = Fetcher(RequestSpec("GET", "/offset"), paginator=OffsetPaginator(limit=5), response_filter="items")
     fetcher.max_pages = 2
     assert ids(fetcher.run(client)) == list(range(1, 11))
     assert sum(api.calls.values()) == 2
+
+
+def test_progress_is_logged_per_page_without_credentials(api, client, caplog):
+    caplog.set_level(logging.INFO, logger="airflow_provider_authapi.api.fetch")
+    fetcher = Fetcher(RequestSpec("GET", "/offset"), paginator=OffsetPaginator(limit=5), response_filter="items")
+    fetcher.max_pages = 2
+    fetcher.run(client)
     lines = [r.getMessage() for r in caplog.records]
     assert "Page 1: 5 records so far" in lines and "Page 2: 10 records so far" in lines
     assert not any("s3cr3t" in line or "Bearer" in line for line in lines)
@@ -134,16 +143,32 @@ def test_follow_links_keep_the_client_params(api):
     assert all(r.url.params.get("tenant") == "t1" for r in seen)
 
 
-def test_selection_by_name_dict_or_instance_and_spec_round_trip():
+def test_every_style_is_registered_by_name():
     assert set(PAGINATORS) == {"json_link", "header_link", "offset", "page_number", "cursor", "quickbooks"}
-    for cls in PAGINATORS.values():
-        paginator = cls()
-        again = get_paginator(paginator.to_spec())
-        assert type(again) is cls and again.to_spec() == paginator.to_spec()
+
+
+@pytest.mark.parametrize("name", sorted(PAGINATORS))
+def test_a_paginator_spec_gives_back_the_same_paginator(name):
+    paginator = PAGINATORS[name]()
+    again = get_paginator(paginator.to_spec())
+    assert type(again) is PAGINATORS[name]
+    assert again.to_spec() == paginator.to_spec()
+
+
+def test_a_dict_selects_by_type_and_sets_options():
     assert get_paginator({"type": "offset", "limit": 7}).limit == 7
+
+
+def test_a_name_selects_with_default_options():
     assert isinstance(get_paginator("header_link"), HeaderLinkPaginator)
+
+
+def test_an_unknown_name_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown paginator"):
         get_paginator("nope")
+
+
+def test_an_unknown_option_is_a_config_error_naming_the_paginator():
     with pytest.raises(ConfigError, match="offset"):
         get_paginator({"type": "offset", "bogus": 1})
 

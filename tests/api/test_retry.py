@@ -18,9 +18,13 @@ from tests.api.conftest import TOKEN
 FAST = RetryPolicy(attempts=5, backoff=0.01, max_backoff=0.05)
 
 
-def test_fails_twice_then_succeeds(api, client, caplog):
+def test_fails_twice_then_succeeds(api, client):
     response = send(client, RequestSpec("GET", "/flaky/a"), FAST)
     assert response.json() == {"key": "a", "attempts": 3}
+
+
+def test_each_retry_logs_one_warning_without_the_token(api, client, caplog):
+    send(client, RequestSpec("GET", "/flaky/a"), FAST)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings[0].startswith("GET /flaky/a answered 503; attempt 1 of 5, retrying in")
     assert len(warnings) == 2
@@ -99,48 +103,78 @@ def test_timeouts_are_retried(api):
     assert calls == 3
 
 
-def test_retry_after_parsing():
+def test_retry_after_is_read_as_delta_seconds():
     assert retry_after(httpx.Response(429, headers={"Retry-After": "7"})) == 7.0
+
+
+def test_retry_after_is_read_as_an_http_date():
     in_ten = retry_after(httpx.Response(429, headers={"Retry-After": formatdate(time.time() + 10, usegmt=True)}))
     assert in_ten is not None and 8 <= in_ten <= 10
-    assert retry_after(httpx.Response(429, headers={"Retry-After": "soon"})) is None
-    assert retry_after(httpx.Response(429)) is None
 
 
-def test_async_retries_5xx_and_429(api):
-    async def main():
+@pytest.mark.parametrize("headers", [{"Retry-After": "soon"}, {}])
+def test_a_missing_or_unreadable_retry_after_is_none(headers):
+    assert retry_after(httpx.Response(429, headers=headers)) is None
+
+
+def run_async(api, path: str) -> httpx.Response:
+    async def main() -> httpx.Response:
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-            flaky = await asend(client, RequestSpec("GET", "/flaky/e"), FAST)
-            limited = await asend(client, RequestSpec("GET", "/rate-limited/e?after=1"), FAST)
-            with pytest.raises(ApiHTTPError, match="answered 400"):
-                await asend(client, RequestSpec("GET", "/status/400"), FAST)
-            return flaky.json(), limited.json()
+            return await asend(client, RequestSpec("GET", path), FAST)
 
-    flaky, limited = asyncio.run(main())
-    assert flaky["attempts"] == 3
-    assert limited["waited"] >= 1.0
+    return asyncio.run(main())
 
 
-def test_untrusted_certificate_fails_at_once_pointing_at_ca_cert_pem(tmp_path):
+def test_async_retries_5xx(api):
+    assert run_async(api, "/flaky/e").json()["attempts"] == 3
+
+
+def test_async_waits_what_retry_after_asks(api):
+    assert run_async(api, "/rate-limited/e?after=1").json()["waited"] >= 1.0
+
+
+def test_async_fails_at_once_on_other_4xx(api):
+    with pytest.raises(ApiHTTPError, match="answered 400"):
+        run_async(api, "/status/400")
+    assert api.count("GET", r"/status/(?P<code>\d{3})") == 1
+
+
+@pytest.fixture
+def https_hello(tmp_path):
     from tests.emulators.base import Emulator, Response, self_signed_cert
 
     class Hello(Emulator):
         def setup_routes(self) -> None:
             self.route("GET", "/hello", lambda _: Response.json({"hello": "world"}))
 
-    with Hello(tls=self_signed_cert(str(tmp_path))) as server, httpx.Client(base_url=server.url) as untrusting:
-        with pytest.raises(ApiTransportError, match=r"TLS verification failed .*ca_cert_pem") as caught:
-            send(untrusting, RequestSpec("GET", "/hello"), FAST)
-        assert server.count("GET", "/hello") == 0  # the handshake failed: nothing reached the handler
-        assert "attempts" not in str(caught.value)  # not retried: no retry cures an untrusted certificate
-        trusting = httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=f"{tmp_path}/cert.pem"))
+    with Hello(tls=self_signed_cert(str(tmp_path))) as server:
+        yield server, f"{tmp_path}/cert.pem"
+
+
+def test_untrusted_certificate_fails_at_once_pointing_at_ca_cert_pem(https_hello):
+    server, _ = https_hello
+    with (
+        httpx.Client(base_url=server.url) as untrusting,
+        pytest.raises(ApiTransportError, match=r"TLS verification failed .*ca_cert_pem") as caught,
+    ):
+        send(untrusting, RequestSpec("GET", "/hello"), FAST)
+    assert server.count("GET", "/hello") == 0  # the handshake failed: nothing reached the handler
+    assert "attempts" not in str(caught.value)  # not retried: no retry cures an untrusted certificate
+
+
+def test_the_servers_ca_makes_it_trusted(https_hello):
+    server, cafile = https_hello
+    with httpx.Client(base_url=server.url, verify=ssl.create_default_context(cafile=cafile)) as trusting:
         assert send(trusting, RequestSpec("GET", "/hello"), FAST).json() == {"hello": "world"}
 
 
-def test_post_is_not_repeated_after_a_5xx_unless_allowed(api, client):
+def test_post_is_not_repeated_after_a_5xx(api, client):
     with pytest.raises(ApiHTTPError, match="answered 503"):
         send(client, RequestSpec("POST", "/flaky/post1?fail=1", json={"n": 1}), FAST)
     assert api.hits["flaky:post1"] == 1  # the server may have acted: not repeated
+
+
+def test_post_is_repeated_after_a_5xx_when_allowed(api, client):
     allowed = RetryPolicy(attempts=3, backoff=0.01, retry_unsafe_methods=True)
     assert send(client, RequestSpec("POST", "/flaky/post2?fail=1"), allowed).json()["attempts"] == 2
 
