@@ -55,6 +55,10 @@ def test_audience_resource_and_custom_params_reach_the_token_endpoint(oauth, mod
     assert call(mode, config, build_token_manager(config, retry=FAST), "/api/whoami")[0].status_code == 200
     expected = {"audience": "https://api.example", "resource": "urn:res", "tenant": "t1"}
     assert oauth.last_token_form.items() >= expected.items()
+
+
+def test_a_missing_audience_the_server_wants_is_a_typed_error(oauth, mode):
+    oauth.audience = "https://api.example"
     with pytest.raises(TokenEndpointError, match="invalid_request"):
         config = oauth_config(oauth)  # no audience: refused
         call(mode, config, build_token_manager(config, retry=FAST), "/api/whoami")
@@ -67,9 +71,12 @@ def test_unknown_scope_is_surfaced_as_a_typed_error(oauth):
     assert caught.value.error == "invalid_scope" and "'admin'" in str(caught.value)
 
 
-def test_token_in_a_query_parameter_with_a_custom_name_or_header_with_a_custom_prefix(oauth, mode):
+def test_token_in_a_query_parameter_with_a_custom_name(oauth, mode):
     config = oauth_config(oauth, placement=TokenPlacement("query", query_param="access_token"))
     assert call(mode, config, None, "/api/whoami")[0].status_code == 200
+
+
+def test_a_prefix_the_server_refuses_gives_one_forced_refresh_then_a_secret_free_401(oauth, mode):
     config = oauth_config(oauth, placement=TokenPlacement("header", prefix="Token"))  # server wants "Bearer"
     manager = build_token_manager(config, retry=FAST)
     with pytest.raises(UnauthorizedError) as caught:
@@ -112,9 +119,9 @@ def test_refresh_token_grant_rotates_and_saves_before_use(oauth, mode):
     assert oauth.invalid_grants == 0
 
 
-def test_authorization_code_with_pkce_then_refresh(oauth, mode):
+def code_flow_config(oauth) -> AuthConfig:
     oauth.client_auth = "basic"
-    config = oauth_config(
+    return oauth_config(
         oauth,
         grant_type="authorization_code",
         authorization_url=f"{oauth.url}/authorize",
@@ -122,16 +129,32 @@ def test_authorization_code_with_pkce_then_refresh(oauth, mode):
         scopes=("read",),
         use_pkce=True,
     )
-    verifier = new_pkce_verifier()
-    url = httpx.URL(authorization_url(config.scheme, state="st-1", code_verifier=verifier))
+
+
+def consent(url: httpx.URL) -> str:
+    """The code the (auto-approving) consent page redirects back with."""
+    return httpx.URL(httpx.get(str(url), follow_redirects=False).headers["location"]).params["code"]
+
+
+def test_the_consent_url_carries_state_pkce_scope_and_redirect_uri(oauth):
+    config = code_flow_config(oauth)
+    url = httpx.URL(authorization_url(config.scheme, state="st-1", code_verifier=new_pkce_verifier()))
     assert url.params["state"] == "st-1" and url.params["code_challenge_method"] == "S256"
     assert url.params["scope"] == "read" and url.params["redirect_uri"] == "http://127.0.0.1:9/callback"
-    redirect = httpx.get(str(url), follow_redirects=False).headers["location"]
-    code = httpx.URL(redirect).params["code"]
+
+
+def test_a_code_exchanged_with_the_wrong_pkce_verifier_is_refused(oauth):
+    config = code_flow_config(oauth)
+    code = consent(httpx.URL(authorization_url(config.scheme, state="st-1", code_verifier=new_pkce_verifier())))
     with pytest.raises(InvalidGrantError, match="PKCE"):
         exchange_code(config.scheme, code, code_verifier=new_pkce_verifier(), retry=FAST)  # wrong verifier
-    redirect = httpx.get(str(url), follow_redirects=False).headers["location"]
-    token = exchange_code(config.scheme, httpx.URL(redirect).params["code"], code_verifier=verifier, retry=FAST)
+
+
+def test_authorization_code_with_pkce_then_refresh(oauth, mode):
+    config = code_flow_config(oauth)
+    verifier = new_pkce_verifier()
+    code = consent(httpx.URL(authorization_url(config.scheme, state="st-1", code_verifier=verifier)))
+    token = exchange_code(config.scheme, code, code_verifier=verifier, retry=FAST)
     assert token.refresh_token and token.scope == "read" and token.extra["refresh_token_expires_at"]
     store = MemoryTokenStore(token)
     manager = build_token_manager(config, store, retry=FAST)

@@ -70,7 +70,8 @@ def test_api_key_in_header_or_query_with_prefix(echo, mode, key_config, where, n
     assert call(mode, config, None, "/echo")[0].json()[where][name] == value
 
 
-def test_extra_headers_params_and_a_fresh_signature_per_request(echo, mode):
+def echoed_twice(echo, mode) -> tuple[dict, dict]:
+    """What the server saw on two requests with extra headers, extra params, an API key and a signature."""
     common = CommonConfig(
         base_url=echo.url,
         headers={"X-Tenant": "acme"},
@@ -79,9 +80,26 @@ def test_extra_headers_params_and_a_fresh_signature_per_request(echo, mode):
     )
     config = AuthConfig(ApiKeyConfig("k-1", "api_key", "query"), common)
     first, second = (r.json() for r in call(mode, config, None, "/echo?page=2", times=2))
+    return first, second
+
+
+def test_extra_headers_are_sent(echo, mode):
+    first, _ = echoed_twice(echo, mode)
     assert first["headers"]["x-tenant"] == "acme"
+
+
+def test_extra_params_join_the_request_query_and_the_api_key(echo, mode):
+    first, _ = echoed_twice(echo, mode)
     assert first["query"] == {"lang": "en", "page": "2", "api_key": "k-1"}
+
+
+def test_the_signature_is_a_valid_short_lived_jwt(echo, mode):
+    first, _ = echoed_twice(echo, mode)
     assert first["claims"]["iss"] == "airflow" and first["claims"]["exp"] > first["claims"]["iat"]
+
+
+def test_each_request_gets_a_fresh_signature(echo, mode):
+    first, second = echoed_twice(echo, mode)
     assert first["claims"]["jti"] != second["claims"]["jti"]
 
 
@@ -97,12 +115,15 @@ def test_signature_secret_must_be_32_characters_and_is_never_echoed():
     assert caught.value.field == "signature_secret" and "short-secret" not in str(caught.value)
 
 
-def test_no_secret_in_any_repr():
-    configs = [
+@pytest.mark.parametrize(
+    "config",
+    [
         BasicAuthConfig("user", "pw-secret-1"),
         BearerAuthConfig("tok-secret-2"),
         ApiKeyConfig("key-secret-3"),
         SignatureConfig("X-S", "sig-secret-4" * 4),
-    ]
-    for config in configs:
-        assert "secret-" not in repr(config) and "secret-" not in repr(AuthConfig(config))
+    ],
+    ids=lambda config: type(config).__name__,
+)
+def test_no_secret_in_any_repr(config):
+    assert "secret-" not in repr(config) and "secret-" not in repr(AuthConfig(config))
