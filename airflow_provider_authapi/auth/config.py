@@ -33,6 +33,13 @@ class TokenPlacement:
     def __post_init__(self) -> None:
         _check_choice("token_placement", self.location, ("header", "query"))
 
+    def describe(self) -> str:
+        """Where the token goes, the token left out: `header 'Authorization: Bearer <token>'`."""
+        if self.location == "query":
+            return f"query parameter '{self.query_param}=<token>'"
+        prefix = f"{self.prefix} " if self.prefix else ""
+        return f"header '{self.header_name}: {prefix}<token>'"
+
 
 @dataclass(frozen=True)
 class TLSConfig:

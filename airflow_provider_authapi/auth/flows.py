@@ -6,6 +6,7 @@ Static schemes (Basic, Bearer, API key, signature header) only decorate a reques
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import AsyncGenerator, Generator, Sequence
@@ -27,6 +28,8 @@ from airflow_provider_authapi.auth.redact import response_excerpt
 from airflow_provider_authapi.auth.token import Token
 
 SIGNATURE_LIFETIME = 300
+
+log = logging.getLogger(__name__)
 
 
 class RequestDecorator(httpx.Auth):
@@ -159,12 +162,18 @@ class TokenAuth(httpx.Auth):
         place_token(request, token.access_token, self.placement)
         return request
 
-    @staticmethod
-    def _unauthorized(response: httpx.Response, token: Token) -> UnauthorizedError:
+    def _unauthorized(self, response: httpx.Response, token: Token) -> UnauthorizedError:
         url = response.request.url.copy_with(query=None)
         excerpt = response_excerpt(response, (token.access_token, token.refresh_token))
+        log.warning(
+            "%s %s refused a freshly obtained token (401): check how the connection sends it (%s)",
+            response.request.method,
+            url,
+            self.placement.describe(),
+        )
         return UnauthorizedError(
-            f"{response.request.method} {url} answered 401 even with a freshly obtained token: {excerpt}",
+            f"{response.request.method} {url} answered 401 even with a freshly obtained token, sent as "
+            f"{self.placement.describe()}: {excerpt}",
             response,
         )
 

@@ -394,7 +394,7 @@ class TokenManager:
         if self.endpoint.grant.can_start_over():
             log.warning(
                 "The refresh token of %s was refused; logging in again instead. If this repeats, check the "
-                "connection's refresh settings (refresh URL, refresh token field or path).",
+                "connection's refresh_url, refresh_field and refresh_path.",
                 self.name,
             )
             return (yield ("fetch", None))

@@ -101,7 +101,8 @@ class ConnectionFields:
                 raise self.error(name, f"must be one of {', '.join(choices)}{self.got(name, str(value))}")
         return str(value)
 
-    def number(self, name: str) -> float | None:
+    def number(self, name: str, *, zero: bool = False) -> float | None:
+        """A positive number of seconds (or 0 too, with `zero`)."""
         value = self.raw(name)
         if value is None:
             return None
@@ -111,8 +112,8 @@ class ConnectionFields:
             number = math.nan
         if not math.isfinite(number):
             raise self.error(name, f"must be a number of seconds{self.got(name, value)}")
-        if number <= 0:
-            raise self.error(name, f"must be greater than 0{self.got(name, value)}")
+        if number < 0 or (number == 0 and not zero):
+            raise self.error(name, f"must be {'0 or more' if zero else 'greater than 0'}{self.got(name, value)}")
         return number
 
     def flag(self, name: str) -> bool:
@@ -363,7 +364,7 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         placement=_placement(f),
         default_lifetime=f.number("default_lifetime"),
         max_lifetime=f.number("max_lifetime"),
-        leeway=f.number("leeway"),
+        leeway=f.number("leeway", zero=True),
     )
 
 
@@ -382,7 +383,7 @@ def _token_login(conn: Any, f: ConnectionFields) -> TokenLoginConfig:
         expires_at_path=f.text("expires_at_path"),
         default_lifetime=f.number("default_lifetime"),
         max_lifetime=f.number("max_lifetime"),
-        leeway=f.number("leeway"),
+        leeway=f.number("leeway", zero=True),
         refresh_url=f.url("refresh_url"),
         refresh_token_field=f.text("refresh_field", "RefreshToken") or "RefreshToken",
         refresh_body=f.mapping("refresh_body"),

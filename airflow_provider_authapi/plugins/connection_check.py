@@ -56,7 +56,7 @@ def _run(hook: Any, shown: str, secrets: list[str]) -> tuple[bool, str]:
         return False, f"Connection {shown!r}: {_how(scheme)} failed: {type(exc).__name__}: {exc}"
     secrets += [v for v in (token.access_token, token.refresh_token) if v]
     got = f"Connection {shown!r}: {_how(scheme)} gave {_describe_token(token, scheme)}"
-    where = describe_placement(scheme.placement)
+    where = scheme.placement.describe()
     endpoint = explicit_test_endpoint(hook.connection)
     if not endpoint:
         hint = f"Set {field_reference(hook.connection, 'test_endpoint')} to also try an API call with it."
@@ -110,14 +110,6 @@ def _describe_token(token: Token, scheme: OAuth2Config | TokenLoginConfig) -> st
     until = f"valid until {when(token.expires_at.isoformat())}" if token.expires_at else "with no expiry given"
     refresh = "with a refresh token" if token.refresh_token else "without a refresh token"
     return f"{kind} {until} ({refresh})"
-
-
-def describe_placement(placement: TokenPlacement) -> str:
-    """Where the token goes on each request, the token itself left out: `header 'Authorization: Bearer <token>'`."""
-    if placement.location == "query":
-        return f"query parameter '{placement.query_param}=<token>'"
-    prefix = f"{placement.prefix} " if placement.prefix else ""
-    return f"header '{placement.header_name}: {prefix}<token>'"
 
 
 def _placement_fields(conn: Any, placement: TokenPlacement) -> str:

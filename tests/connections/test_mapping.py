@@ -502,3 +502,11 @@ def test_the_mask_in_a_secret_field_is_left_to_airflow():
     extra = {**SIGNED, "client_cert_pem": None, "refresh_token": "***"}
     config = auth_config_from_connection(conn("authapi_oauth2", {**OAUTH2, **extra}, login="cid"))
     assert config.scheme.refresh_token == "***"
+
+
+def test_leeway_may_be_zero_but_not_negative():
+    zero = conn("authapi_oauth2", {"login_url": "/t", "leeway": 0}, host="https://api.example", login="id")
+    assert auth_config_from_connection(zero).scheme.leeway == 0
+    negative = conn("authapi_oauth2", {"login_url": "/t", "leeway": -1}, host="https://api.example", login="id")
+    with pytest.raises(ConfigError, match="field 'leeway': must be 0 or more"):
+        auth_config_from_connection(negative)

@@ -85,6 +85,16 @@ def test_a_prefix_the_server_refuses_gives_one_forced_refresh_then_a_secret_free
     assert manager.cached_token.access_token not in str(caught.value)
 
 
+def test_a_refused_fresh_token_names_how_it_was_sent(oauth, caplog):
+    config = oauth_config(oauth, placement=TokenPlacement("header", prefix="Token"))
+    manager = build_token_manager(config, retry=FAST)
+    with pytest.raises(UnauthorizedError) as caught:
+        call("sync", config, manager, "/api/whoami")
+    assert "sent as header 'Authorization: Token <token>'" in str(caught.value)
+    assert "check how the connection sends it (header 'Authorization: Token <token>')" in caplog.text
+    assert manager.cached_token.access_token not in caplog.text
+
+
 def test_password_grant_and_its_refresh(oauth, mode):
     config = oauth_config(oauth, grant_type="password", username="alice", password="alice-password-123")
     manager = build_token_manager(config, retry=FAST)
