@@ -105,7 +105,7 @@ class OAuth2Grant:
         body = _json_body(response, request, self.secrets)
         access_token = body.get("access_token")
         if not isinstance(access_token, str) or not access_token:
-            raise _missing(response, request, "access_token", self.secrets)
+            raise _missing(response, request, "access_token")
         extra = dict(previous.extra) if previous else {}
         now = pendulum.now("UTC")
         for key in REFRESH_LIFETIME_KEYS:
@@ -175,7 +175,7 @@ class LoginGrant:
         body = _json_body(response, request, self.secrets)
         access_token = _read(body, cfg, "token_path")
         if not isinstance(access_token, str) or not access_token:
-            raise _missing(response, request, cfg.token_path, self.secrets)
+            raise _missing(response, request, cfg.token_path)
         refresh_token = _read(body, cfg, "refresh_token_path")
         now = pendulum.now("UTC")
         expires_in = _read(body, cfg, "expires_in_path")
@@ -239,7 +239,7 @@ def _json_body(response: httpx.Response, request: TokenRequest, secrets: tuple) 
     return body
 
 
-def _missing(response: httpx.Response, request: TokenRequest, path: str, secrets: tuple) -> TokenEndpointError:
+def _missing(response: httpx.Response, request: TokenRequest, path: str) -> TokenEndpointError:
     keys = ", ".join(sorted(response.json())) or "none"
     return TokenEndpointError(
         f"token endpoint {safe_url(request.url)} answered {response.status_code} to the {request.purpose} "
