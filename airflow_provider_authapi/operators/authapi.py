@@ -8,16 +8,14 @@ from typing import Any
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.configuration import conf
 
-from airflow_provider_authapi.api import Fetcher, JsonLinesWriter, RetryPolicy, get_paginator
-from airflow_provider_authapi.api.pagination import PaginatorSpec
-from airflow_provider_authapi.api.response_filter import ResponseFilter
-from airflow_provider_authapi.operators.common import (
-    build_request,
-    callable_spec,
+from airflow_provider_authapi.api import JsonLinesWriter, RetryPolicy
+from airflow_provider_authapi.api.call import (
+    REQUEST_TEMPLATE_FIELDS,
+    REQUEST_TEMPLATE_RENDERERS,
+    ApiCall,
     event_result,
-    filter_spec,
-    hook_secrets,
 )
+from airflow_provider_authapi.api.pagination import PaginatorSpec
 
 
 class AuthApiOperator(BaseOperator):
@@ -50,8 +48,8 @@ class AuthApiOperator(BaseOperator):
         event (stored in the metadata DB), so use `output_path` for large results.
     """
 
-    template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers", "output_path")
-    template_fields_renderers = {"query_params": "json", "json": "json", "data": "py", "headers": "json"}
+    template_fields: Sequence[str] = (*REQUEST_TEMPLATE_FIELDS, "output_path")
+    template_fields_renderers = dict(REQUEST_TEMPLATE_RENDERERS)
     ui_color = "#e3f2fd"
 
     def __init__(
@@ -90,67 +88,47 @@ class AuthApiOperator(BaseOperator):
         self.output_conn_id = output_conn_id
         self.request_retry = RetryPolicy.of(request_retry)
         self.deferrable = deferrable
-        # fail at parse time on a bad filter or paginator, not at run time
-        ResponseFilter.of(response_filter)
-        get_paginator(pagination)
-        if deferrable:
-            self._trigger_specs()
+        self._call().validate(deferrable=deferrable)
 
-    def _hook(self) -> Any:
-        from airflow_provider_authapi.hooks.authapi import AuthApiHook
-
-        return AuthApiHook(self.authapi_conn_id)
+    def _call(self) -> ApiCall:
+        """The request arguments as they stand (rendered, once `execute` runs)."""
+        return ApiCall(
+            self.authapi_conn_id,
+            self.endpoint,
+            method=self.method,
+            query_params=self.query_params,
+            json=self.json,
+            data=self.data,
+            headers=self.headers,
+            response_filter=self.response_filter,
+            pagination=self.pagination,
+            response_check=self.response_check,
+            max_pages=self.max_pages,
+            retry=self.request_retry,
+        )
 
     def _output(self) -> ObjectStoragePath | None:
         if self.output_path is None or isinstance(self.output_path, ObjectStoragePath):
             return self.output_path
         return ObjectStoragePath(self.output_path, conn_id=self.output_conn_id)
 
-    def _trigger_specs(self) -> dict[str, Any]:
-        paginator = get_paginator(self.pagination)
-        return {
-            "pagination": paginator.to_spec() if paginator else None,
-            "response_filter": filter_spec(self.response_filter),
-            "response_check": callable_spec(self.response_check, "response_check"),
-        }
-
     def execute(self, context: Any) -> Any:
-        hook = self._hook()
-        request = build_request(
-            hook,
-            method=self.method,
-            endpoint=self.endpoint,
-            query_params=self.query_params,
-            json=self.json,
-            data=self.data,
-            headers=self.headers,
-        )
+        call = self._call()
+        hook = call.hook()
+        call = call.with_endpoint_vars(hook.endpoint_vars())
         output = self._output()
         if self.deferrable:
             from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
 
             self.defer(
                 trigger=AuthApiTrigger(
-                    authapi_conn_id=self.authapi_conn_id,
-                    request=request.to_dict(),
-                    max_pages=self.max_pages,
-                    retry=self.request_retry.to_spec(),
+                    **call.to_dict(),
                     output_path=str(output) if output is not None else None,
                     output_conn_id=getattr(output, "conn_id", None) if output is not None else None,
-                    **self._trigger_specs(),
                 ),
                 method_name="execute_complete",
             )
-        fetcher = Fetcher(
-            request,
-            paginator=self.pagination,
-            response_filter=self.response_filter,
-            response_check=self.response_check,
-            retry=self.request_retry,
-            max_pages=self.max_pages,
-            secrets=hook_secrets(hook),
-            logger=self.log,
-        )
+        fetcher = call.fetcher(hook, self.log)
         with hook.get_client() as client:
             if output is None:
                 result = fetcher.run(client)

@@ -9,14 +9,12 @@ from typing import Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 
-from airflow_provider_authapi.api import Fetcher, RetryPolicy
-from airflow_provider_authapi.api.response_filter import ResponseFilter
-from airflow_provider_authapi.operators.common import (
-    build_request,
-    callable_spec,
+from airflow_provider_authapi.api import RetryPolicy
+from airflow_provider_authapi.api.call import (
+    REQUEST_TEMPLATE_FIELDS,
+    REQUEST_TEMPLATE_RENDERERS,
+    ApiCall,
     event_result,
-    filter_spec,
-    hook_secrets,
 )
 
 NOT_YET_STATUSES = (404,)
@@ -32,8 +30,8 @@ class AuthApiSensor(BaseSensorOperator):
     `response_check` and a callable `response_filter` must be importable module-level functions.
     """
 
-    template_fields: Sequence[str] = ("endpoint", "query_params", "json", "data", "headers")
-    template_fields_renderers = {"query_params": "json", "json": "json", "data": "py", "headers": "json"}
+    template_fields: Sequence[str] = REQUEST_TEMPLATE_FIELDS
+    template_fields_renderers = dict(REQUEST_TEMPLATE_RENDERERS)
     ui_color = "#e8f5e9"
 
     def __init__(
@@ -64,38 +62,28 @@ class AuthApiSensor(BaseSensorOperator):
         self.response_filter = response_filter
         self.request_retry = RetryPolicy.of(request_retry)
         self.deferrable = deferrable
-        ResponseFilter.of(response_filter)
-        if deferrable:
-            callable_spec(response_check, "response_check")
-            filter_spec(response_filter)
+        self._call().validate(deferrable=deferrable)
 
-    def _hook(self) -> Any:
-        from airflow_provider_authapi.hooks.authapi import AuthApiHook
-
-        return AuthApiHook(self.authapi_conn_id)
-
-    def _request(self, hook: Any) -> Any:
-        return build_request(
-            hook,
+    def _call(self) -> ApiCall:
+        """The request arguments as they stand (rendered, once `execute` runs)."""
+        return ApiCall(
+            self.authapi_conn_id,
+            self.endpoint,
             method=self.method,
-            endpoint=self.endpoint,
             query_params=self.query_params,
             json=self.json,
             data=self.data,
             headers=self.headers,
-        )
-
-    def poke(self, context: Any) -> PokeReturnValue:
-        hook = self._hook()
-        fetcher = Fetcher(
-            self._request(hook),
             response_filter=self.response_filter,
             response_check=self.response_check,
             retry=self.request_retry,
-            secrets=hook_secrets(hook),
-            logger=self.log,
             ok_statuses=NOT_YET_STATUSES,
         )
+
+    def poke(self, context: Any) -> PokeReturnValue:
+        call = self._call()
+        hook = call.hook()
+        fetcher = call.with_endpoint_vars(hook.endpoint_vars()).fetcher(hook, self.log)
         with hook.get_client() as client:
             done, value = fetcher.poke(client)
         self.log.info("Poke %s: %s", fetcher.request.label, "done" if done else "not yet")
@@ -109,16 +97,10 @@ class AuthApiSensor(BaseSensorOperator):
             return first.xcom_value
         from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
 
+        call = self._call()
+        call = call.with_endpoint_vars(call.hook().endpoint_vars())
         self.defer(
-            trigger=AuthApiTrigger(
-                authapi_conn_id=self.authapi_conn_id,
-                request=self._request(self._hook()).to_dict(),
-                response_filter=filter_spec(self.response_filter),
-                response_check=callable_spec(self.response_check, "response_check"),
-                retry=self.request_retry.to_spec(),
-                poke_interval=float(self.poke_interval),
-                ok_statuses=list(NOT_YET_STATUSES),
-            ),
+            trigger=AuthApiTrigger(**call.to_dict(), poke_interval=float(self.poke_interval)),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout)),
         )

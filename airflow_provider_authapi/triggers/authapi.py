@@ -1,6 +1,6 @@
 """`AuthApiTrigger`: the operator's and the sensor's requests, run in the triggerer on `httpx.AsyncClient`.
 
-It carries only the connection id and the request spec (method, URL, params, body, headers, paginator and
+It carries only an `ApiCall`'s dict form (connection id, method, URL, params, body, headers, paginator and
 filter specs, retry policy), never a token or secret: the triggerer builds its own `AuthApiHook`, with the
 same auth and the same Variable-backed token store as the workers.
 """
@@ -13,8 +13,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_authapi.api import Fetcher, JsonLinesWriter, RequestSpec, RetryPolicy
-from airflow_provider_authapi.api.response_filter import resolve_callable
+from airflow_provider_authapi.api import Fetcher, JsonLinesWriter
+from airflow_provider_authapi.api.call import ApiCall
 
 
 def redacted(text: str) -> str:
@@ -32,6 +32,13 @@ class AuthApiTrigger(BaseTrigger):
 
     Fires one event: `{"status": "success", "result": ..., "pages": n, "records": n}` or
     `{"status": "error", "error": <type>, "message": <secret-free text>}`.
+
+    `authapi_conn_id`, `request`, `pagination`, `response_filter`, `response_check`, `max_pages`, `retry` and
+    `ok_statuses` are the fields of `ApiCall.to_dict()`: the operator and the sensor pass `**call.to_dict()`.
+
+    :param output_path: a URL the records are written to as JSON Lines (the result is then `{"path", "records"}`).
+    :param output_conn_id: the connection of `output_path`'s object store.
+    :param poke_interval: poll until `response_check` passes, waiting this many seconds between pokes (sensor).
     """
 
     def __init__(
@@ -50,64 +57,37 @@ class AuthApiTrigger(BaseTrigger):
         ok_statuses: list[int] | None = None,
     ) -> None:
         super().__init__()
-        self.authapi_conn_id = authapi_conn_id
-        self.request = request
-        self.pagination = pagination
-        self.response_filter = response_filter
-        self.response_check = response_check
-        self.max_pages = max_pages
-        self.retry = retry
+        # kept as given: the callables it names are imported in `run()`, where a failure becomes an error event
+        self.call: dict[str, Any] = {
+            "authapi_conn_id": authapi_conn_id,
+            "request": request,
+            "pagination": pagination,
+            "response_filter": response_filter,
+            "response_check": response_check,
+            "max_pages": max_pages,
+            "retry": retry,
+            "ok_statuses": ok_statuses,
+        }
         self.output_path = output_path
         self.output_conn_id = output_conn_id
         self.poke_interval = poke_interval
-        self.ok_statuses = ok_statuses
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "authapi_conn_id": self.authapi_conn_id,
-                "request": self.request,
-                "pagination": self.pagination,
-                "response_filter": self.response_filter,
-                "response_check": self.response_check,
-                "max_pages": self.max_pages,
-                "retry": self.retry,
+                **self.call,
                 "output_path": self.output_path,
                 "output_conn_id": self.output_conn_id,
                 "poke_interval": self.poke_interval,
-                "ok_statuses": self.ok_statuses,
             },
-        )
-
-    async def _hook(self) -> Any:
-        from airflow_provider_authapi.hooks.authapi import AuthApiHook
-
-        connection = await AuthApiHook.aget_connection(self.authapi_conn_id)
-        hook = AuthApiHook(self.authapi_conn_id, connection=connection)
-        # building the config registers its secrets with the masker, a sync Task SDK call: not on the loop
-        await asyncio.to_thread(getattr, hook, "config")
-        return hook
-
-    def _fetcher(self, hook: Any) -> Fetcher:
-        from airflow_provider_authapi.operators.common import hook_secrets
-
-        return Fetcher(
-            RequestSpec.from_dict(self.request),
-            paginator=self.pagination,
-            response_filter=self.response_filter,
-            response_check=resolve_callable(self.response_check) if self.response_check else None,
-            retry=RetryPolicy.of(self.retry),
-            max_pages=self.max_pages,
-            secrets=hook_secrets(hook),
-            logger=self.log,
-            ok_statuses=tuple(self.ok_statuses or ()),
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
-            hook = await self._hook()
-            fetcher = self._fetcher(hook)
+            call = ApiCall.from_dict(self.call)
+            hook = await call.ahook()
+            fetcher = call.fetcher(hook, self.log)
             async with hook.get_async_client() as client:
                 if self.poke_interval is not None:
                     payload = {"result": await self._poll(fetcher, client)}

@@ -1,0 +1,208 @@
+"""`ApiCall`: the request arguments the operator, the sensor and the trigger share, as one value.
+
+The operator and the sensor build it from their rendered arguments, fill the endpoint's placeholders from the
+hook, then either fetch in the worker or hand `to_dict()` to `AuthApiTrigger`, which rebuilds it with
+`from_dict()` in the triggerer:
+
+    call = ApiCall("crm", "/v3/company/{realm_id}/query", query_params={"query": "select ..."})
+    hook = call.hook()
+    call = call.with_endpoint_vars(hook.endpoint_vars())
+    with hook.get_client() as client:
+        records = call.fetcher(hook).run(client)
+
+The dict form holds the connection id and request specs only, never a token or secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_authapi.api.fetch import Fetcher
+from airflow_provider_authapi.api.pagination import PaginatorSpec, get_paginator
+from airflow_provider_authapi.api.request import RequestSpec
+from airflow_provider_authapi.api.response_filter import ResponseFilter, callable_ref, resolve_callable
+from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
+from airflow_provider_authapi.auth.redact import config_secrets
+from airflow_provider_authapi.auth.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from airflow_provider_authapi.hooks.authapi import AuthApiHook
+
+DEFAULT_CONN_ID = "authapi_default"
+
+# The request arguments Airflow renders with Jinja, and how the UI shows them rendered.
+REQUEST_TEMPLATE_FIELDS = ("endpoint", "query_params", "json", "data", "headers")
+REQUEST_TEMPLATE_RENDERERS = {"query_params": "json", "json": "json", "data": "py", "headers": "json"}
+
+ResponseFilterSpec = str | Callable[[Any], Any] | dict[str, str] | None
+ResponseCheck = Callable[[Any], bool]
+
+
+class AuthApiTaskError(AuthApiError):
+    """A deferred request failed in the triggerer; the message is the trigger's, secret-free."""
+
+
+def format_endpoint(endpoint: str, variables: Mapping[str, str]) -> str:
+    """Fill `{name}` placeholders (e.g. `/v3/company/{realm_id}/query`) from the hook's `endpoint_vars()`."""
+    if "{" not in endpoint:
+        return endpoint
+    names = {name for _, name, _, _ in string.Formatter().parse(endpoint) if name}
+    missing = sorted(names - set(variables))
+    if missing:
+        known = ", ".join(sorted(variables)) or "none"
+        raise ConfigError("endpoint", f"{endpoint!r} needs {missing}; the connection provides: {known}")
+    return endpoint.format_map(variables)
+
+
+def event_result(event: dict[str, Any]) -> Any:
+    """The result a trigger sent back, or raise with its (secret-free) error message."""
+    if event.get("status") != "success":
+        raise AuthApiTaskError(f"{event.get('error', 'Error')}: {event.get('message', 'no message')}")
+    return event.get("result")
+
+
+def _by_import_path(field_name: str, build: Callable[[], Any], why: str) -> Any:
+    """`build()`, with a refusal re-worded to say why an import path is needed."""
+    try:
+        return build()
+    except ConfigError as exc:
+        raise ConfigError(field_name, f"{exc} ({why})") from None
+
+
+@dataclass
+class ApiCall:
+    """One call through an `authapi_*` connection: what to request and how to read the answer.
+
+    `endpoint` may hold `{name}` placeholders until `with_endpoint_vars()`; `response_filter` is a path, a
+    callable or its spec; `pagination` a paginator, its name or its dict; `ok_statuses` are statuses that
+    mean "not yet" to a sensor.
+    """
+
+    authapi_conn_id: str = DEFAULT_CONN_ID
+    endpoint: str = ""
+    method: str = "GET"
+    query_params: dict[str, Any] | None = None
+    json: Any = None
+    data: Any = None
+    headers: dict[str, str] | None = None
+    response_filter: ResponseFilterSpec = None
+    pagination: PaginatorSpec = None
+    response_check: ResponseCheck | None = None
+    max_pages: int | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    ok_statuses: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.method = self.method.upper()
+        self.ok_statuses = tuple(self.ok_statuses or ())
+
+    def validate(self, *, deferrable: bool = False) -> None:
+        """Fail when the DAG is parsed, not at run time, on a bad filter or paginator (and, for a deferrable
+        task, on a callable the triggerer could not import)."""
+        ResponseFilter.of(self.response_filter)
+        get_paginator(self.pagination)
+        if deferrable:
+            self._reading_specs()
+
+    # -- in the worker -----------------------------------------------------------------------------------------
+
+    def hook(self) -> AuthApiHook:
+        """The connection's hook (imported on call: the hook's modules are not needed to parse a DAG)."""
+        from airflow_provider_authapi.hooks.authapi import AuthApiHook
+
+        return AuthApiHook(self.authapi_conn_id)
+
+    def with_endpoint_vars(self, variables: Mapping[str, str]) -> ApiCall:
+        """This call with the endpoint's placeholders filled (done once, in the worker)."""
+        return replace(self, endpoint=format_endpoint(self.endpoint, variables))
+
+    def request(self) -> RequestSpec:
+        return RequestSpec(
+            self.method,
+            self.endpoint,
+            params=dict(self.query_params or {}),
+            json=self.json,
+            data=self.data,
+            headers=self.headers or {},
+        )
+
+    def fetcher(self, hook: AuthApiHook, logger: logging.Logger | Any = None) -> Fetcher:
+        """The page loop of this call; errors are scrubbed of every secret of the hook's connection."""
+        return Fetcher(
+            self.request(),
+            paginator=self.pagination,
+            response_filter=self.response_filter,
+            response_check=self.response_check,
+            retry=self.retry,
+            max_pages=self.max_pages,
+            secrets=config_secrets(hook.config),
+            logger=logger or logging.getLogger(__name__),
+            ok_statuses=self.ok_statuses,
+        )
+
+    # -- to and from the triggerer -----------------------------------------------------------------------------
+
+    def _reading_specs(self) -> dict[str, Any]:
+        """Paginator, filter and check as plain data; a lambda or nested function is refused, naming its field."""
+        paginator = get_paginator(self.pagination)
+        pagination_spec = paginator.to_spec() if paginator else None
+        response_filter = ResponseFilter.of(self.response_filter)
+        filter_spec = check_ref = None
+        if response_filter is not None:
+            why = "deferrable=True sends it by import path"
+            filter_spec = _by_import_path("response_filter", response_filter.to_spec, why)
+        if self.response_check is not None:
+            check, why = self.response_check, "deferrable=True sends it to the triggerer by import path"
+            check_ref = _by_import_path("response_check", lambda: callable_ref(check), why)
+        return {
+            "pagination": pagination_spec,
+            "response_filter": filter_spec,
+            "response_check": check_ref,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The trigger's kwargs: plain data; callables and custom paginators by import path."""
+        return {
+            "authapi_conn_id": self.authapi_conn_id,
+            "request": self.request().to_dict(),
+            **self._reading_specs(),
+            "max_pages": self.max_pages,
+            "retry": self.retry.to_spec(),
+            "ok_statuses": list(self.ok_statuses) or None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ApiCall:
+        """Inverse of `to_dict()`: imports the callables it names."""
+        request = RequestSpec.from_dict(data["request"])
+        check = data.get("response_check")
+        return cls(
+            authapi_conn_id=data["authapi_conn_id"],
+            endpoint=request.url,
+            method=request.method,
+            query_params=request.params,
+            json=request.json,
+            data=request.data,
+            headers=request.headers,
+            response_filter=data.get("response_filter"),
+            pagination=data.get("pagination"),
+            response_check=resolve_callable(check) if check else None,
+            max_pages=data.get("max_pages"),
+            retry=RetryPolicy.of(data.get("retry")),
+            ok_statuses=tuple(data.get("ok_statuses") or ()),
+        )
+
+    async def ahook(self) -> AuthApiHook:
+        """The connection's hook inside the triggerer's event loop."""
+        from airflow_provider_authapi.hooks.authapi import AuthApiHook
+
+        connection = await AuthApiHook.aget_connection(self.authapi_conn_id)
+        hook = AuthApiHook(self.authapi_conn_id, connection=connection)
+        # building the config registers its secrets with the masker, a sync Task SDK call: not on the loop
+        await asyncio.to_thread(getattr, hook, "config")
+        return hook
