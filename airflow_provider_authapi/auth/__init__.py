@@ -16,6 +16,7 @@ from airflow_provider_authapi.auth.authorization_code import (
     new_pkce_verifier,
     pkce_challenge,
 )
+from airflow_provider_authapi.auth.client import client_kwargs, ssl_verify
 from airflow_provider_authapi.auth.config import (
     ApiKeyConfig,
     AuthConfig,
@@ -40,7 +41,10 @@ from airflow_provider_authapi.auth.errors import (
     TransientTokenEndpointError,
     UnauthorizedError,
 )
-from airflow_provider_authapi.auth.flows import (
+from airflow_provider_authapi.auth.grants import LoginGrant, OAuth2Grant
+from airflow_provider_authapi.auth.manager import TokenManager
+from airflow_provider_authapi.auth.retry import RetryPolicy, TokenRetry
+from airflow_provider_authapi.auth.schemes import (
     ApiKeyAuth,
     BasicAuth,
     BearerAuth,
@@ -50,11 +54,7 @@ from airflow_provider_authapi.auth.flows import (
     SignatureAuth,
     TokenAuth,
 )
-from airflow_provider_authapi.auth.grants import LoginGrant, OAuth2Grant
-from airflow_provider_authapi.auth.manager import TokenManager
-from airflow_provider_authapi.auth.retry import RetryPolicy, TokenRetry
 from airflow_provider_authapi.auth.store import MemoryTokenStore, TokenStore
-from airflow_provider_authapi.auth.tls import client_kwargs, ssl_verify
 from airflow_provider_authapi.auth.token import DEFAULT_LEEWAY, Token
 
 

@@ -8,12 +8,12 @@ import secrets
 
 import httpx
 
+from airflow_provider_authapi.auth.client import ssl_verify
 from airflow_provider_authapi.auth.config import CommonConfig, OAuth2Config
 from airflow_provider_authapi.auth.endpoint import TokenEndpoint
 from airflow_provider_authapi.auth.errors import ConfigError
 from airflow_provider_authapi.auth.grants import OAuth2Grant
 from airflow_provider_authapi.auth.retry import RetryPolicy
-from airflow_provider_authapi.auth.tls import ssl_verify
 from airflow_provider_authapi.auth.token import Token
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_authapi import profiles
 from airflow_provider_authapi.auth import client_kwargs
+from airflow_provider_authapi.auth.client import ssl_verify
 from airflow_provider_authapi.auth.config import (
     ApiKeyConfig,
     BasicAuthConfig,
@@ -22,7 +23,6 @@ from airflow_provider_authapi.auth.config import (
     TokenLoginConfig,
 )
 from airflow_provider_authapi.auth.errors import ConfigError
-from airflow_provider_authapi.auth.tls import ssl_verify
 from airflow_provider_authapi.connections import auth_config_from_connection, connection_value
 from tests.emulators.base import self_signed_cert
 from tests.emulators.oauth2_server import LoginServer
