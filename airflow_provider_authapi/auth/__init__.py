@@ -4,19 +4,17 @@ config = AuthConfig(OAuth2Config(token_url=..., client_id=..., client_secret=...
 manager = build_token_manager(config)            # None for static schemes
 with httpx.Client(**client_kwargs(config.common), auth=build_auth(config, manager)) as client:
     client.get("/v1/things")
+
+This package exports what a user of the core needs; everything else is imported from its module:
+`manager.TokenManager`, `store.TokenStore` / `MemoryTokenStore`, `schemes` (the `httpx.Auth` classes),
+`grants` and `endpoint` (token requests and sending them), `retry.RetryPolicy`, `errors` (every error).
 """
 
 from __future__ import annotations
 
-import httpx
-
-from airflow_provider_authapi.auth.authorization_code import (
-    authorization_url,
-    exchange_code,
-    new_pkce_verifier,
-    pkce_challenge,
-)
-from airflow_provider_authapi.auth.client import client_kwargs, ssl_verify
+from airflow_provider_authapi.auth.authorization_code import authorization_url, exchange_code, new_pkce_verifier
+from airflow_provider_authapi.auth.build import build_auth, build_token_manager
+from airflow_provider_authapi.auth.client import client_kwargs
 from airflow_provider_authapi.auth.config import (
     ApiKeyConfig,
     AuthConfig,
@@ -30,117 +28,25 @@ from airflow_provider_authapi.auth.config import (
     TokenLoginConfig,
     TokenPlacement,
 )
-from airflow_provider_authapi.auth.endpoint import TokenEndpoint
-from airflow_provider_authapi.auth.errors import (
-    AuthApiError,
-    ConfigError,
-    InvalidGrantError,
-    TokenEndpointError,
-    TokenStoreError,
-    TokenTransportError,
-    TransientTokenEndpointError,
-    UnauthorizedError,
-)
-from airflow_provider_authapi.auth.grants import LoginGrant, OAuth2Grant
-from airflow_provider_authapi.auth.manager import TokenManager
-from airflow_provider_authapi.auth.retry import RetryPolicy, TokenRetry
-from airflow_provider_authapi.auth.schemes import (
-    ApiKeyAuth,
-    BasicAuth,
-    BearerAuth,
-    ExtraQueryParams,
-    MultiAuth,
-    RequestDecorator,
-    SignatureAuth,
-    TokenAuth,
-)
-from airflow_provider_authapi.auth.store import MemoryTokenStore, TokenStore
-from airflow_provider_authapi.auth.token import DEFAULT_LEEWAY, Token
-
-
-def build_token_manager(
-    config: AuthConfig,
-    store: TokenStore | None = None,
-    *,
-    leeway: float | None = None,
-    retry: RetryPolicy | None = None,
-) -> TokenManager | None:
-    """A `TokenManager` for schemes that obtain tokens (OAuth 2.0, token login); None for static ones.
-
-    `leeway` wins over the config's; without either, `DEFAULT_LEEWAY`. `retry` defaults to `retry.TOKEN_RETRY`.
-    """
-    scheme = config.scheme
-    if isinstance(scheme, OAuth2Config):
-        grant: OAuth2Grant | LoginGrant = OAuth2Grant(scheme)
-        initial_refresh_token = scheme.refresh_token
-    elif isinstance(scheme, TokenLoginConfig):
-        grant, initial_refresh_token = LoginGrant(scheme), None
-    else:
-        return None
-    tls = config.common.tls
-    endpoint = TokenEndpoint(grant, verify=ssl_verify(tls), timeout=config.common.timeout, retry=retry)
-    if leeway is None:
-        leeway = scheme.leeway if scheme.leeway is not None else DEFAULT_LEEWAY
-    return TokenManager(endpoint, store, leeway=leeway, initial_refresh_token=initial_refresh_token)
-
-
-def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> httpx.Auth:
-    """The `httpx.Auth` of a config: its scheme, the extra query parameters and the signature header."""
-    scheme = config.scheme
-    decorators: list[RequestDecorator] = []
-    if isinstance(scheme, BasicAuthConfig):
-        decorators.append(BasicAuth(scheme))
-    elif isinstance(scheme, BearerAuthConfig):
-        decorators.append(BearerAuth(scheme))
-    elif isinstance(scheme, ApiKeyConfig):
-        decorators.append(ApiKeyAuth(scheme))
-    if config.common.params:
-        decorators.append(ExtraQueryParams(config.common.params))
-    if config.common.signature is not None:
-        decorators.append(SignatureAuth(config.common.signature))
-    if isinstance(scheme, OAuth2Config | TokenLoginConfig):
-        manager = manager or build_token_manager(config)
-        assert manager is not None
-        return TokenAuth(manager, scheme.placement, also=decorators)
-    return decorators[0] if len(decorators) == 1 else MultiAuth(decorators)
-
+from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError, TokenEndpointError, UnauthorizedError
+from airflow_provider_authapi.auth.token import Token
 
 __all__ = [
-    "DEFAULT_LEEWAY",
-    "ApiKeyAuth",
     "ApiKeyConfig",
     "AuthApiError",
     "AuthConfig",
-    "BasicAuth",
     "BasicAuthConfig",
-    "BearerAuth",
     "BearerAuthConfig",
     "CommonConfig",
     "ConfigError",
-    "ExtraQueryParams",
-    "InvalidGrantError",
-    "LoginGrant",
-    "MemoryTokenStore",
-    "MultiAuth",
     "NoAuthConfig",
     "OAuth2Config",
-    "OAuth2Grant",
-    "RetryPolicy",
-    "SignatureAuth",
     "SignatureConfig",
     "TLSConfig",
     "Token",
-    "TokenAuth",
-    "TokenEndpoint",
     "TokenEndpointError",
     "TokenLoginConfig",
-    "TokenManager",
     "TokenPlacement",
-    "TokenRetry",
-    "TokenStore",
-    "TokenStoreError",
-    "TokenTransportError",
-    "TransientTokenEndpointError",
     "UnauthorizedError",
     "authorization_url",
     "build_auth",
@@ -148,6 +54,4 @@ __all__ = [
     "client_kwargs",
     "exchange_code",
     "new_pkce_verifier",
-    "pkce_challenge",
-    "ssl_verify",
 ]

@@ -16,9 +16,10 @@ from typing import Any
 
 import httpx
 
-from airflow_provider_authapi.auth import MemoryTokenStore, build_auth, build_token_manager, client_kwargs
+from airflow_provider_authapi.auth import build_auth, build_token_manager, client_kwargs
 from airflow_provider_authapi.auth.config import OAuth2Config, TokenLoginConfig, TokenPlacement
 from airflow_provider_authapi.auth.errors import AuthApiError, UnauthorizedError
+from airflow_provider_authapi.auth.store import MemoryTokenStore
 from airflow_provider_authapi.auth.token import Token
 from airflow_provider_authapi.plugins.connection_test import tested_connection_id
 

@@ -10,12 +10,12 @@ from airflow_provider_authapi.auth import (
     AuthConfig,
     CommonConfig,
     ConfigError,
-    MemoryTokenStore,
     TokenEndpointError,
     TokenLoginConfig,
     build_token_manager,
 )
 from airflow_provider_authapi.auth.json_path import find_path
+from airflow_provider_authapi.auth.store import MemoryTokenStore
 from tests.core.conftest import FAST, call
 from tests.emulators.base import Emulator, Response
 

@@ -8,8 +8,6 @@ import pytest
 from airflow_provider_authapi.auth import (
     AuthConfig,
     CommonConfig,
-    InvalidGrantError,
-    MemoryTokenStore,
     OAuth2Config,
     TokenEndpointError,
     TokenPlacement,
@@ -19,6 +17,8 @@ from airflow_provider_authapi.auth import (
     exchange_code,
     new_pkce_verifier,
 )
+from airflow_provider_authapi.auth.errors import InvalidGrantError
+from airflow_provider_authapi.auth.store import MemoryTokenStore
 from tests.core.conftest import FAST, call
 
 

@@ -11,14 +11,13 @@ from airflow_provider_authapi.auth import (
     BasicAuthConfig,
     BearerAuthConfig,
     CommonConfig,
-    LoginGrant,
     NoAuthConfig,
     OAuth2Config,
-    OAuth2Grant,
     SignatureConfig,
     TLSConfig,
     TokenLoginConfig,
 )
+from airflow_provider_authapi.auth.grants import LoginGrant, OAuth2Grant
 from airflow_provider_authapi.auth.redact import (
     EXCERPT_CHARS,
     config_secrets,

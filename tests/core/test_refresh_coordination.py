@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pendulum
 import pytest
 
-from airflow_provider_authapi.auth import AuthConfig, OAuth2Config, Token, TokenManager, build_token_manager
+from airflow_provider_authapi.auth import AuthConfig, OAuth2Config, Token, build_token_manager
+from airflow_provider_authapi.auth.manager import TokenManager
 from airflow_provider_authapi.auth.store import MemoryRegisters, RefreshQueue, SharedTokenStore
 from tests.core.conftest import FAST
 from tests.emulators.base import Request, Response

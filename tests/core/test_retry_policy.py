@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_authapi.auth import RetryPolicy, TokenRetry
-from airflow_provider_authapi.auth.retry import API_RETRY, TOKEN_RETRY
+from airflow_provider_authapi.auth.retry import API_RETRY, TOKEN_RETRY, RetryPolicy, TokenRetry
 
 
 def test_token_requests_give_up_within_a_minute():

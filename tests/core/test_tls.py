@@ -14,8 +14,8 @@ from airflow_provider_authapi.auth import (
     TokenEndpointError,
     TokenLoginConfig,
     build_token_manager,
-    ssl_verify,
 )
+from airflow_provider_authapi.auth.client import ssl_verify
 from tests.core.conftest import FAST, call
 from tests.emulators.base import self_signed_cert
 from tests.emulators.oauth2_server import LoginServer

@@ -11,12 +11,11 @@ from airflow_provider_authapi.auth import (
     AuthConfig,
     CommonConfig,
     OAuth2Config,
-    RetryPolicy,
     TokenEndpointError,
-    TokenTransportError,
-    TransientTokenEndpointError,
     build_token_manager,
 )
+from airflow_provider_authapi.auth.errors import TokenTransportError, TransientTokenEndpointError
+from airflow_provider_authapi.auth.retry import RetryPolicy
 from tests.core.conftest import FAST
 from tests.emulators.base import Emulator, Response
 

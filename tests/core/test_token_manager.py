@@ -10,15 +10,9 @@ from dataclasses import replace
 import pendulum
 import pytest
 
-from airflow_provider_authapi.auth import (
-    AuthConfig,
-    InvalidGrantError,
-    MemoryTokenStore,
-    OAuth2Config,
-    Token,
-    TokenStoreError,
-    build_token_manager,
-)
+from airflow_provider_authapi.auth import AuthConfig, OAuth2Config, Token, build_token_manager
+from airflow_provider_authapi.auth.errors import InvalidGrantError, TokenStoreError
+from airflow_provider_authapi.auth.store import MemoryTokenStore
 from tests.core.conftest import FAST
 
 

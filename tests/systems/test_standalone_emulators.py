@@ -13,7 +13,8 @@ from types import SimpleNamespace
 import httpx
 import pytest
 
-from airflow_provider_authapi.auth import MemoryTokenStore, build_auth, build_token_manager, client_kwargs
+from airflow_provider_authapi.auth import build_auth, build_token_manager, client_kwargs
+from airflow_provider_authapi.auth.store import MemoryTokenStore
 from airflow_provider_authapi.connections import auth_config_from_connection
 from tests.conftest import ROOT
 from tests.emulators.systems import SYSTEMS, start
