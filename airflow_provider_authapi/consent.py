@@ -25,7 +25,7 @@ from typing import Any
 from airflow_provider_authapi.auth import authorization_url, exchange_code, new_pkce_verifier
 from airflow_provider_authapi.auth.config import OAuth2Config
 from airflow_provider_authapi.auth.errors import AuthApiError
-from airflow_provider_authapi.auth.token import Token
+from airflow_provider_authapi.auth.token import REALM_ID, Token
 from airflow_provider_authapi.store import VariableTokenStore
 
 CONSENT_TTL_SECONDS = 600.0
@@ -242,7 +242,7 @@ def complete(hook: Any, pending: PendingConsent, code: str, *, realm_id: str | N
     except AuthApiError as exc:
         raise ConsentError("exchange", f"the token endpoint refused the authorization code: {exc}") from None
     if realm_id:
-        token = replace(token, extra={**token.extra, "realm_id": realm_id})
+        token = replace(token, extra={**token.extra, REALM_ID: realm_id})
     hook.store.save(token)
     reset_token_managers()
     return token

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
-from airflow_provider_authapi.auth.token import Token
+from airflow_provider_authapi.auth.token import PUBLIC_EXTRA_KEYS, Token
 
 STORE_FORMAT_VERSION = 1
 TICKET_TTL = 180.0  # > a token request's worst case (30 s timeout x retries within 60 s) plus the save
@@ -312,7 +312,7 @@ class SharedTokenStore:
             "has_refresh_token": bool(token.refresh_token),
             "obtained_at": token.obtained_at.isoformat(),
             "scope": token.scope,
-            "extra": {k: v for k, v in token.extra.items() if k in ("realm_id",)},
+            "extra": {k: v for k, v in token.extra.items() if k in PUBLIC_EXTRA_KEYS},
         }
 
 

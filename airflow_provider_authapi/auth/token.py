@@ -12,6 +12,11 @@ from pendulum import DateTime
 
 DEFAULT_LEEWAY = 60.0
 
+# QuickBooks' company id: its consent callback sends `realmId`, saved with the token under this key.
+REALM_ID = "realm_id"
+# Keys of `Token.extra` that are no secret: shown with the token's state and usable as `{name}` in endpoints.
+PUBLIC_EXTRA_KEYS = (REALM_ID,)
+
 
 def jwt_expiry(token: str) -> DateTime | None:
     """Return the `exp` claim of `token` if it is a JWT (read without verifying), else None."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from airflow.sdk import BaseHook
@@ -17,17 +17,18 @@ from airflow_provider_authapi.auth import (
 from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig
 from airflow_provider_authapi.auth.errors import AuthApiError
 from airflow_provider_authapi.auth.redact import config_secrets as core_config_secrets
-from airflow_provider_authapi.auth.token import Token
+from airflow_provider_authapi.auth.token import PUBLIC_EXTRA_KEYS, Token
 from airflow_provider_authapi.connections import auth_config_from_connection
 from airflow_provider_authapi.connections.mapping import connection_value
 from airflow_provider_authapi.store import VariableTokenStore
 
+if TYPE_CHECKING:
+    from airflow_provider_authapi.auth.manager import TokenManager
+
 # One TokenManager per (connection, credentials) in this process: every hook instance, task and trigger
 # running here shares its in-memory token, so the store is read at most once per token lifetime.
-_MANAGERS: dict[tuple[str, str], Any] = {}
+_MANAGERS: dict[tuple[str, str], TokenManager] = {}
 _MANAGERS_LOCK = threading.Lock()
-
-ENDPOINT_VAR_KEYS = ("realm_id",)
 
 
 def reset_token_managers() -> None:
@@ -113,7 +114,7 @@ class AuthApiHook(BaseHook):
         return VariableTokenStore(self.authapi_conn_id, self.config.fingerprint())
 
     @cached_property
-    def token_manager(self) -> Any:
+    def token_manager(self) -> TokenManager | None:
         """The process-wide TokenManager of this connection, or None for static schemes."""
         key = (self.authapi_conn_id, self.config.fingerprint())
         with _MANAGERS_LOCK:
@@ -186,11 +187,11 @@ class AuthApiHook(BaseHook):
 
         A value stored with the token (from the consent callback) wins over the connection's field.
         """
-        values = {key: str(value) for key in ENDPOINT_VAR_KEYS if (value := connection_value(self.connection, key))}
+        values = {key: str(value) for key in PUBLIC_EXTRA_KEYS if (value := connection_value(self.connection, key))}
         if self.token_manager is not None:
             token = self.store.load()
             if token is not None:
-                values.update({k: str(v) for k, v in token.extra.items() if k in ENDPOINT_VAR_KEYS and v})
+                values.update({k: str(v) for k, v in token.extra.items() if k in PUBLIC_EXTRA_KEYS and v})
         return values
 
     # -- UI ----------------------------------------------------------------------------------------------------
