@@ -104,11 +104,3 @@ PROFILES: dict[str, Profile] = _profiles(
         "Authorization code with consent, rotating refresh tokens, realm id; the production company API.",
     ),
 )
-
-
-def get_profile(name: str) -> Profile:
-    """The profile called `name`; a KeyError names the known ones."""
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise KeyError(f"unknown profile {name!r}; known: {', '.join(sorted(PROFILES)) or 'none'}") from None

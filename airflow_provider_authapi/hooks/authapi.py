@@ -155,13 +155,6 @@ class AuthApiHook(BaseHook):
         """Send one authenticated request. The status is not raised; a 401 is retried once by the auth."""
         return self.get_conn().request(method, endpoint, **httpx_kwargs)
 
-    async def arequest(self, method: str, endpoint: str, **httpx_kwargs: Any) -> httpx.Response:
-        """Async `request()` on a short-lived `httpx.AsyncClient`."""
-        async with self.get_async_client() as client:
-            response = await client.request(method, endpoint, **httpx_kwargs)
-            await response.aread()
-            return response
-
     # -- tokens ------------------------------------------------------------------------------------------------
 
     def get_token(self, force_refresh: bool = False) -> Token | None:
