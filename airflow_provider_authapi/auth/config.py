@@ -2,6 +2,9 @@
 
 The Airflow layer maps a Connection to one of these; the core turns it into an `httpx.Auth`.
 Secret-bearing fields are excluded from `repr()`.
+
+These dataclasses hold the only copy of every default and of every choice (the `Literal` types): the connection
+form and the connection mapping (`connections.fields`) read them through the attribute each field fills.
 """
 
 from __future__ import annotations
@@ -9,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from airflow_provider_authapi.auth.errors import ConfigError
+from airflow_provider_authapi.auth.token import DEFAULT_LEEWAY
 
 MIN_SIGNATURE_SECRET_LENGTH = 32
 
@@ -20,18 +24,24 @@ ClientAuth = Literal["basic", "body"]
 Location = Literal["header", "query"]
 RequestFormat = Literal["json", "form"]
 
+# Defaults that more than one dataclass below shares.
+HEADER_NAME = "Authorization"
+HEADER_PREFIX = "Bearer"
+LOCATION: Location = "header"
+DEFAULT_LIFETIME = 3600.0
+
 
 @dataclass(frozen=True)
 class TokenPlacement:
     """Where the access token goes on each API request."""
 
-    location: Location = "header"
-    header_name: str = "Authorization"
-    prefix: str = "Bearer"
+    location: Location = LOCATION
+    header_name: str = HEADER_NAME
+    prefix: str = HEADER_PREFIX
     query_param: str = "access_token"
 
     def __post_init__(self) -> None:
-        _check_choice("token_placement", self.location, ("header", "query"))
+        _check_choice("token_placement", self.location, Location)
 
     def describe(self) -> str:
         """Where the token goes, the token left out: `header 'Authorization: Bearer <token>'`."""
@@ -96,8 +106,8 @@ class BearerAuthConfig:
     """A static token sent as `<header>: <prefix> <token>`."""
 
     token: str = field(repr=False)
-    header_name: str = "Authorization"
-    prefix: str = "Bearer"
+    header_name: str = HEADER_NAME
+    prefix: str = HEADER_PREFIX
 
 
 @dataclass(frozen=True)
@@ -106,11 +116,11 @@ class ApiKeyConfig:
 
     key: str = field(repr=False)
     name: str = "X-API-Key"
-    location: Location = "header"
+    location: Location = LOCATION
     prefix: str = ""
 
     def __post_init__(self) -> None:
-        _check_choice("api_key_location", self.location, ("header", "query"))
+        _check_choice("api_key_location", self.location, Location)
         if not self.name:
             raise ConfigError("api_key_name", "a header or query parameter name is required")
 
@@ -135,19 +145,15 @@ class OAuth2Config:
     password: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
     placement: TokenPlacement = field(default_factory=TokenPlacement)
-    default_lifetime: float | None = 3600.0
+    default_lifetime: float | None = DEFAULT_LIFETIME
     max_lifetime: float | None = None
-    leeway: float | None = None
+    leeway: float | None = DEFAULT_LEEWAY  # None: the token manager's own leeway
 
     def __post_init__(self) -> None:
         if not self.token_url:
             raise ConfigError("token_url", "is required for OAuth 2.0")
-        _check_choice(
-            "grant_type",
-            self.grant_type,
-            ("client_credentials", "authorization_code", "password", "refresh_token"),
-        )
-        _check_choice("client_auth", self.client_auth, ("basic", "body"))
+        _check_choice("grant_type", self.grant_type, GrantType)
+        _check_choice("client_auth", self.client_auth, ClientAuth)
         if self.grant_type == "password" and not self.username:
             raise ConfigError("username", "is required for the password grant")
         if self.grant_type == "refresh_token" and not self.refresh_token:
@@ -174,9 +180,9 @@ class TokenLoginConfig:
     refresh_token_path: str | None = None
     expires_in_path: str | None = None
     expires_at_path: str | None = None
-    default_lifetime: float | None = 3600.0
+    default_lifetime: float | None = DEFAULT_LIFETIME
     max_lifetime: float | None = None
-    leeway: float | None = None
+    leeway: float | None = DEFAULT_LEEWAY  # None: the token manager's own leeway
     refresh_url: str | None = None
     refresh_token_field: str = "RefreshToken"
     refresh_body: dict[str, Any] = field(default_factory=dict)
@@ -185,7 +191,7 @@ class TokenLoginConfig:
     def __post_init__(self) -> None:
         if not self.token_url:
             raise ConfigError("token_url", "is required for a token login")
-        _check_choice("request_format", self.request_format, ("json", "form"))
+        _check_choice("request_format", self.request_format, RequestFormat)
         if not self.token_path:
             raise ConfigError("token_path", "a response path to the token is required")
 
@@ -215,6 +221,8 @@ class AuthConfig:
         return hashlib.sha256(blob).hexdigest()[:32]
 
 
-def _check_choice(field_name: str, value: str, allowed: tuple[str, ...]) -> None:
+def _check_choice(field_name: str, value: str, choices: Any) -> None:
+    """`value` must be one of the `Literal` type `choices`."""
+    allowed = get_args(choices)
     if value not in allowed:
         raise ConfigError(field_name, f"must be one of {', '.join(allowed)} (got {value!r})")
