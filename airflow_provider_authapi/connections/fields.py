@@ -1,7 +1,9 @@
 """The connection form: every connection type's custom fields, written once.
 
 `get_provider_info` turns these into `conn-fields` and `ui-field-behaviour`; `connections.mapping` reads
-connection extras with the same specs (type, choices), so the form and the validation cannot drift apart.
+connection extras with the same specs (type, choices, defaults), so the form and the validation cannot drift apart.
+Each spec names the `auth.config` attribute it fills, and takes that attribute's default and choices: the config
+dataclasses hold the only copy of both.
 
 Field names matter: Airflow's secrets masker hides the value of every extra key whose name contains a word such as
 `token`, `password`, `secret`, `api_key` or `authorization`. A non-secret field named like that shows and saves
@@ -15,8 +17,10 @@ text whenever it parses, which garbles JSON typed key by key: the help of JSON f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+from airflow_provider_authapi.auth import config
 
 HOOKS_MODULE = "airflow_provider_authapi.hooks.connection_types"  # one AuthApiHook subclass per type
 STANDARD_FIELDS = ("schema", "port", "login", "password", "description")
@@ -24,16 +28,33 @@ STANDARD_FIELDS = ("schema", "port", "login", "password", "description")
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One custom field, stored as a top-level key of the connection's `extra` JSON."""
+    """One custom field, stored as a top-level key of the connection's `extra` JSON.
+
+    `fills` names the `auth.config` attribute the field sets ("Class.attribute"); its default and, for a dropdown,
+    its choices (the attribute's `Literal` type) are read from there, so the form, the mapping and the config
+    share one copy. Only a field that fills no config attribute (`test_endpoint`) carries its own default."""
 
     name: str
     label: str
     kind: str  # string | secret | multiline | integer | number | boolean | object | choice
     description: str
-    choices: tuple[str, ...] = ()
-    default: Any = None
-    choice_labels: tuple[str, ...] = ()  # what the dropdown shows for each choice
+    fills: str = ""
+    choice_labels: tuple[tuple[str, str], ...] = ()  # (stored value, what the dropdown shows)
     section: str = ""  # a collapsible part of the form; "" = Airflow's "Extra Fields"
+    own_default: Any = None  # only for a field that fills no config attribute
+    default: Any = field(init=False)
+    choices: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        default, choices = self.own_default, ()
+        if self.fills:
+            if self.own_default is not None:
+                raise ValueError(f"field {self.name!r}: its default is the one of {self.fills}")
+            default, choices = config_default(self.fills), config_choices(self.fills)
+        if self.kind == "choice" and (not choices or {value for value, _ in self.choice_labels} != set(choices)):
+            raise ValueError(f"field {self.name!r}: label every choice of {self.fills or 'a Literal attribute'}")
+        object.__setattr__(self, "default", default)
+        object.__setattr__(self, "choices", choices)
 
     @property
     def secret(self) -> bool:
@@ -43,23 +64,51 @@ class FieldSpec:
         """The JSON Schema the Airflow 3 UI renders (enum: dropdown; format: masked or multi-line input).
 
         Every type includes "null", else the form marks the field required; an enum never does, else the dropdown
-        offers a literal "null" (the dropdown can be cleared instead)."""
+        offers a literal "null" (the dropdown can be cleared instead). An empty default ("", ()) is not shown."""
         if self.kind == "choice":
+            labels = dict(self.choice_labels)
             schema: dict[str, Any] = {"type": ["string", "null"], "enum": list(self.choices)}
-            if self.choice_labels:
-                schema["values_display"] = dict(zip(self.choices, self.choice_labels, strict=True))
+            schema["values_display"] = {value: labels[value] for value in self.choices}
         elif self.kind in ("secret", "multiline"):
             schema = {"type": ["string", "null"], "format": "password" if self.secret else "multiline"}
         else:
             schema = {"type": [self.kind, "null"]}
-        if self.default is not None:
-            schema["default"] = self.default
+        if self.default not in (None, "", ()):
+            schema["default"] = _whole(self.default)
         if self.section:
             schema["section"] = self.section
         return schema
 
     def conn_field(self) -> dict[str, Any]:
         return {"label": self.label, "description": self.description, "schema": self.schema()}
+
+
+def config_attribute(fills: str) -> tuple[type, str]:
+    """The `auth.config` class and attribute named by "Class.attribute"; a typo fails at import."""
+    class_name, _, attribute = fills.partition(".")
+    cls = getattr(config, class_name, None)
+    if cls is None or attribute not in {f.name for f in fields(cls)}:
+        raise ValueError(f"{fills!r} is not an attribute of a config class in {config.__name__}")
+    return cls, attribute
+
+
+def config_default(fills: str) -> Any:
+    """The attribute's default; None for a required one or one built by a factory (`{}`)."""
+    cls, attribute = config_attribute(fills)
+    default = next(f.default for f in fields(cls) if f.name == attribute)
+    return None if default is MISSING else default
+
+
+def config_choices(fills: str) -> tuple[str, ...]:
+    """The values of the attribute's `Literal` type; () for any other type."""
+    cls, attribute = config_attribute(fills)
+    hint = get_type_hints(cls)[attribute]
+    return get_args(hint) if get_origin(hint) is Literal else ()
+
+
+def _whole(value: Any) -> Any:
+    """3600.0 as 3600: the form shows the number as a person writes it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 @dataclass(frozen=True)
@@ -88,13 +137,13 @@ class ConnectionType:
         }
 
 
-def _f(name: str, label: str, kind: str, description: str, *choices: str, default: Any = None) -> FieldSpec:
-    return FieldSpec(name, label, kind, description, tuple(choices), default)
+def _f(name: str, label: str, kind: str, description: str, fills: str = "", *, default: Any = None) -> FieldSpec:
+    return FieldSpec(name, label, kind, description, fills, own_default=default)
 
 
-def _choice(name: str, label: str, description: str, choices: dict[str, str], default: str) -> FieldSpec:
-    """A dropdown: `choices` maps each stored value to what the form shows."""
-    return FieldSpec(name, label, "choice", description, tuple(choices), default, tuple(choices.values()))
+def _choice(name: str, label: str, description: str, fills: str, labels: dict[str, str]) -> FieldSpec:
+    """A dropdown of the `Literal` values of `fills`; `labels` maps each to what the form shows."""
+    return FieldSpec(name, label, "choice", description, fills, tuple(labels.items()))
 
 
 def _section(title: str, *specs: FieldSpec) -> tuple[FieldSpec, ...]:
@@ -110,57 +159,72 @@ PROFILE = _f(
     "A known system: its URLs and settings apply to every field you leave empty or at its default.",
 )
 
-HEADER_NAME = _f("header_name", "Header name", "string", "The header that carries the token.", default="Authorization")
-HEADER_PREFIX = _f("header_prefix", "Header value prefix", "string",
-                   "Written before the token, e.g. Bearer or Token. Clear the field to send the token alone.",
-                   default="Bearer")  # fmt: skip
+
+def _header(owner: str) -> tuple[FieldSpec, FieldSpec]:
+    """The header that carries a token and its prefix, filling `owner`'s `header_name` and `prefix`."""
+    return (
+        _f("header_name", "Header name", "string", "The header that carries the token.", f"{owner}.header_name"),
+        _f("header_prefix", "Header value prefix", "string",
+           "Written before the token, e.g. Bearer or Token. Clear the field to send the token alone.",
+           f"{owner}.prefix"),
+    )  # fmt: skip
+
 
 SENDING = _section(
     "Sending the token",
-    _choice("auth_location", "Send the token in", "A request header or a query parameter.", LOCATIONS, "header"),
-    HEADER_NAME,
-    HEADER_PREFIX,
+    _choice("auth_location", "Send the token in", "A request header or a query parameter.",
+            "TokenPlacement.location", LOCATIONS),
+    *_header("TokenPlacement"),
     _f("query_param_name", "Query parameter name", "string", "The query parameter that carries the token, when "
-       "sent in the query.", default="access_token"),
+       "sent in the query.", "TokenPlacement.query_param"),
 )  # fmt: skip
 
-LIFETIME = _section(
-    "Token lifetime",
-    _f("default_lifetime", "Default lifetime (seconds)", "number",
-       "Used when the login response gives no expiry and the token is not a JWT with an expiry.", default=3600),
-    _f("max_lifetime", "Maximum lifetime (seconds)", "number",
-       "Renew sooner than the API says: the shorter of the two wins. Empty: no maximum."),
-    _f("leeway", "Renew early by (seconds)", "number",
-       "A token counts as expired this many seconds early (at most 5% of its lifetime).", default=60),
-)  # fmt: skip
+
+def _lifetime(owner: str) -> tuple[FieldSpec, ...]:
+    """The token lifetime settings of `owner`, a config class of a scheme that obtains tokens."""
+    return _section(
+        "Token lifetime",
+        _f("default_lifetime", "Default lifetime (seconds)", "number",
+           "Used when the login response gives no expiry and the token is not a JWT with an expiry.",
+           f"{owner}.default_lifetime"),
+        _f("max_lifetime", "Maximum lifetime (seconds)", "number",
+           "Renew sooner than the API says: the shorter of the two wins. Empty: no maximum.", f"{owner}.max_lifetime"),
+        _f("leeway", "Renew early by (seconds)", "number",
+           "A token counts as expired this many seconds early (at most 5% of its lifetime).", f"{owner}.leeway"),
+    )  # fmt: skip
+
 
 COMMON_FIELDS = (
     *_section(
         "Requests",
         _f("extra_headers", "Extra headers", "object",
-           'Headers sent with every request. Paste a JSON object, e.g. {"X-Tenant": "acme"}.'),
+           'Headers sent with every request. Paste a JSON object, e.g. {"X-Tenant": "acme"}.', "CommonConfig.headers"),
         _f("extra_query_params", "Extra query parameters", "object",
-           'Query parameters sent with every request. Paste a JSON object, e.g. {"minorversion": "75"}.'),
-        _f("timeout", "Timeout (seconds)", "number", "How long to wait for each HTTP request.", default=30),
+           'Query parameters sent with every request. Paste a JSON object, e.g. {"minorversion": "75"}.',
+           "CommonConfig.params"),
+        _f("timeout", "Timeout (seconds)", "number", "How long to wait for each HTTP request.", "CommonConfig.timeout"),
         _f("test_endpoint", "Test endpoint", "string",
            "Path of a cheap GET request that the connection Test calls, e.g. /v1/me.", default="/"),
     ),
     *_section(
         "TLS certificates",
         _f("verify_tls", "Verify TLS", "boolean", "Check the server's certificate. Turn off only for a test server.",
-           default=True),
+           "TLSConfig.verify"),
         _f("ca_cert_pem", "CA certificate (PEM)", "multiline",
-           "Trust this certificate authority, e.g. the certificate of a server that signs its own."),
+           "Trust this certificate authority, e.g. the certificate of a server that signs its own.",
+           "TLSConfig.ca_pem"),
         _f("client_cert_pem", "Client certificate (PEM)", "multiline",
-           "A TLS client certificate, for APIs that ask for one."),
+           "A TLS client certificate, for APIs that ask for one.", "TLSConfig.client_cert_pem"),
         _f("client_private_key_pem", "Client private key (PEM)", "secret",
-           "The client certificate's private key, unencrypted. Hidden like a password."),
+           "The client certificate's private key, unencrypted. Hidden like a password.", "TLSConfig.client_key_pem"),
     ),
     *_section(
         "Request signature",
         _f("signature_header", "Signature header", "string",
-           "Name of a header that carries a fresh HS256 JWT, signed with the signature secret, on every request."),
-        _f("signature_secret", "Signature secret", "secret", "At least 32 characters. Hidden like a password."),
+           "Name of a header that carries a fresh HS256 JWT, signed with the signature secret, on every request.",
+           "SignatureConfig.header"),
+        _f("signature_secret", "Signature secret", "secret", "At least 32 characters. Hidden like a password.",
+           "SignatureConfig.secret"),
     ),
     PROFILE,  # last here; types with profiles show it first (see _with_profile_first)
 )  # fmt: skip
@@ -179,41 +243,46 @@ OAUTH2 = ConnectionType(
     {"login": "Client ID", "password": "Client secret"},
     (
         _choice("grant_type", "Grant type", "How Airflow gets tokens. Each grant's own settings are in its part of "
-                "the form below.", GRANTS, "client_credentials"),
+                "the form below.", "OAuth2Config.grant_type", GRANTS),
         _f("login_url", "Token URL", "string", "The token endpoint, absolute or relative to the API base URL, "
-           "e.g. /oauth/token."),
-        _f("scopes", "Scopes", "string", "Separated by spaces or commas. Empty: the API's default scopes."),
+           "e.g. /oauth/token.", "OAuth2Config.token_url"),
+        _f("scopes", "Scopes", "string", "Separated by spaces or commas. Empty: the API's default scopes.",
+           "OAuth2Config.scopes"),
         _choice("client_auth", "Send client ID and secret", "In a Basic authorization header or in the request "
-                "body.", {"basic": "Basic header", "body": "Request body"}, "basic"),
+                "body.", "OAuth2Config.client_auth", {"basic": "Basic header", "body": "Request body"}),
         *_section(
             "Authorization code grant",
             _f("consent_url", "Authorization URL", "string", "The provider's consent page, absolute or relative to "
-               "the API base URL."),
+               "the API base URL.", "OAuth2Config.authorization_url"),
             _f("redirect_uri", "Redirect URI", "string", "The callback registered with the provider: this Airflow's "
-               "consent callback URL."),
+               "consent callback URL.", "OAuth2Config.redirect_uri"),
             _f("use_pkce", "Use PKCE", "boolean", "Send a PKCE (S256) challenge with the consent request.",
-               default=False),
+               "OAuth2Config.use_pkce"),
             _f("realm_id", "Realm / company ID", "string", "QuickBooks company ID; usable as {realm_id} in endpoints."),
         ),
         *_section(
             "Refresh token grant",
             _f("refresh_token", "Initial refresh token", "secret", "Used once, when no token is stored yet; after "
-               "that the stored, rotated one is used. Hidden like a password."),
+               "that the stored, rotated one is used. Hidden like a password.", "OAuth2Config.refresh_token"),
         ),
         *_section(
             "Password grant",
-            _f("username", "User name", "string", "The resource owner's user name."),
-            _f("user_password", "User password", "secret", "The resource owner's password. Hidden like a password."),
+            _f("username", "User name", "string", "The resource owner's user name.", "OAuth2Config.username"),
+            _f("user_password", "User password", "secret", "The resource owner's password. Hidden like a password.",
+               "OAuth2Config.password"),
         ),
         *_section(
             "Token request options",
-            _f("audience", "Audience", "string", "Sent as the audience parameter of token requests."),
-            _f("resource", "Resource", "string", "Sent as the resource parameter of token requests (RFC 8707)."),
+            _f("audience", "Audience", "string", "Sent as the audience parameter of token requests.",
+               "OAuth2Config.audience"),
+            _f("resource", "Resource", "string", "Sent as the resource parameter of token requests (RFC 8707).",
+               "OAuth2Config.resource"),
             _f("login_params", "Other token request parameters", "object",
-               'Added to every token request. Paste a JSON object, e.g. {"tenant": "acme"}.'),
+               'Added to every token request. Paste a JSON object, e.g. {"tenant": "acme"}.',
+               "OAuth2Config.extra_token_params"),
         ),
         *SENDING,
-        *LIFETIME,
+        *_lifetime("OAuth2Config"),
         *COMMON_FIELDS,
     ),
     {"extra__authapi_oauth2__login_url": "/oauth/token"},
@@ -226,34 +295,35 @@ TOKEN_LOGIN = ConnectionType(
     {"login": "User name / client ID", "password": "Password / secret"},
     (
         _f("login_url", "Login URL", "string", "The login endpoint, absolute or relative to the API base URL, "
-           "e.g. /api/login."),
-        _choice("request_format", "Login request body", "How the login is posted.",
-                {"json": "JSON", "form": "Form (URL-encoded)"}, "json"),
+           "e.g. /api/login.", "TokenLoginConfig.token_url"),
+        _choice("request_format", "Login request body", "How the login is posted.", "TokenLoginConfig.request_format",
+                {"json": "JSON", "form": "Form (URL-encoded)"}),
         _f("username_field", "User name field", "string", "Login body field for the user name or client ID.",
-           default="username"),
+           "TokenLoginConfig.username_field"),
         _f("pass_field", "Password field", "string", "Login body field for the password or secret.",
-           default="password"),
+           "TokenLoginConfig.password_field"),
         _f("extra_body", "Extra login body fields", "object",
-           'Added to the login body. Paste a JSON object, e.g. {"rememberMe": true}.'),
+           'Added to the login body. Paste a JSON object, e.g. {"rememberMe": true}.', "TokenLoginConfig.extra_body"),
         _f("access_path", "Token location in the response", "string", "Dotted path of the token in the login "
-           "response, e.g. data.accessToken.", default="access_token"),
+           "response, e.g. data.accessToken.", "TokenLoginConfig.token_path"),
         _f("expires_in_path", "Lifetime location in the response", "string", "Dotted path of a lifetime in "
-           "seconds, if the response has one."),
+           "seconds, if the response has one.", "TokenLoginConfig.expires_in_path"),
         _f("expires_at_path", "Expiry location in the response", "string", "Dotted path of an absolute expiry "
-           "time, if the response has one."),
+           "time, if the response has one.", "TokenLoginConfig.expires_at_path"),
         *_section(
             "Refresh",
             _f("refresh_url", "Refresh URL", "string", "The refresh endpoint. Empty: a new login when the token "
-               "expires."),
+               "expires.", "TokenLoginConfig.refresh_url"),
             _f("refresh_path", "Refresh token location in the response", "string", "Dotted path of the refresh "
-               "token in the login response, e.g. RefreshToken."),
+               "token in the login response, e.g. RefreshToken.", "TokenLoginConfig.refresh_token_path"),
             _f("refresh_field", "Refresh token field", "string", "Refresh body field for the refresh token.",
-               default="RefreshToken"),
+               "TokenLoginConfig.refresh_token_field"),
             _f("refresh_body", "Extra refresh body fields", "object",
-               'Added to the refresh body. Paste a JSON object, e.g. {"grant": "refresh"}.'),
+               'Added to the refresh body. Paste a JSON object, e.g. {"grant": "refresh"}.',
+               "TokenLoginConfig.refresh_body"),
         ),
         *SENDING,
-        *LIFETIME,
+        *_lifetime("TokenLoginConfig"),
         *COMMON_FIELDS,
     ),
     {"extra__authapi_token__login_url": "/api/login"},
@@ -265,11 +335,12 @@ API_KEY = ConnectionType(
     "API key API",
     {"password": "API key"},
     (
-        _choice("key_location", "Send the key in", "A request header or a query parameter.", LOCATIONS, "header"),
+        _choice("key_location", "Send the key in", "A request header or a query parameter.", "ApiKeyConfig.location",
+                LOCATIONS),
         _f("key_name", "Header or parameter name", "string", "The header or query parameter that carries the key.",
-           default="X-API-Key"),
+           "ApiKeyConfig.name"),
         _f("key_prefix", "Key prefix", "string", "Written before the key in the header, e.g. Api-Key. Empty: the "
-           "key alone."),
+           "key alone.", "ApiKeyConfig.prefix"),
         *COMMON_FIELDS,
     ),
 )  # fmt: skip
@@ -280,7 +351,7 @@ BASIC = ConnectionType(
 
 BEARER = ConnectionType(
     "authapi_bearer", "AuthApiBearerHook", "Bearer token API", {"password": "Token"},
-    (HEADER_NAME, HEADER_PREFIX, *COMMON_FIELDS),
+    (*_header("BearerAuthConfig"), *COMMON_FIELDS),
 )  # fmt: skip
 
 NO_AUTH = ConnectionType("authapi_none", "AuthApiNoAuthHook", "Unauthenticated API", {}, COMMON_FIELDS)

@@ -91,10 +91,11 @@ class ConnectionFields:
             return value
         return spec.default if spec else None
 
-    def text(self, name: str, default: str | None = None) -> str | None:
+    def text(self, name: str) -> str | None:
+        """A text or dropdown field; None only for a field whose config attribute has no default."""
         value = self.raw(name)
         if value is None:
-            return default
+            return None
         if self.specs[name].kind == "choice":
             choices = self.specs[name].choices
             if str(value) not in choices:
@@ -286,6 +287,8 @@ def _is_default(spec: FieldSpec, value: Any) -> bool:
     default = spec.default
     if default is None:
         return False
+    if default == ():  # no scopes: an empty JSON list is that default too
+        return value in ((), [])
     if isinstance(default, bool):
         return str(value).strip().lower() == str(default).lower()
     if isinstance(default, int | float):
@@ -322,15 +325,15 @@ def _common(f: ConnectionFields) -> CommonConfig:
         raise f.error("client_cert_pem", "is required when a client key is given")
     if f.host and "://" not in f.host:
         raise f.error("host", f"must be a URL with a scheme, such as https://{f.host}")
-    return CommonConfig(f.host, headers, params, tls, f.number("timeout") or 30.0, signature)
+    return CommonConfig(f.host, headers, params, tls, f.number("timeout"), signature)
 
 
 def _placement(f: ConnectionFields) -> TokenPlacement:
     return TokenPlacement(
-        location=f.text("auth_location", "header"),  # type: ignore[arg-type]
-        header_name=f.text("header_name", "Authorization") or "Authorization",
-        prefix=f.text("header_prefix", "") or "",
-        query_param=f.text("query_param_name", "access_token") or "access_token",
+        location=f.text("auth_location"),  # type: ignore[arg-type]
+        header_name=f.text("header_name"),
+        prefix=f.text("header_prefix"),
+        query_param=f.text("query_param_name"),
     )
 
 
@@ -342,7 +345,7 @@ def _required_password(conn: Any, f: ConnectionFields, what: str) -> str:
 
 
 def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
-    grant_type = f.text("grant_type", "client_credentials")
+    grant_type = f.text("grant_type")
     if grant_type == "client_credentials" and not getattr(conn, "login", None):
         raise f.error("login", "the client id is required for the client_credentials grant")
     return OAuth2Config(
@@ -350,7 +353,7 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         grant_type=grant_type,  # type: ignore[arg-type]
         client_id=getattr(conn, "login", None) or "",
         client_secret=getattr(conn, "password", None) or None,
-        client_auth=f.text("client_auth", "basic"),  # type: ignore[arg-type]
+        client_auth=f.text("client_auth"),  # type: ignore[arg-type]
         scopes=f.words("scopes"),
         audience=f.text("audience"),
         resource=f.text("resource"),
@@ -373,11 +376,11 @@ def _token_login(conn: Any, f: ConnectionFields) -> TokenLoginConfig:
         token_url=f.url("login_url") or "",
         username=getattr(conn, "login", None) or "",
         password=_required_password(conn, f, "password or secret"),
-        request_format=f.text("request_format", "json"),  # type: ignore[arg-type]
-        username_field=f.text("username_field", "username") or "username",
-        password_field=f.text("pass_field", "password") or "password",
+        request_format=f.text("request_format"),  # type: ignore[arg-type]
+        username_field=f.text("username_field"),
+        password_field=f.text("pass_field"),
         extra_body=f.mapping("extra_body"),
-        token_path=f.text("access_path", "access_token") or "",
+        token_path=f.text("access_path"),
         refresh_token_path=f.text("refresh_path"),
         expires_in_path=f.text("expires_in_path"),
         expires_at_path=f.text("expires_at_path"),
@@ -385,7 +388,7 @@ def _token_login(conn: Any, f: ConnectionFields) -> TokenLoginConfig:
         max_lifetime=f.number("max_lifetime"),
         leeway=f.number("leeway", zero=True),
         refresh_url=f.url("refresh_url"),
-        refresh_token_field=f.text("refresh_field", "RefreshToken") or "RefreshToken",
+        refresh_token_field=f.text("refresh_field"),
         refresh_body=f.mapping("refresh_body"),
         placement=_placement(f),
     )
@@ -394,9 +397,9 @@ def _token_login(conn: Any, f: ConnectionFields) -> TokenLoginConfig:
 def _api_key(conn: Any, f: ConnectionFields) -> ApiKeyConfig:
     return ApiKeyConfig(
         key=_required_password(conn, f, "API key"),
-        name=f.text("key_name", "X-API-Key") or "",
-        location=f.text("key_location", "header"),  # type: ignore[arg-type]
-        prefix=f.text("key_prefix", "") or "",
+        name=f.text("key_name"),
+        location=f.text("key_location"),  # type: ignore[arg-type]
+        prefix=f.text("key_prefix"),
     )
 
 
@@ -409,8 +412,8 @@ def _basic(conn: Any, f: ConnectionFields) -> BasicAuthConfig:
 def _bearer(conn: Any, f: ConnectionFields) -> BearerAuthConfig:
     return BearerAuthConfig(
         token=_required_password(conn, f, "token"),
-        header_name=f.text("header_name", "Authorization") or "Authorization",
-        prefix=f.text("header_prefix", "") or "",
+        header_name=f.text("header_name"),
+        prefix=f.text("header_prefix"),
     )
 
 
