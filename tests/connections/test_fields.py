@@ -202,3 +202,26 @@ def test_readme_documents_every_field():
             assert f"| `{name}` |" in block, f"README lacks a row for {name} ({conn_type})"
     for old, new in RENAMED.items():
         assert f"| `{old}` | `{new}` |" in block, f"README's table of earlier names lacks {old}"
+
+
+def test_readme_default_column_matches_the_field_table():
+    """Each README row's Default is what the form shows (the config attribute's default), e.g. `30`, `true`."""
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("<!-- BEGIN connections -->") : readme.index("<!-- END connections -->")]
+    defaults: dict[str, set] = {}
+    for spec in (spec for t in CONNECTION_TYPES.values() for spec in t.fields):
+        defaults.setdefault(spec.name, set()).add(spec.schema().get("default"))
+    assert all(len(values) == 1 for values in defaults.values()), "a field shows different defaults in two types"
+    checked = set()
+    for line in block.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        name = cells[0].strip("`")
+        if len(cells) != 4 or name not in defaults:
+            continue  # not a row of a field table (connection types, earlier names)
+        (default,) = defaults[name]
+        expected = "" if default is None else f"`{str(default).lower() if isinstance(default, bool) else default}`"
+        assert cells[3] == expected, f"README's default of {name} is {cells[3]!r}, the form shows {expected!r}"
+        checked.add(name)
+    assert checked == set(defaults)
