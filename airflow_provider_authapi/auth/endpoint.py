@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying
 
+from airflow_provider_authapi.auth.config import CommonConfig
 from airflow_provider_authapi.auth.errors import TokenTransportError, TransientTokenEndpointError
 from airflow_provider_authapi.auth.grants import Grant, OAuth2Grant, TokenRequest
 from airflow_provider_authapi.auth.redact import safe_url
@@ -30,7 +31,7 @@ class TokenEndpoint:
         grant: Grant,
         *,
         verify: Any = True,
-        timeout: float = 30.0,
+        timeout: float = CommonConfig.timeout,
         retry: RetryPolicy | None = None,
     ) -> None:
         self.grant = grant
