@@ -1,7 +1,7 @@
 """Benchmark of the shared token cache in a real deployment (issue 11). Run by hand, not a test:
 
     source .venv/bin/activate && python -m bench.deployment [--tasks 64 256] [--baseline bf3436c]
-        [--lifetime 60] [--duration 150] [--designs baseline current]
+        [--lifetime 60] [--duration 150] [--designs baseline current] [--run-overhead 900]
 
 For each task count and each design, a fresh deployment (tests/deployment/harness.py: PostgreSQL, api-server,
 scheduler with LocalExecutor, dag-processor, triggerer, all on 127.0.0.1) runs two concurrent runs of the load
@@ -22,6 +22,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from tests.deployment import scenarios
 from tests.deployment.harness import Deployment
 from tests.deployment.scenarios import Scenario, connection, run_scenario
 from tests.emulators.strict_oauth2 import StrictOAuth2Server
@@ -77,7 +78,11 @@ def main() -> None:
     parser.add_argument("--designs", nargs="+", default=["baseline", "current"], choices=["baseline", "current"])
     parser.add_argument("--lifetime", type=float, default=60)
     parser.add_argument("--duration", type=float, default=150)
+    parser.add_argument(
+        "--run-overhead", type=float, default=900, help="seconds a run may take beyond --duration (task start-up)"
+    )
     args = parser.parse_args()
+    scenarios.RUN_OVERHEAD = args.run_overhead  # 256 task processes take minutes to start on 2 cores
     results = []
     for tasks in args.tasks:
         for design in args.designs:

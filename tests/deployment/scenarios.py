@@ -21,7 +21,7 @@ MIN_LIFETIMES = 3
 MAX_TOKEN_REQUESTS_PER_LIFETIME = 1.5
 # Seconds a run may take beyond its tasks' duration: triggering, starting 48 task processes on 2 busy cores,
 # deferring and resuming (about 100 s when the machine is shared), plus a margin; a longer wait only delays failure.
-RUN_OVERHEAD = 300
+RUN_OVERHEAD = int(os.environ.get("AUTHAPI_DEPLOYMENT_RUN_OVERHEAD", 300))
 
 
 def env_int(name: str, default: int) -> int:
