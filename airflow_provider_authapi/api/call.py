@@ -74,6 +74,9 @@ def _by_import_path(field_name: str, build: Callable[[], Any], why: str) -> Any:
         raise ConfigError(field_name, f"{exc} ({why})") from None
 
 
+TASK_ARGUMENTS = ("endpoint", "method", "query_params", "json", "data", "headers", "response_filter", "response_check")
+
+
 @dataclass
 class ApiCall:
     """One call through an `authapi_*` connection: what to request and how to read the answer.
@@ -100,6 +103,12 @@ class ApiCall:
     def __post_init__(self) -> None:
         self.method = self.method.upper()
         self.ok_statuses = tuple(self.ok_statuses or ())
+
+    @classmethod
+    def of_task(cls, task: Any, **more: Any) -> ApiCall:
+        """The call an operator or sensor describes with its (rendered) attributes of the same names."""
+        shared = {name: getattr(task, name) for name in TASK_ARGUMENTS}
+        return cls(task.authapi_conn_id, retry=task.request_retry, **shared, **more)
 
     def validate(self, *, deferrable: bool = False) -> None:
         """Fail when the DAG is parsed, not at run time, on a bad filter or paginator (and, for a deferrable

@@ -92,20 +92,7 @@ class AuthApiOperator(BaseOperator):
 
     def _call(self) -> ApiCall:
         """The request arguments as they stand (rendered, once `execute` runs)."""
-        return ApiCall(
-            self.authapi_conn_id,
-            self.endpoint,
-            method=self.method,
-            query_params=self.query_params,
-            json=self.json,
-            data=self.data,
-            headers=self.headers,
-            response_filter=self.response_filter,
-            pagination=self.pagination,
-            response_check=self.response_check,
-            max_pages=self.max_pages,
-            retry=self.request_retry,
-        )
+        return ApiCall.of_task(self, pagination=self.pagination, max_pages=self.max_pages)
 
     def _output(self) -> ObjectStoragePath | None:
         if self.output_path is None or isinstance(self.output_path, ObjectStoragePath):

@@ -66,19 +66,7 @@ class AuthApiSensor(BaseSensorOperator):
 
     def _call(self) -> ApiCall:
         """The request arguments as they stand (rendered, once `execute` runs)."""
-        return ApiCall(
-            self.authapi_conn_id,
-            self.endpoint,
-            method=self.method,
-            query_params=self.query_params,
-            json=self.json,
-            data=self.data,
-            headers=self.headers,
-            response_filter=self.response_filter,
-            response_check=self.response_check,
-            retry=self.request_retry,
-            ok_statuses=NOT_YET_STATUSES,
-        )
+        return ApiCall.of_task(self, ok_statuses=NOT_YET_STATUSES)
 
     def poke(self, context: Any) -> PokeReturnValue:
         call = self._call()
