@@ -107,16 +107,11 @@ class OAuth2Server(TokenApi):
         return Response.redirect(f"{q['redirect_uri']}?{urlencode({'code': code, 'state': q.get('state', '')})}")
 
     def token(self, request: Request) -> Response:
-        failure = self.failures.take()
-        if failure is not None:
-            return failure
         form = request.form()
-        self.last_token_form = form
-        if not self._client_ok(request, form):
-            return oauth_error("invalid_client", "client authentication failed", status=401)
+        refused = self.refusal(request, form)
+        if refused is not None:
+            return refused
         scope = form.get("scope", "")
-        if scope and not set(scope.split()) <= self.scopes:
-            return oauth_error("invalid_scope", f"unknown scope in {scope!r}")
         needs_audience = self.audience and form.get("grant_type") in ("client_credentials", "password")
         if needs_audience and form.get("audience") != self.audience:
             return oauth_error("invalid_request", "audience is required")
@@ -149,6 +144,19 @@ class OAuth2Server(TokenApi):
         return Response.json({"subject": grant.subject, "scope": grant.scope})
 
     # -- helpers ---------------------------------------------------------------------------------------------------
+
+    def refusal(self, request: Request, form: dict[str, str]) -> Response | None:
+        """What any token request is refused for first: a planned failure, client auth, an unknown scope."""
+        failure = self.failures.take()
+        if failure is not None:
+            return failure
+        self.last_token_form = form
+        if not self._client_ok(request, form):
+            return oauth_error("invalid_client", "client authentication failed", status=401)
+        scope = form.get("scope", "")
+        if scope and not set(scope.split()) <= self.scopes:
+            return oauth_error("invalid_scope", f"unknown scope in {scope!r}")
+        return None
 
     def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
         basic = request.basic_auth()

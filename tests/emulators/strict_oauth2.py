@@ -30,7 +30,7 @@ from typing import Any
 
 from tests.emulators.base import Request, Response
 from tests.emulators.oauth2_server import OAuth2Server
-from tests.emulators.tokens import bearer_challenge, oauth_error
+from tests.emulators.tokens import bearer_challenge
 
 MAX_PAGE_DELAY = 30.0
 LISTEN_BACKLOG = 1024
@@ -164,15 +164,10 @@ class StrictOAuth2Server(OAuth2Server):
         return response
 
     def _refresh_grant(self, request: Request, form: dict[str, str]) -> Response:
-        failure = self.failures.take()
-        if failure is not None:
-            return failure
-        self.last_token_form = form
-        if not self._client_ok(request, form):
-            return oauth_error("invalid_client", "client authentication failed", status=401)
+        refused = self.refusal(request, form)
+        if refused is not None:
+            return refused
         scope = form.get("scope", "")
-        if scope and not set(scope.split()) <= self.scopes:
-            return oauth_error("invalid_scope", f"unknown scope in {scope!r}")
         presented = form.get("refresh_token") or ""
         with self._chains:  # check, redeem and mark in one step: two concurrent presentations cannot both win
             chain = self._chain_of.get(presented)
