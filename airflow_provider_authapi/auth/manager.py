@@ -9,8 +9,8 @@ Layers, cheapest first: the token in memory; the token store (shared by processe
   does not pile on: with a valid token it carries on; without one it watches the store for a newer token,
   polling with back-off.
 - A renewal that presents a refresh token takes its turn in the queue (a bakery: two processes never present
-  the same refresh token); one that does not (client credentials, password, a login) only marks itself, since
-  concurrent logins are harmless, and does not wait for long behind another.
+  the same refresh token); one that does not (client credentials, password, a login) queues too, so that the
+  others take its token, but waits only briefly for its turn: concurrent logins are harmless.
 - A token is saved before anyone uses it; a failed save is retried, and a rotated refresh token that still
   cannot be saved is kept in memory (with its ticket held) and saved on the next call.
 
