@@ -293,9 +293,8 @@ class SharedTokenStore:
             ) from None
 
     def clear(self) -> None:
+        """Forget the token. Live tickets stay: deleting a renewing process's ticket would let a second one in."""
         self.registers.delete(self.key)
-        for ticket in self.queue.live():
-            self.queue.leave(ticket)
 
     def status(self) -> dict[str, Any]:
         """What may be shown of the stored token: no secret, only its state."""

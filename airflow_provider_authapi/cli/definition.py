@@ -29,7 +29,7 @@ TOKEN_COMMANDS = (
     ),
     ActionCommand(
         name="clear",
-        help="Delete a connection's stored token and refresh lease",
+        help="Delete a connection's stored token",
         func=lazy_load_command(f"{_COMMANDS}.token_clear"),
         args=(ARG_CONN_ID,),
     ),

@@ -82,32 +82,36 @@ def test_a_dead_processs_ticket_stops_counting_after_its_time_to_live():
     assert alive.blocker(ticket) is None and [t.id for t in alive.live()] == [ticket.id]
 
 
+def alive_when_asked(server: OAuth2Server, handed: list[tuple[float, str]]) -> list[str]:
+    """The tokens in `handed` ((time asked, token)) that had expired at the server before they were asked for.
+
+    Judged by the server's own expiry of each token, so a thread starved after the call cannot fail the check."""
+    return [token for asked, token in handed if (server.access.expires_at(token) or 0) <= asked]
+
+
 def test_rotating_refresh_token_is_presented_once_by_16_processes_over_several_lifetimes():
     with OAuth2Server(access_lifetime=3) as server:
         config = rotating(server, server.issue_refresh_token())
         registers = MemoryRegisters(latency=LATENCY)
         stop = time.monotonic() + 10
-        tokens_seen: set[str] = set()
+        handed: list[tuple[float, str]] = []
 
-        def process(_: int) -> int:
+        def process(_: int) -> None:
             manager = build_token_manager(config, process_store(registers), retry=FAST)
-            calls = 0
             while time.monotonic() < stop:
-                token = manager.get_token()
-                assert server.access.check(token.access_token) is not None, "handed out a dead token"
-                tokens_seen.add(token.access_token)
-                calls += 1
+                asked = server.clock.now()
+                handed.append((asked, manager.get_token().access_token))
                 time.sleep(0.05)
-            return calls
 
         with ThreadPoolExecutor(16) as pool:
-            calls = sum(pool.map(process, range(16)))
+            list(pool.map(process, range(16)))
         stored = process_store(registers).load()
         assert server.invalid_grants == 0, "a refresh token was presented twice"
         assert server.refresh.live() == [stored.refresh_token]
+        assert alive_when_asked(server, handed) == [], "handed out a token that had already expired"
         # 10 s of 3 s tokens: at least 4 needed; renewing ahead of expiry costs at most a few more.
         assert 4 <= server.token_requests <= 7, server.token_requests
-        assert calls > 16 * 50 and len(tokens_seen) == server.token_requests
+        assert len(handed) > 16 * 10 and len({token for _, token in handed}) == server.token_requests
 
 
 class GatedServer(OAuth2Server):
@@ -164,18 +168,21 @@ def test_leeway_is_at_most_5_percent_of_a_short_lifetime(lifetime):
 
 
 def test_client_credentials_renewals_stay_rare_and_nobody_blocks():
-    with OAuth2Server(access_lifetime=2) as server:
+    with OAuth2Server(access_lifetime=4) as server:
         config = client_credentials(server)
         registers = MemoryRegisters(latency=LATENCY)
-        stop = time.monotonic() + 6
+        stop = time.monotonic() + 10
+        handed: list[tuple[float, str]] = []
 
         def process(_: int) -> None:
             manager = build_token_manager(config, process_store(registers), retry=FAST)
             while time.monotonic() < stop:
-                assert server.access.check(manager.get_token().access_token) is not None
+                asked = server.clock.now()
+                handed.append((asked, manager.get_token().access_token))
                 time.sleep(0.05)
 
         with ThreadPoolExecutor(12) as pool:
             list(pool.map(process, range(12)))
-        # 6 s of 2 s tokens: 3 needed at least; concurrent logins are allowed but stay rare.
-        assert 3 <= server.token_requests <= 8, server.token_requests
+        assert alive_when_asked(server, handed) == []
+        # 10 s of 4 s tokens: 3 needed at least; concurrent logins are allowed but stay rare.
+        assert 3 <= server.token_requests <= 7, server.token_requests

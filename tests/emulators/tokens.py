@@ -83,6 +83,12 @@ class TokenRegistry:
             return None
         return grant
 
+    def expires_at(self, token: str) -> float | None:
+        """When an issued token expires (on `clock`), whether or not it is still live; None if never issued."""
+        with self._lock:
+            grant = self._grants.get(token)
+        return None if grant is None else grant.expires_at
+
     def revoke_all(self) -> None:
         with self._lock:
             self._grants.clear()
