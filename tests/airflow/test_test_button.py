@@ -12,23 +12,10 @@ import pytest
 from airflow_provider_authapi.hooks.authapi import AuthApiHook, reset_token_managers
 from airflow_provider_authapi.plugins.connection_test import ConnectionTestMiddleware, normalize_test_body
 from tests.emulators.aspire import AspireEmulator
-from tests.emulators.oauth2_server import OAuth2Server
 from tests.stored_tokens import stored_record
 
 TEST_PATH = "/api/v2/connections/test"
 TEMPORARY_ID = "tmpXyZ42"
-
-
-@pytest.fixture(scope="module")
-def aspire():
-    with AspireEmulator() as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def oauth():
-    with OAuth2Server() as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -11,23 +11,9 @@ import pytest
 
 from airflow_provider_authapi.hooks.authapi import reset_token_managers
 from airflow_provider_authapi.plugins import app as token_app
-from tests.emulators.aspire import AspireEmulator
-from tests.emulators.oauth2_server import OAuth2Server
 from tests.stored_tokens import stored_record, stored_token
 
 WRONG_SECRET = "not-the-client-secret-0123456789"
-
-
-@pytest.fixture(scope="module")
-def aspire():
-    with AspireEmulator() as api:
-        yield api
-
-
-@pytest.fixture(scope="module")
-def oauth():
-    with OAuth2Server() as server:
-        yield server
 
 
 @pytest.fixture

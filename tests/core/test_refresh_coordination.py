@@ -89,22 +89,31 @@ def alive_when_asked(server: OAuth2Server, handed: list[tuple[float, str]]) -> l
     return [token for asked, token in handed if (server.access.expires_at(token) or 0) <= asked]
 
 
+def share_tokens(
+    server: OAuth2Server, config: AuthConfig, registers: MemoryRegisters, *, processes: int, seconds: float
+) -> list[tuple[float, str]]:
+    """`processes` threads, each with its own manager and store over `registers`, ask for a token every 50 ms for
+    `seconds`; returns (time asked, token handed) for every call."""
+    stop = time.monotonic() + seconds
+    handed: list[tuple[float, str]] = []
+
+    def process(_: int) -> None:
+        manager = build_token_manager(config, process_store(registers), retry=FAST)
+        while time.monotonic() < stop:
+            asked = server.clock.now()
+            handed.append((asked, manager.get_token().access_token))
+            time.sleep(0.05)
+
+    with ThreadPoolExecutor(processes) as pool:
+        list(pool.map(process, range(processes)))
+    return handed
+
+
 def test_rotating_refresh_token_is_presented_once_by_16_processes_over_several_lifetimes():
     with OAuth2Server(access_lifetime=3) as server:
         config = rotating(server, server.issue_refresh_token())
         registers = MemoryRegisters(latency=LATENCY)
-        stop = time.monotonic() + 10
-        handed: list[tuple[float, str]] = []
-
-        def process(_: int) -> None:
-            manager = build_token_manager(config, process_store(registers), retry=FAST)
-            while time.monotonic() < stop:
-                asked = server.clock.now()
-                handed.append((asked, manager.get_token().access_token))
-                time.sleep(0.05)
-
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(process, range(16)))
+        handed = share_tokens(server, config, registers, processes=16, seconds=10)
         stored = process_store(registers).load()
         assert server.invalid_grants == 0, "a refresh token was presented twice"
         assert server.refresh.live() == [stored.refresh_token]
@@ -171,18 +180,7 @@ def test_client_credentials_renewals_stay_rare_and_nobody_blocks():
     with OAuth2Server(access_lifetime=4) as server:
         config = client_credentials(server)
         registers = MemoryRegisters(latency=LATENCY)
-        stop = time.monotonic() + 10
-        handed: list[tuple[float, str]] = []
-
-        def process(_: int) -> None:
-            manager = build_token_manager(config, process_store(registers), retry=FAST)
-            while time.monotonic() < stop:
-                asked = server.clock.now()
-                handed.append((asked, manager.get_token().access_token))
-                time.sleep(0.05)
-
-        with ThreadPoolExecutor(12) as pool:
-            list(pool.map(process, range(12)))
+        handed = share_tokens(server, config, registers, processes=12, seconds=10)
         assert alive_when_asked(server, handed) == []
         # 10 s of 4 s tokens: 3 needed at least; concurrent logins are allowed but stay rare.
         assert 3 <= server.token_requests <= 7, server.token_requests
