@@ -127,12 +127,19 @@ def create_app() -> FastAPI:
             banner = pages.notice("ok", f"Connection {conn_id}: {DONE[done]}.")
         return _tokens_page(request, user, banner)
 
-    def _act(request: Request, user: Any, conn_id: str, action: Any, done: Any) -> Response:
-        """Run a Refresh or Clear for an allowed user, then show the page again (with what happened)."""
+    def _refused(request: Request, user: Any, conn_id: str) -> Response | None:
+        """The answer to a cross-site POST, or to a user who may not edit the connection; None when allowed."""
         if not _same_origin(request):
             return _error(request, "forbidden", "Cross-site request refused.", status.HTTP_403_FORBIDDEN)
         if not _allowed(user, conn_id, "PUT"):
             return _error(request, "forbidden", f"You may not edit connection {conn_id!r}.", 403)
+        return None
+
+    def _act(request: Request, user: Any, conn_id: str, action: Any, done: Any) -> Response:
+        """Run a Refresh or Clear for an allowed user, then show the page again (with what happened)."""
+        refused = _refused(request, user, conn_id)
+        if refused is not None:
+            return refused
         try:
             result = action(conn_id)
         except AuthApiError as exc:
@@ -152,10 +159,9 @@ def create_app() -> FastAPI:
 
     @app.post("/authorize/{conn_id}", name="authorize")
     def authorize(request: Request, conn_id: str, user: UserDep) -> Response:
-        if not _same_origin(request):
-            return _error(request, "forbidden", "Cross-site request refused.", status.HTTP_403_FORBIDDEN)
-        if not _allowed(user, conn_id, "PUT"):
-            return _error(request, "forbidden", f"You may not edit connection {conn_id!r}.", 403)
+        refused = _refused(request, user, conn_id)
+        if refused is not None:
+            return refused
         try:
             hook = hook_for(conn_id)
             url, pending = begin(hook, redirect_uri=str(request.url_for("callback")), user=user.get_name())
