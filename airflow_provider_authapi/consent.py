@@ -25,7 +25,7 @@ from typing import Any
 from airflow_provider_authapi.auth import authorization_url, exchange_code, new_pkce_verifier
 from airflow_provider_authapi.auth.config import OAuth2Config
 from airflow_provider_authapi.auth.errors import AuthApiError
-from airflow_provider_authapi.auth.token import REALM_ID, Token
+from airflow_provider_authapi.auth.store import REALM_ID, Token
 from airflow_provider_authapi.store import VariableTokenStore
 
 CONSENT_TTL_SECONDS = 600.0
@@ -57,7 +57,7 @@ class PendingConsent:
         return f"PendingConsent(conn_id={self.conn_id!r}, user={self.user!r}, expires_at={self.expires_at})"
 
 
-# -- connections ------------------------------------------------------------------------------------------------
+# -- connections ----------------------------------------------------------------------------------------------------
 
 
 def get_connection(conn_id: str) -> Any:
@@ -118,7 +118,7 @@ def needs_consent(hook: Any) -> bool:
     return isinstance(scheme, OAuth2Config) and scheme.grant_type == "authorization_code"
 
 
-# -- the token cache of every connection whose scheme obtains tokens --------------------------------------------
+# -- the token cache of every connection whose scheme obtains tokens ------------------------------------------------
 
 
 def caches_tokens(hook: Any) -> bool:
@@ -204,7 +204,7 @@ def clear_token(conn_id: str) -> bool:
     return stored
 
 
-# -- the two legs -----------------------------------------------------------------------------------------------
+# -- the two legs ---------------------------------------------------------------------------------------------------
 
 
 def begin(hook: Any, *, redirect_uri: str | None = None, user: str | None = None) -> tuple[str, PendingConsent]:
@@ -248,7 +248,7 @@ def complete(hook: Any, pending: PendingConsent, code: str, *, realm_id: str | N
     return token
 
 
-# -- pending consents in Variables ------------------------------------------------------------------------------
+# -- pending consents in Variables ----------------------------------------------------------------------------------
 
 
 def _state_key(prefix: str, state: str) -> str:

@@ -7,7 +7,7 @@ The errors, the retry policy and the path language live in the auth core and are
 
 from __future__ import annotations
 
-from airflow_provider_authapi.api.fetch import Fetcher, as_records, parse_body
+from airflow_provider_authapi.api.fetch import Fetcher, as_records, asend, parse_body, send
 from airflow_provider_authapi.api.output import JsonLinesWriter
 from airflow_provider_authapi.api.pagination import (
     PAGINATORS,
@@ -18,11 +18,10 @@ from airflow_provider_authapi.api.pagination import (
     OffsetPaginator,
     PageNumberPaginator,
     QuickBooksPaginator,
+    RequestSpec,
+    ResponseFilter,
     get_paginator,
 )
-from airflow_provider_authapi.api.request import RequestSpec
-from airflow_provider_authapi.api.response_filter import ResponseFilter
-from airflow_provider_authapi.api.send import asend, send
 from airflow_provider_authapi.auth.errors import ApiHTTPError, ApiTransportError, PaginationError, ResponseCheckError
 from airflow_provider_authapi.auth.json_path import find_path
 from airflow_provider_authapi.auth.retry import RetryPolicy

@@ -23,11 +23,16 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_authapi.api.fetch import Fetcher
-from airflow_provider_authapi.api.pagination import PaginatorSpec, get_paginator
-from airflow_provider_authapi.api.request import RequestSpec
-from airflow_provider_authapi.api.response_filter import ResponseFilter, callable_ref, resolve_callable
+from airflow_provider_authapi.api.pagination import (
+    PaginatorSpec,
+    RequestSpec,
+    ResponseFilter,
+    callable_ref,
+    get_paginator,
+    resolve_callable,
+)
+from airflow_provider_authapi.auth.config import config_secrets
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
-from airflow_provider_authapi.auth.redact import config_secrets
 from airflow_provider_authapi.auth.retry import RetryPolicy
 
 if TYPE_CHECKING:

@@ -13,19 +13,167 @@ Pick one by instance (`OffsetPaginator(limit=100)`), by name (`"offset"`) or by 
 from __future__ import annotations
 
 import copy
+import importlib
 import re
-from dataclasses import dataclass, fields
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
-from airflow_provider_authapi.api.request import RequestSpec, split_query
-from airflow_provider_authapi.api.response_filter import callable_ref, resolve_callable
 from airflow_provider_authapi.auth.errors import ConfigError, PaginationError
-from airflow_provider_authapi.auth.json_path import find_path
+from airflow_provider_authapi.auth.json_path import find_path, parse_path
+
+# -- A request as plain data ----------------------------------------------------------------------------------------
+
+Params = dict[str, Any]
+
+
+def split_query(url: str) -> tuple[str, Params]:
+    """Split `url` into (url without query, query as a dict; repeated keys become lists).
+
+    httpx replaces a URL's own query whenever the client has default params (the connection's
+    `extra_query_params`), so queries are always carried in `params` instead.
+    """
+    parts = urlsplit(url)
+    params: Params = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in params:
+            previous = params[key]
+            params[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            params[key] = value
+    return urlunsplit(parts._replace(query="")), params
 
 
 @dataclass
+class RequestSpec:
+    """Method, URL (relative to the client's base URL, or absolute) and the request's body and options."""
+
+    method: str = "GET"
+    url: str = ""
+    params: Params = field(default_factory=dict)
+    json: Any = None
+    data: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.method = self.method.upper()
+        self.url, url_params = split_query(self.url)
+        self.params = {**url_params, **(self.params or {})}
+        self.headers = dict(self.headers or {})
+
+    def copy(self) -> RequestSpec:
+        return replace(self, params=dict(self.params), headers=dict(self.headers))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RequestSpec:
+        return cls(**data)
+
+    @property
+    def label(self) -> str:
+        """`METHOD path` for logs and errors: no query string (it may hold an API key), no host."""
+        return f"{self.method} {urlsplit(self.url).path or '/'}"
+
+    def httpx_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"params": self.params or None, "headers": self.headers or None}
+        if self.json is not None:
+            kwargs["json"] = self.json
+        if isinstance(self.data, str | bytes):
+            kwargs["content"] = self.data
+        elif self.data is not None:
+            kwargs["data"] = self.data
+        return kwargs
+
+    def send(self, client: httpx.Client) -> httpx.Response:
+        return client.request(self.method, self.url, **self.httpx_kwargs())
+
+    async def asend(self, client: httpx.AsyncClient) -> httpx.Response:
+        return await client.request(self.method, self.url, **self.httpx_kwargs())
+
+
+# -- The records of a page ------------------------------------------------------------------------------------------
+
+
+def callable_ref(func: Callable[..., Any]) -> str:
+    """`module:qualname` of a module-level function, checked to resolve back to the same object.
+
+    Deferred tasks send callables to the triggerer this way; lambdas and nested functions cannot go.
+    """
+    module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
+    ref = f"{module}:{qualname}"
+    if not module or "<" in qualname:
+        raise ConfigError("callable", f"{ref} is not a module-level function; a deferrable task needs one")
+    try:
+        resolved = resolve_callable(ref)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError("callable", f"{ref} cannot be imported back ({exc})") from exc
+    if resolved is not func:
+        raise ConfigError("callable", f"{ref} does not resolve to the same function")
+    return ref
+
+
+def resolve_callable(ref: str) -> Callable[..., Any]:
+    """Import `module:qualname` (a module already loaded, e.g. a DAG file under `dag.test()`, is reused)."""
+    module_name, _, qualname = ref.partition(":")
+    target: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
+    for name in qualname.split("."):
+        target = getattr(target, name)
+    if not callable(target):
+        raise ConfigError("callable", f"{ref} is not callable")
+    return target
+
+
+class ResponseFilter:
+    """Apply a path or a callable to a parsed JSON body. Build with `ResponseFilter.of(spec)`."""
+
+    def __init__(self, path: str | None = None, func: Callable[[Any], Any] | None = None) -> None:
+        if (path is None) == (func is None):
+            raise ConfigError("response_filter", "give exactly one of a path or a callable")
+        self.path, self.func = path, func
+        self._parts = parse_path(path) if path is not None else None
+
+    def __repr__(self) -> str:
+        return f"ResponseFilter({self.path!r})" if self.path is not None else f"ResponseFilter({self.func!r})"
+
+    def __call__(self, body: Any) -> Any:
+        if self.func is not None:
+            return self.func(body)
+        return find_path(body, self._parts or [])
+
+    @classmethod
+    def of(cls, spec: str | Callable[[Any], Any] | dict[str, str] | ResponseFilter | None) -> ResponseFilter | None:
+        """From a path, a callable, a serialised spec (`{"path": ...}` / `{"callable": "mod:fn"}`) or None."""
+        if spec is None or isinstance(spec, ResponseFilter):
+            return spec
+        if isinstance(spec, str):
+            return cls(path=spec)
+        if isinstance(spec, dict):
+            if "path" in spec:
+                return cls(path=spec["path"])
+            if "callable" in spec:
+                return cls(func=resolve_callable(spec["callable"]))
+            raise ConfigError("response_filter", f"unknown spec keys {sorted(spec)}")
+        if callable(spec):
+            return cls(func=spec)
+        raise ConfigError("response_filter", f"expected a path or a callable, got {type(spec).__name__}")
+
+    def to_spec(self) -> dict[str, str]:
+        """Serialisable form for trigger kwargs."""
+        if self.path is not None:
+            return {"path": self.path}
+        assert self.func is not None
+        return {"callable": callable_ref(self.func)}
+
+
+# -- Paginators: the request of the next page -----------------------------------------------------------------------
+
+
 class BasePaginator:
     """Base class. Subclasses declare their options as dataclass fields and keep state in `_` attributes."""
 

@@ -6,15 +6,14 @@ with httpx.Client(**client_kwargs(config.common), auth=build_auth(config, manage
     client.get("/v1/things")
 
 This package exports what a user of the core needs; everything else is imported from its module:
-`manager.TokenManager`, `store.TokenStore` / `MemoryTokenStore`, `schemes` (the `httpx.Auth` classes),
-`grants` and `endpoint` (token requests and sending them), `retry.RetryPolicy`, `errors` (every error).
+`manager.TokenManager`, `store.TokenStore` / `MemoryTokenStore`, `client` (the `httpx.Auth` classes),
+`grants` (token requests and sending them), `retry.RetryPolicy`, `errors` (every error, and the scrubber).
 """
 
 from __future__ import annotations
 
 from airflow_provider_authapi.auth.authorization_code import authorization_url, exchange_code, new_pkce_verifier
-from airflow_provider_authapi.auth.build import build_auth, build_token_manager
-from airflow_provider_authapi.auth.client import client_kwargs
+from airflow_provider_authapi.auth.client import build_auth, build_token_manager, client_kwargs
 from airflow_provider_authapi.auth.config import (
     ApiKeyConfig,
     AuthConfig,
@@ -29,7 +28,7 @@ from airflow_provider_authapi.auth.config import (
     TokenPlacement,
 )
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError, TokenEndpointError, UnauthorizedError
-from airflow_provider_authapi.auth.token import Token
+from airflow_provider_authapi.auth.store import Token
 
 __all__ = [
     "ApiKeyConfig",

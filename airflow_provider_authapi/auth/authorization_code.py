@@ -10,11 +10,10 @@ import httpx
 
 from airflow_provider_authapi.auth.client import ssl_verify
 from airflow_provider_authapi.auth.config import CommonConfig, OAuth2Config
-from airflow_provider_authapi.auth.endpoint import TokenEndpoint
 from airflow_provider_authapi.auth.errors import ConfigError
-from airflow_provider_authapi.auth.grants import OAuth2Grant
+from airflow_provider_authapi.auth.grants import OAuth2Grant, TokenEndpoint
 from airflow_provider_authapi.auth.retry import RetryPolicy
-from airflow_provider_authapi.auth.token import Token
+from airflow_provider_authapi.auth.store import Token
 
 
 def new_pkce_verifier() -> str:

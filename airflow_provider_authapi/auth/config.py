@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
 from airflow_provider_authapi.auth.errors import ConfigError
-from airflow_provider_authapi.auth.token import DEFAULT_LEEWAY
 
 MIN_SIGNATURE_SECRET_LENGTH = 32
 
@@ -29,6 +28,7 @@ HEADER_NAME = "Authorization"
 HEADER_PREFIX = "Bearer"
 LOCATION: Location = "header"
 DEFAULT_LIFETIME = 3600.0
+DEFAULT_LEEWAY = 60.0  # renew this long before expiry (capped at 5% of the lifetime by the token manager)
 
 
 @dataclass(frozen=True)
@@ -226,3 +226,21 @@ def _check_choice(field_name: str, value: str, choices: Any) -> None:
     allowed = get_args(choices)
     if value not in allowed:
         raise ConfigError(field_name, f"must be one of {', '.join(allowed)} (got {value!r})")
+
+
+def config_secrets(config: AuthConfig | SchemeConfig) -> list[str]:
+    """Every secret a config (or just its scheme) holds: to mask in task logs and scrub from error messages."""
+    scheme = config.scheme if isinstance(config, AuthConfig) else config
+    values: list[str | None] = []
+    if isinstance(config, AuthConfig):
+        common = config.common
+        values += [common.tls.client_key_pem, common.signature.secret if common.signature else None]
+    if isinstance(scheme, OAuth2Config):
+        values += [scheme.client_secret, scheme.password, scheme.refresh_token]
+    elif isinstance(scheme, TokenLoginConfig | BasicAuthConfig):
+        values.append(scheme.password)
+    elif isinstance(scheme, BearerAuthConfig):
+        values.append(scheme.token)
+    elif isinstance(scheme, ApiKeyConfig):
+        values.append(scheme.key)
+    return [value for value in values if value]

@@ -28,10 +28,10 @@ import time
 from collections.abc import Generator
 from typing import Any
 
-from airflow_provider_authapi.auth.endpoint import TokenEndpoint
+from airflow_provider_authapi.auth.config import DEFAULT_LEEWAY
 from airflow_provider_authapi.auth.errors import InvalidGrantError, TokenStoreError
-from airflow_provider_authapi.auth.store import MemoryTokenStore, Ticket, TokenStore
-from airflow_provider_authapi.auth.token import DEFAULT_LEEWAY, Token
+from airflow_provider_authapi.auth.grants import TokenEndpoint
+from airflow_provider_authapi.auth.store import MemoryTokenStore, Ticket, Token, TokenStore
 
 log = logging.getLogger(__name__)
 

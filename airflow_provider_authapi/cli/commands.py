@@ -56,7 +56,7 @@ def _print_status(statuses: list[dict[str, Any]], as_json: bool) -> None:
             print(f"  consent: authorization code grant (airflow authapi authorize {status['conn_id']})")
 
 
-# -- authorize --------------------------------------------------------------------------------------------------
+# -- authorize ------------------------------------------------------------------------------------------------------
 
 
 def authorize(args: Namespace) -> None:
@@ -147,7 +147,7 @@ def _receive_redirect(port: int, timeout: float) -> dict[str, str]:
     return received
 
 
-# -- token ------------------------------------------------------------------------------------------------------
+# -- token ----------------------------------------------------------------------------------------------------------
 
 
 def token_status(args: Namespace) -> None:

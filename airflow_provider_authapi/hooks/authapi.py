@@ -15,9 +15,9 @@ from airflow_provider_authapi.auth import (
     client_kwargs,
 )
 from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig
+from airflow_provider_authapi.auth.config import config_secrets as core_config_secrets
 from airflow_provider_authapi.auth.errors import AuthApiError
-from airflow_provider_authapi.auth.redact import config_secrets as core_config_secrets
-from airflow_provider_authapi.auth.token import PUBLIC_EXTRA_KEYS, Token
+from airflow_provider_authapi.auth.store import PUBLIC_EXTRA_KEYS, Token
 from airflow_provider_authapi.connections import auth_config_from_connection
 from airflow_provider_authapi.connections.mapping import connection_value
 from airflow_provider_authapi.store import VariableTokenStore

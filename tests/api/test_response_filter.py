@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_authapi.api import ResponseFilter, find_path
-from airflow_provider_authapi.api.response_filter import callable_ref, parse_path, resolve_callable
+from airflow_provider_authapi.api.pagination import callable_ref, parse_path, resolve_callable
 from airflow_provider_authapi.auth.errors import ConfigError
 
 BODY = {

@@ -17,15 +17,15 @@ from airflow_provider_authapi.auth import (
     TLSConfig,
     TokenLoginConfig,
 )
-from airflow_provider_authapi.auth.grants import LoginGrant, OAuth2Grant
-from airflow_provider_authapi.auth.redact import (
+from airflow_provider_authapi.auth.config import config_secrets
+from airflow_provider_authapi.auth.errors import (
     EXCERPT_CHARS,
-    config_secrets,
     request_secrets,
     response_excerpt,
     safe_url,
     scrub,
 )
+from airflow_provider_authapi.auth.grants import LoginGrant, OAuth2Grant
 
 OAUTH2 = OAuth2Config(
     token_url="https://idp.test/token",
