@@ -130,14 +130,16 @@ def request_secrets(response: httpx.Response) -> list[str]:
 
 
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with every secret (of at least `MIN_SECRET_CHARS`) replaced by `***`, in the order given.
+    """`text` with every secret (of at least `MIN_SECRET_CHARS`) replaced by `***`, the longest first.
 
-    A secret listed before a longer value that contains it keeps that value's context: the token first, then
-    the header value `Bearer <token>`, gives `Bearer ***`.
+    Longest first, so that a short secret inside a longer one cannot leave the rest of the longer one readable.
+    A header value `<Scheme> <secret>` whose secret is listed too keeps its scheme word: `Bearer ***`.
     """
-    for secret in dict.fromkeys(secrets):
-        if secret and len(secret) >= MIN_SECRET_CHARS:
-            text = text.replace(secret, "***")
+    values = {secret for secret in secrets if secret and len(secret) >= MIN_SECRET_CHARS}
+    for secret in sorted(values, key=len, reverse=True):
+        scheme, _, rest = secret.partition(" ")
+        shown = f"{scheme} ***" if rest in values and scheme.isalpha() else "***"
+        text = text.replace(secret, shown)
     return text
 
 

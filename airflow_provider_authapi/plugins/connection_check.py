@@ -18,7 +18,7 @@ import httpx
 
 from airflow_provider_authapi.auth import build_auth, build_token_manager, client_kwargs
 from airflow_provider_authapi.auth.config import OAuth2Config, TokenLoginConfig, TokenPlacement
-from airflow_provider_authapi.auth.errors import AuthApiError, UnauthorizedError
+from airflow_provider_authapi.auth.errors import AuthApiError, UnauthorizedError, scrub
 from airflow_provider_authapi.auth.store import MemoryTokenStore, Token
 from airflow_provider_authapi.plugins.connection_test import tested_connection_id
 
@@ -37,7 +37,7 @@ def run_connection_test(hook: Any) -> tuple[bool, str]:
             message = f"Connection {shown!r}: {message}"
     if shown != hook.authapi_conn_id:
         message = message.replace(hook.authapi_conn_id, shown)
-    return ok, _scrub(message, secrets)
+    return ok, scrub(message, secrets)
 
 
 def _run(hook: Any, shown: str, secrets: list[str]) -> tuple[bool, str]:
@@ -138,9 +138,3 @@ def explicit_test_endpoint(conn: Any) -> str | None:
     conn_type = CONNECTION_TYPES.get(getattr(conn, "conn_type", None) or "")
     default = next((s.default for s in conn_type.fields if s.name == "test_endpoint"), None) if conn_type else None
     return str(value) if value and value != default else None
-
-
-def _scrub(message: str, secrets: list[str]) -> str:
-    for secret in sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True):
-        message = message.replace(secret, "***")
-    return message

@@ -86,9 +86,15 @@ def test_scrub_replaces_every_secret_but_not_values_too_short_to_be_one():
     assert scrub("a=abc, b=secret-1, c=secret-1", ["abc", "secret-1", None]) == "a=abc, b=***, c=***"
 
 
-def test_scrub_replaces_in_the_order_given_so_a_listed_token_keeps_its_header_context():
+def test_scrub_keeps_the_scheme_word_of_a_header_value_whose_token_is_listed_too():
     assert scrub("sent Bearer tok-123", ["tok-123", "Bearer tok-123"]) == "sent Bearer ***"
-    assert scrub("sent Bearer tok-123", ["Bearer tok-123", "tok-123"]) == "sent ***"
+    assert scrub("sent Bearer tok-123", ["Bearer tok-123", "tok-123"]) == "sent Bearer ***"
+
+
+def test_scrub_a_short_secret_inside_a_longer_one_leaves_nothing_of_the_longer_readable():
+    longer = "prefix-pass-word-suffix-9876"
+    assert scrub(f"body: {longer}", ["pass-word", longer]) == "body: ***"
+    assert scrub(f"body: {longer}", [longer, "pass-word"]) == "body: ***"
 
 
 @pytest.mark.parametrize(
