@@ -88,7 +88,8 @@ class ApiCall:
 
     `endpoint` may hold `{name}` placeholders until `with_endpoint_vars()`; `response_filter` is a path, a
     callable or its spec; `pagination` a paginator, its name or its dict; `ok_statuses` are statuses that
-    mean "not yet" to a sensor.
+    mean "not yet" to a sensor; `allow_empty_pages` takes a page without the filtered path as no records
+    instead of an error.
     """
 
     authapi_conn_id: str = DEFAULT_CONN_ID
@@ -104,6 +105,7 @@ class ApiCall:
     max_pages: int | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     ok_statuses: tuple[int, ...] = ()
+    allow_empty_pages: bool = False
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -157,6 +159,7 @@ class ApiCall:
             secrets=config_secrets(hook.config),
             logger=logger or logging.getLogger(__name__),
             ok_statuses=self.ok_statuses,
+            allow_empty_pages=self.allow_empty_pages,
         )
 
     # -- to and from the triggerer -----------------------------------------------------------------------------
@@ -188,6 +191,7 @@ class ApiCall:
             "max_pages": self.max_pages,
             "retry": self.retry.to_spec(),
             "ok_statuses": list(self.ok_statuses) or None,
+            "allow_empty_pages": self.allow_empty_pages,
         }
 
     @classmethod
@@ -209,6 +213,7 @@ class ApiCall:
             max_pages=data.get("max_pages"),
             retry=RetryPolicy.of(data.get("retry")),
             ok_statuses=tuple(data.get("ok_statuses") or ()),
+            allow_empty_pages=bool(data.get("allow_empty_pages")),
         )
 
     async def ahook(self) -> AuthApiHook:

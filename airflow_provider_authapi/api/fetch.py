@@ -10,6 +10,7 @@ with JsonLinesWriter(path) as out:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -29,13 +30,20 @@ from airflow_provider_authapi.api.pagination import (
 )
 from airflow_provider_authapi.auth.errors import (
     ApiHTTPError,
+    ApiResponseError,
     ApiTransportError,
+    PaginationError,
     ResponseCheckError,
+    error_body,
+    error_summary,
     request_secrets,
     response_excerpt,
+    scrub,
 )
+from airflow_provider_authapi.auth.json_path import MISSING
 from airflow_provider_authapi.auth.retry import (
     API_RETRY,
+    DeadlineExceeded,
     RetryPolicy,
     is_tls_verification_error,
     is_transient_status,
@@ -48,16 +56,29 @@ log = logging.getLogger(__name__)
 ResponseCheck = Callable[[Any], bool]
 
 
-def parse_body(response: httpx.Response) -> Any:
-    """The JSON body, the text when it is not JSON, or None when empty."""
+DEFAULT_MAX_PAGES = 10_000  # without max_pages, more pages than this is an error: an API that never stops
+
+
+def parse_body(response: httpx.Response, *, where: str = "the answer", need_json: bool = False) -> Any:
+    """The JSON body, the text of a body that is not JSON (an error when `need_json`), or None when empty.
+
+    A body labelled JSON that does not parse, or bytes that do not decode, raise `ApiResponseError` naming
+    `where`."""
     if not response.content:
         return None
-    if "json" in response.headers.get("content-type", ""):
-        return response.json()
+    content_type = response.headers.get("content-type", "").split(";")[0].strip() or "without a content type"
     try:
-        return json.loads(response.content)
-    except ValueError:
-        return response.text
+        return response.json()
+    except UnicodeDecodeError as exc:
+        problem = f"{content_type}, {exc.reason} at byte {exc.start}"
+        raise ApiResponseError(f"{where} does not decode as text ({problem})") from None
+    except ValueError as exc:
+        if "json" in content_type or need_json:
+            how = f"{exc.msg} at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise ApiResponseError(
+                f"{where} is {content_type}, not JSON ({how}): {response_excerpt(response, request_secrets(response))}"
+            ) from None
+    return response.text
 
 
 def as_records(value: Any) -> list[Any]:
@@ -82,6 +103,7 @@ class Fetcher:
         secrets: Collection[str] = (),
         logger: logging.Logger | Any = log,
         ok_statuses: Collection[int] = (),
+        allow_empty_pages: bool = False,
     ) -> None:
         self.request = request
         self.paginator_spec = paginator
@@ -92,8 +114,10 @@ class Fetcher:
         self.secrets = tuple(secrets)
         self.log = logger
         self.ok_statuses = ok_statuses
+        self.allow_empty_pages = allow_empty_pages
         self.pages = 0
         self.records = 0
+        self._requested: dict[str, int] = {}  # fingerprint of each page's request -> its page number
 
     # -- one page ----------------------------------------------------------------------------------------------
 
@@ -101,10 +125,12 @@ class Fetcher:
         return {"ok_statuses": self.ok_statuses, "secrets": self.secrets, "logger": self.log}
 
     def _page(self, response: httpx.Response, paginator: BasePaginator | None) -> list[Any] | Any:
-        body = parse_body(response)
+        where = f"page {self.pages + 1} ({self.request.label})" if paginator else self.request.label
+        body = parse_body(response, where=where, need_json=paginator is not None or self.response_filter is not None)
+        self._refuse_error_body(body, response, where)
         if self.response_check is not None and not self.response_check(body):
             raise ResponseCheckError(f"response_check returned False for page {self.pages + 1}")
-        value = self.response_filter(body) if self.response_filter else body
+        value = self._filtered(body, response, where)
         self.pages += 1
         if paginator is None:
             return value
@@ -114,19 +140,63 @@ class Fetcher:
         self.log.info("Page %d: %d records so far", self.pages, self.records)
         return records
 
+    def _filtered(self, body: Any, response: httpx.Response, where: str) -> Any:
+        """The records `response_filter` picks. A path that is not in the body fails, unless `allow_empty_pages`
+        or only its last key is missing from an empty object (QuickBooks answers `"QueryResponse": {}`)."""
+        if self.response_filter is None:
+            return body
+        value = self.response_filter.pick(body)
+        if value is not MISSING:
+            return value
+        if self.allow_empty_pages or self.response_filter.parent_is_empty(body):
+            return None
+        keys = f"its keys: {', '.join(map(str, list(body)[:10]))}" if isinstance(body, dict) else type(body).__name__
+        raise ApiResponseError(
+            f"{where} has no {self.response_filter.path!r} ({keys}; set allow_empty_pages=True if such pages are "
+            f"expected): {response_excerpt(response, [*self.secrets, *request_secrets(response)])}"
+        )
+
+    def _refuse_error_body(self, body: Any, response: httpx.Response, where: str) -> None:
+        if error_body(body):
+            excerpt = error_summary(response) or response_excerpt(response, ())
+            secrets = [*self.secrets, *request_secrets(response)]
+            raise ApiResponseError(f"{where} answered {response.status_code} with an error: {scrub(excerpt, secrets)}")
+
     def _more(self, paginator: BasePaginator) -> bool:
         if not paginator.has_next_page:
             return False
         if self.max_pages is not None and self.pages >= self.max_pages:
             self.log.info("Stopping after max_pages=%d", self.max_pages)
             return False
+        if self.max_pages is None and self.pages >= DEFAULT_MAX_PAGES:
+            raise PaginationError(
+                f"{self.request.label}: more than {DEFAULT_MAX_PAGES:,} pages; set max_pages to the number of pages "
+                "you expect (without it, this ceiling stops an API that never says it is done)"
+            )
         return True
+
+    def _next(self, request: RequestSpec, paginator: BasePaginator) -> None:
+        """Edit `request` into the next page's; a request already sent means the API is going round in circles."""
+        paginator.update_request(request)
+        self._remember(request)
+
+    def _remember(self, request: RequestSpec) -> None:
+        blob = json.dumps([request.method, request.url, request.params, request.json, request.data], default=str)
+        key = hashlib.sha256(blob.encode()).hexdigest()
+        if key in self._requested:
+            raise PaginationError(
+                f"{request.label}: page {self.pages + 1} would repeat the request of page {self._requested[key]} "
+                "(the next link or cursor does not advance)"
+            )
+        self._requested[key] = self.pages + 1
 
     def _start(self) -> tuple[RequestSpec, BasePaginator | None]:
         self.pages = self.records = 0
+        self._requested = {}
         request, paginator = self.request.copy(), get_paginator(self.paginator_spec)
         if paginator is not None:
             paginator.init_request(request)
+            self._remember(request)
         return request, paginator
 
     # -- sync --------------------------------------------------------------------------------------------------
@@ -140,7 +210,7 @@ class Fetcher:
             yield self._page(send(client, request, self.retry, **self._send_kwargs()), paginator)
             if not self._more(paginator):
                 return
-            paginator.update_request(request)
+            self._next(request, paginator)
 
     def run(self, client: httpx.Client, writer: JsonLinesWriter | None = None) -> Any:
         """All records (paginated), or the filtered body; with `writer`, stream to it and return a summary."""
@@ -171,7 +241,7 @@ class Fetcher:
             yield self._page(await asend(client, request, self.retry, **self._send_kwargs()), paginator)
             if not self._more(paginator):
                 return
-            paginator.update_request(request)
+            self._next(request, paginator)
 
     async def arun(self, client: httpx.AsyncClient, write_page: Callable[[list[Any]], Any] | None = None) -> Any:
         """Async `run()`; `write_page` (an async callable, e.g. a writer's method run in a thread) streams pages."""
@@ -201,9 +271,11 @@ class Fetcher:
         if not response.is_success:
             self.log.info("%s answered %d; not done yet", self.request.label, response.status_code)
             return False, None
-        body = parse_body(response)
+        where = self.request.label
+        body = parse_body(response, where=where, need_json=self.response_filter is not None)
+        self._refuse_error_body(body, response, where)
         done = bool(self.response_check(body)) if self.response_check else True
-        return done, (self.response_filter(body) if self.response_filter else body) if done else None
+        return done, self._filtered(body, response, where) if done else None
 
     def _summary(self, writer: JsonLinesWriter, pages: Any) -> dict[str, Any]:
         for records in pages:
@@ -303,8 +375,12 @@ def send(
         response = retrying(lambda: _classify(request.send(client)))
     except _RetryableResponse as exc:
         response = exc.response
+    except httpx.LocalProtocolError:
+        raise _unsendable(request) from None  # its message quotes the offending header value: a secret, maybe
     except httpx.TransportError as exc:
         raise _transport_error(request, exc, retrying.statistics.get("attempt_number", 1)) from exc
+    except httpx.DecodingError as exc:
+        raise ApiResponseError(f"{request.label}: {exc}") from None
     return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
 
 
@@ -329,9 +405,20 @@ async def asend(
         response = await retrying(once)
     except _RetryableResponse as exc:
         response = exc.response
+    except httpx.LocalProtocolError:
+        raise _unsendable(request) from None  # its message quotes the offending header value: a secret, maybe
     except httpx.TransportError as exc:
         raise _transport_error(request, exc, retrying.statistics.get("attempt_number", 1)) from exc
+    except httpx.DecodingError as exc:
+        raise ApiResponseError(f"{request.label}: {exc}") from None
     return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
+
+
+def _unsendable(request: RequestSpec) -> ApiTransportError:
+    return ApiTransportError(
+        f"{request.label} could not be sent: a header holds a line break or another character HTTP forbids (check "
+        "the connection's header_prefix and extra_headers, and the token or key for a trailing newline)"
+    )
 
 
 def _transport_error(request: RequestSpec, exc: httpx.TransportError, attempts: int) -> ApiTransportError:
@@ -340,4 +427,5 @@ def _transport_error(request: RequestSpec, exc: httpx.TransportError, attempts: 
             f"{request.label}: TLS verification failed ({exc}): give the server's CA certificate in the "
             "connection's ca_cert_pem field (self-signed servers), or set verify_tls to false"
         )
-    return ApiTransportError(f"{request.label} failed after {attempts} attempts: {type(exc).__name__}")
+    why = f"{type(exc).__name__}: {exc}" if isinstance(exc, DeadlineExceeded) else type(exc).__name__
+    return ApiTransportError(f"{request.label} failed after {attempts} attempts: {why}")

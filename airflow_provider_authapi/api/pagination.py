@@ -24,7 +24,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import httpx
 
 from airflow_provider_authapi.auth.errors import ConfigError, PaginationError
-from airflow_provider_authapi.auth.json_path import find_path, parse_path
+from airflow_provider_authapi.auth.json_path import MISSING, find_path, parse_path
+from airflow_provider_authapi.auth.retry import asend_bounded, send_bounded
 
 # -- A request as plain data ----------------------------------------------------------------------------------------
 
@@ -91,10 +92,11 @@ class RequestSpec:
         return kwargs
 
     def send(self, client: httpx.Client) -> httpx.Response:
-        return client.request(self.method, self.url, **self.httpx_kwargs())
+        """One attempt, bounded in time and body size (`retry.send_bounded`)."""
+        return send_bounded(client, client.build_request(self.method, self.url, **self.httpx_kwargs()))
 
     async def asend(self, client: httpx.AsyncClient) -> httpx.Response:
-        return await client.request(self.method, self.url, **self.httpx_kwargs())
+        return await asend_bounded(client, client.build_request(self.method, self.url, **self.httpx_kwargs()))
 
 
 # -- The records of a page ------------------------------------------------------------------------------------------
@@ -145,6 +147,17 @@ class ResponseFilter:
         if self.func is not None:
             return self.func(body)
         return find_path(body, self._parts or [])
+
+    def pick(self, body: Any) -> Any:
+        """Like calling it, but a path that is not in `body` gives `MISSING` (a callable decides for itself)."""
+        if self.func is not None:
+            return self.func(body)
+        return find_path(body, self._parts or [], missing=MISSING)
+
+    def parent_is_empty(self, body: Any) -> bool:
+        """Whether the path's last key is missing from an empty object (`{"QueryResponse": {}}`): no records."""
+        parts = self._parts or []
+        return len(parts) > 1 and find_path(body, parts[:-1], missing=MISSING) == {}
 
     @classmethod
     def of(cls, spec: str | Callable[[Any], Any] | dict[str, str] | ResponseFilter | None) -> ResponseFilter | None:

@@ -7,8 +7,10 @@ of a config are secret.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
+from urllib.parse import urlencode
 
 import httpx
 
@@ -93,6 +95,11 @@ class ApiHTTPError(AuthApiError):
         )
 
 
+class ApiResponseError(AuthApiError):
+    """A 2xx answer the task cannot use: not JSON, undecodable, too large, an error in disguise, or without the
+    records asked for. The message names the page and shows a secret-free excerpt."""
+
+
 class ApiTransportError(AuthApiError):
     """The API could not be reached (connect error, timeout) within the retry budget."""
 
@@ -149,20 +156,90 @@ def safe_url(url: str | httpx.URL) -> str:
 
 
 def response_excerpt(response: httpx.Response, secrets: Iterable[str | None] = ()) -> str:
-    """A short body excerpt for an error message, with any known secret replaced by `***`.
+    """A short body excerpt for an error message: known secrets and credential-looking fields replaced by `***`.
 
     A well-known JSON error body (see `error_summary`) is summarised first, so its message survives the cut.
+    Whatever the body's size, only its first `READ_CHARS` are looked at.
     """
     secrets = tuple(secrets)
     try:
-        text = response.text
+        text = response.text[:READ_CHARS]
     except (httpx.ResponseNotRead, UnicodeDecodeError):
         return "<unreadable body>"
-    text = scrub(" ".join(text.split()), secrets)[:EXCERPT_CHARS]  # scrub first: a cut must not split a secret
+    text = redact_text(scrub(" ".join(text.split()), secrets))[:EXCERPT_CHARS]  # scrub first: a cut must not split
     summary = error_summary(response)
     if not summary:
         return text
-    return f"{scrub(' '.join(summary.split()), secrets)[:SUMMARY_CHARS]}; body: {text}"
+    return f"{redact_text(scrub(' '.join(summary.split()), secrets))[:SUMMARY_CHARS]}; body: {text}"
+
+
+READ_CHARS = 64 * 1024
+CREDENTIAL_WORDS = r"token|secret|passw|key|session|cookie|assertion|signature|credential"
+_JSON_FIELD = re.compile(rf'("[^"]{{0,64}}(?:{CREDENTIAL_WORDS})[^"]{{0,64}}"\s*:\s*)"(?:[^"\\]|\\.)*"', re.I)
+_FORM_FIELD = re.compile(rf"((?:^|[?&\s])[\w.-]{{0,64}}(?:{CREDENTIAL_WORDS})[\w.-]{{0,64}}=)[^&\s]+", re.I)
+_AUTH_VALUE = re.compile(r"\b(Basic|Bearer|Digest|Token|OAuth)\s+[A-Za-z0-9._~+/=-]{8,}", re.I)
+
+
+def redact_text(text: str) -> str:
+    """`text` with the values of credential-looking fields replaced by `***`, known or not: JSON string fields
+    and form/query parameters named like a credential (`"access_token": "..."`, `api_key=...`), and the value
+    of an `Authorization`-style `Basic ...` or `Bearer ...`."""
+    text = _JSON_FIELD.sub(r'\1"***"', text)
+    text = _FORM_FIELD.sub(r"\1***", text)
+    return _AUTH_VALUE.sub(r"\1 ***", text)
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """The URL with user info dropped and the value of every credential-looking query parameter replaced by `***`
+    (for log lines that need the query; error messages use `safe_url`)."""
+    parsed = httpx.URL(url)
+    params = [(name, "***" if SENSITIVE_NAME.search(name) else value) for name, value in parsed.params.multi_items()]
+    return str(parsed.copy_with(userinfo=b"", query=urlencode(params, safe="*").encode() or None))
+
+
+class RedactUrlsFilter(logging.Filter):
+    """A log filter that passes every URL argument of a record through `redact_url` (httpx logs each request's
+    URL at INFO, query string included: an API key or token placed in the query would be in the task log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(arg, httpx.URL) for arg in record.args):
+            record.args = tuple(redact_url(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args)
+        return True
+
+
+def redact_httpx_logs() -> None:
+    """Install `RedactUrlsFilter` on httpx's logger, once."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactUrlsFilter) for f in logger.filters):
+        logger.addFilter(RedactUrlsFilter())
+
+
+ERROR_KEYS = frozenset(
+    {
+        "error",
+        "errors",
+        "error_description",
+        "error_uri",
+        "fault",
+        "Fault",
+        "message",
+        "code",
+        "status",
+        "title",
+        "detail",
+        "type",
+        "instance",
+        "statusCode",
+        "time",
+    }
+)
+
+
+def error_body(body: object) -> bool:
+    """Whether a parsed body is an error and nothing else (`{"error": "quota exceeded"}`), whatever its status."""
+    if not isinstance(body, dict) or not body or not set(body) <= ERROR_KEYS:
+        return False
+    return any(body.get(key) for key in ("error", "errors", "fault", "Fault"))
 
 
 def error_summary(response: httpx.Response) -> str | None:
@@ -198,3 +275,6 @@ def _fault_text(error: dict) -> str:
     code = error.get("code")
     text = ": ".join(str(part) for part in (message, detail) if part)
     return f"{text} (code {code})" if code and text else text
+
+
+redact_httpx_logs()  # on import: every client this package builds logs through httpx's logger

@@ -13,9 +13,18 @@ from typing import Any
 
 from airflow_provider_authapi.auth.errors import ConfigError
 
-_TOKEN = re.compile(r"\.?([^.\[\]]+)|\[(-?\d+|\*)\]")
+# A key with dots or brackets in it is quoted in brackets: `["odata.nextLink"]`, `['a.b'].c` (JSONPath's way).
+_TOKEN = re.compile(r"\.?([^.\[\]]+)|\[(-?\d+|\*)\]|\[(['\"])(.*?)\3\]")
 _INDEX = re.compile(r"-?\d+")
 STAR = "*"
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()  # what `find_path(..., missing=MISSING)` gives for a key or index that is not there
 
 PathPart = str | int
 
@@ -35,29 +44,36 @@ def parse_path(path: str, field: str = "response_filter") -> list[PathPart]:
     for match in _TOKEN.finditer(path):
         if match.start() != position:
             break
-        key, index = match.groups()
-        parts.append(key if key is not None else (STAR if index == STAR else int(index)))
+        key, index, _, quoted = match.groups()
+        if quoted is not None:
+            parts.append(quoted)
+        else:
+            parts.append(key if key is not None else (STAR if index == STAR else int(index)))
         position = match.end()
     if position != len(path):
         raise ConfigError(field, f"cannot parse path {path!r} at character {position}")
     return parts
 
 
-def find_path(data: Any, path: str | list[PathPart]) -> Any:
-    """The value at `path` in `data`, or None when a key or index is missing."""
+def find_path(data: Any, path: str | list[PathPart], missing: Any = None) -> Any:
+    """The value at `path` in `data`, or `missing` when a key or index is not there (None by default).
+
+    Under `[*]` each item's missing value is None: a list keeps one entry per item."""
     parts = parse_path(path) if isinstance(path, str) else path
     for position, part in enumerate(parts):
         if part == STAR:
             if not isinstance(data, list):
-                return None
+                return missing
             rest = parts[position + 1 :]
             return [find_path(item, rest) for item in data]
         if isinstance(data, dict) and isinstance(part, str):
-            data = data.get(part)
+            if part not in data:
+                return missing
+            data = data[part]
             continue
         index = _list_index(part)
         if not isinstance(data, list) or index is None or not -len(data) <= index < len(data):
-            return None
+            return missing
         data = data[index]
     return data
 

@@ -7,13 +7,18 @@ The caller says which failures are worth another attempt (`tenacity_kwargs(retry
 
 Two uses, two sets of numbers: `TOKEN_RETRY` (a token blocks every API call: give up within a minute) and
 `API_RETRY` (the `RetryPolicy()` defaults, documented for `request_retry`).
+
+Each attempt is bounded too (`send_bounded`, `asend_bounded`): headers and body within `DEADLINE_TIMEOUTS` times
+the client's timeout (httpx's timeouts bound each read, so a server trickling a byte a second never trips them),
+and a body of at most `MAX_BODY_BYTES` once decompressed. An attempt past its deadline fails as a timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -22,6 +27,8 @@ import httpx
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+DEADLINE_TIMEOUTS = 4  # an attempt, headers and body, may take this many times the client's timeout
+MAX_BODY_BYTES = 256 * 2**20  # a body's size once decompressed: beyond it, an error rather than a memory blow-up
 
 
 def is_transient_status(status: int) -> bool:
@@ -159,3 +166,78 @@ def TokenRetry(
         max_retry_after=max_retry_after,
         max_total=max_total,
     )
+
+
+# -- The bounds of one attempt --------------------------------------------------------------------------------------
+
+
+class DeadlineExceeded(httpx.ReadTimeout):
+    """An attempt took longer than its deadline (a timeout, so retried like one)."""
+
+
+class BodyTooLarge(httpx.DecodingError):
+    """A body larger than the limit once decompressed (not retried)."""
+
+
+def attempt_deadline(client: httpx.Client | httpx.AsyncClient) -> float | None:
+    """Seconds one attempt may take, headers and body: `DEADLINE_TIMEOUTS` x the client's read timeout."""
+    read = client.timeout.read
+    return DEADLINE_TIMEOUTS * read if read else None
+
+
+def send_bounded(client: httpx.Client, request: httpx.Request, *, max_bytes: int | None = None) -> httpx.Response:
+    """`client.send(request)` with the body read under the attempt's deadline and size limit."""
+    deadline, limit = attempt_deadline(client), max_bytes or MAX_BODY_BYTES
+    started = time.monotonic()
+    response = client.send(request, stream=True)
+    try:
+        chunks = list(_bounded(response.iter_bytes(), started, deadline, limit))
+    finally:
+        response.close()
+    response._content = b"".join(chunks)  # what httpx's own `Response.read()` does with the chunks it reads
+    return response
+
+
+async def asend_bounded(
+    client: httpx.AsyncClient, request: httpx.Request, *, max_bytes: int | None = None
+) -> httpx.Response:
+    """Async `send_bounded`; the deadline covers the wait for the headers too."""
+    deadline, limit = attempt_deadline(client), max_bytes or MAX_BODY_BYTES
+    started = time.monotonic()
+
+    async def attempt() -> httpx.Response:
+        response = await client.send(request, stream=True)
+        chunks, size = [], 0
+        try:
+            async for chunk in response.aiter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                _check(size, started, deadline, limit)
+        finally:
+            await response.aclose()
+        response._content = b"".join(chunks)
+        return response
+
+    try:
+        return await asyncio.wait_for(attempt(), deadline) if deadline else await attempt()
+    except asyncio.TimeoutError:
+        raise DeadlineExceeded(_late(deadline or 0.0), request=request) from None
+
+
+def _bounded(chunks: Iterator[bytes], started: float, deadline: float | None, max_bytes: int) -> Iterator[bytes]:
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        _check(size, started, deadline, max_bytes)
+        yield chunk
+
+
+def _check(size: int, started: float, deadline: float | None, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise BodyTooLarge(f"the body is over {max_bytes:,} bytes once decompressed")
+    if deadline is not None and time.monotonic() - started > deadline:
+        raise DeadlineExceeded(_late(deadline))
+
+
+def _late(deadline: float) -> str:
+    return f"no complete answer within {deadline:.0f} s ({DEADLINE_TIMEOUTS} x the connection's timeout)"

@@ -12,6 +12,8 @@ process dies holding a ticket.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import threading
 import time
 import uuid
@@ -25,10 +27,31 @@ from pendulum import DateTime
 from airflow_provider_authapi.auth.config import DEFAULT_LEEWAY
 from airflow_provider_authapi.auth.errors import TokenStoreError
 
+log = logging.getLogger(__name__)
+
 # QuickBooks' company id: its consent callback sends `realmId`, saved with the token under this key.
 REALM_ID = "realm_id"
 # Keys of `Token.extra` that are no secret: shown with the token's state and usable as `{name}` in endpoints.
 PUBLIC_EXTRA_KEYS = (REALM_ID,)
+# When the refresh token dies (ISO 8601, UTC), when the token endpoint said: `Token.extra` key, shown in statuses.
+REFRESH_EXPIRES_AT = "refresh_token_expires_at"
+
+
+LIFETIME_BOUNDS = (1.0, 10 * 365 * 86400.0)  # seconds a declared lifetime is kept within (a ceiling before 9999)
+LAST_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z, the last instant a datetime holds
+
+
+def _bounded_lifetime(seconds: float, source: str) -> float | None:
+    """A declared lifetime within `LIFETIME_BOUNDS`; None (use the fallback) for 0, negative or not a number."""
+    low, high = LIFETIME_BOUNDS
+    if low <= seconds <= high:
+        return seconds
+    if not seconds > 0:  # 0, negative, NaN: nothing a token can live by; taken at its word, a token storm
+        log.warning("The token's lifetime from %s is %r s; ignoring it", source, seconds)
+        return None
+    bounded = min(max(seconds, low), high)
+    log.warning("The token's lifetime from %s is %r s; using %.0f s instead", source, seconds, bounded)
+    return bounded
 
 
 def jwt_expiry(token: str) -> DateTime | None:
@@ -40,8 +63,8 @@ def jwt_expiry(token: str) -> DateTime | None:
     except jwt.PyJWTError:
         return None
     exp = claims.get("exp")
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-        return pendulum.from_timestamp(exp)
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and math.isfinite(exp):
+        return pendulum.from_timestamp(min(max(exp, 0), LAST_TIMESTAMP))
     return None
 
 
@@ -70,18 +93,21 @@ class Token:
     ) -> Token:
         """Build a token whose expiry comes from `expires_in`, else the JWT `exp`, else the default.
 
-        `max_lifetime` caps whichever applies: the shorter of declared and configured lifetimes wins.
+        `max_lifetime` caps whichever applies: the shorter of declared and configured lifetimes wins. A declared
+        lifetime of 0 or less is ignored (taken at its word, every call would fetch a new token), one past
+        `LIFETIME_BOUNDS` is cut to it (`1e12` is past any date); both are logged.
         """
         now = now or pendulum.now("UTC")
+        lifetime: float | None = None
         if expires_in is not None:
-            expires_at: DateTime | None = now.add(seconds=float(expires_in))
-        else:
-            expires_at = jwt_expiry(access_token)
-            if expires_at is None and default_lifetime is not None:
-                expires_at = now.add(seconds=float(default_lifetime))
+            lifetime = _bounded_lifetime(float(expires_in), "expires_in")
+        if lifetime is None and (exp := jwt_expiry(access_token)) is not None:
+            lifetime = _bounded_lifetime(exp.timestamp() - now.timestamp(), "the JWT's exp")
+        if lifetime is None and default_lifetime is not None:
+            lifetime = float(default_lifetime)
         if max_lifetime is not None:
-            cap = now.add(seconds=float(max_lifetime))
-            expires_at = cap if expires_at is None or cap < expires_at else expires_at
+            lifetime = float(max_lifetime) if lifetime is None else min(lifetime, float(max_lifetime))
+        expires_at = now.add(seconds=lifetime) if lifetime is not None else None
         return cls(access_token=access_token, expires_at=expires_at, obtained_at=now, **kwargs)
 
     def is_expired(self, leeway: float = DEFAULT_LEEWAY, now: DateTime | None = None) -> bool:
@@ -417,6 +443,7 @@ class SharedTokenStore:
             "expires_at": token.expires_at.isoformat() if token.expires_at else None,
             "expired": token.is_expired(leeway=0),
             "has_refresh_token": bool(token.refresh_token),
+            "refresh_expires_at": token.extra.get(REFRESH_EXPIRES_AT) if token.refresh_token else None,
             "obtained_at": token.obtained_at.isoformat(),
             "scope": token.scope,
             "extra": {k: v for k, v in token.extra.items() if k in PUBLIC_EXTRA_KEYS},

@@ -36,7 +36,11 @@ class AuthApiOperator(BaseOperator):
         `cursor`, `quickbooks`) or dict (`{"type": "offset", "limit": 500}`). The result is then the list
         of all records.
     :param response_check: a callable taking each page's parsed body; a false result fails the task.
-    :param max_pages: stop after this many pages.
+    :param max_pages: stop after this many pages. Without it, more than 10,000 pages fail the task (an API
+        whose next link or cursor never ends); a next link or cursor that repeats an earlier page's always does.
+    :param allow_empty_pages: take a page whose body lacks the `response_filter` path as no records. By default
+        such a page fails the task (naming the page and the keys it has), as does a 2xx body that is an error
+        (`{"error": "quota exceeded"}`) or not JSON.
     :param output_path: an `ObjectStoragePath` or URL (`file:///data/x.jsonl`, `s3://...`): records are
         streamed there as JSON Lines page by page, and only `{"path", "records"}` goes to XCom. Templated.
     :param output_conn_id: connection for the object store of `output_path` when given as a string.
@@ -66,6 +70,7 @@ class AuthApiOperator(BaseOperator):
         pagination: PaginatorSpec = None,
         response_check: Callable[[Any], bool] | None = None,
         max_pages: int | None = None,
+        allow_empty_pages: bool = False,
         output_path: str | ObjectStoragePath | None = None,
         output_conn_id: str | None = None,
         request_retry: RetryPolicy | dict[str, Any] | int | None = None,
@@ -84,6 +89,7 @@ class AuthApiOperator(BaseOperator):
         self.pagination = pagination
         self.response_check = response_check
         self.max_pages = max_pages
+        self.allow_empty_pages = allow_empty_pages
         self.output_path = output_path
         self.output_conn_id = output_conn_id
         self.request_retry = RetryPolicy.of(request_retry)
@@ -92,7 +98,9 @@ class AuthApiOperator(BaseOperator):
 
     def _call(self) -> ApiCall:
         """The request arguments as they stand (rendered, once `execute` runs)."""
-        return ApiCall.of_task(self, pagination=self.pagination, max_pages=self.max_pages)
+        return ApiCall.of_task(
+            self, pagination=self.pagination, max_pages=self.max_pages, allow_empty_pages=self.allow_empty_pages
+        )
 
     def _output(self) -> ObjectStoragePath | None:
         if self.output_path is None or isinstance(self.output_path, ObjectStoragePath):

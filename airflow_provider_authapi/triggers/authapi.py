@@ -33,8 +33,9 @@ class AuthApiTrigger(BaseTrigger):
     Fires one event: `{"status": "success", "result": ..., "pages": n, "records": n}` or
     `{"status": "error", "error": <type>, "message": <secret-free text>}`.
 
-    `authapi_conn_id`, `request`, `pagination`, `response_filter`, `response_check`, `max_pages`, `retry` and
-    `ok_statuses` are the fields of `ApiCall.to_dict()`: the operator and the sensor pass `**call.to_dict()`.
+    `authapi_conn_id`, `request`, `pagination`, `response_filter`, `response_check`, `max_pages`, `retry`,
+    `ok_statuses` and `allow_empty_pages` are the fields of `ApiCall.to_dict()`: the operator and the sensor
+    pass `**call.to_dict()`.
 
     :param output_path: a URL the records are written to as JSON Lines (the result is then `{"path", "records"}`).
     :param output_conn_id: the connection of `output_path`'s object store.
@@ -55,6 +56,7 @@ class AuthApiTrigger(BaseTrigger):
         output_conn_id: str | None = None,
         poke_interval: float | None = None,
         ok_statuses: list[int] | None = None,
+        allow_empty_pages: bool = False,
     ) -> None:
         super().__init__()
         # kept as given: the callables it names are imported in `run()`, where a failure becomes an error event
@@ -67,6 +69,7 @@ class AuthApiTrigger(BaseTrigger):
             "max_pages": max_pages,
             "retry": retry,
             "ok_statuses": ok_statuses,
+            "allow_empty_pages": allow_empty_pages,
         }
         self.output_path = output_path
         self.output_conn_id = output_conn_id

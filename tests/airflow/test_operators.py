@@ -168,3 +168,16 @@ def test_deferrable_operator_and_sensor_run_in_the_trigger_with_the_shared_token
     assert forbidden["message"].startswith("GET /status/403 answered 403 Forbidden")
     assert '"you_sent": "***"' in forbidden["message"]  # the echoed Authorization header is scrubbed
     assert by_path["/jobs/deferred"]["kwargs"]["response_check"].endswith(":job_done")
+
+
+def test_hostile_pages_fail_the_task_unless_empty_pages_are_allowed(airflow_db, set_connection):
+    from tests.emulators.hostile import HostileApi
+
+    with HostileApi() as api:
+        set_connection("hostile_api", conn_type="authapi_bearer", host=api.url, password=TOKEN)
+        result = run_dag("op_hostile")
+    states = result.task_states()
+    assert states["wrong_key"] == "failed" and states["error_200"] == "failed"
+    assert states["wrong_key_allowed"] == "success" and result.xcom("wrong_key_allowed") == []
+    assert states["wrong_key_allowed_deferred"] == "success" and result.xcom("wrong_key_allowed_deferred") == []
+    assert not [key for key, text in stored_text(result).items() if TOKEN in text]

@@ -68,7 +68,7 @@ def test_other_4xx_fail_at_once_with_a_secret_free_excerpt(api, client, code):
 def test_credentials_the_request_carried_are_scrubbed_even_if_not_listed(api, client):
     with pytest.raises(ApiHTTPError) as caught:
         send(client, RequestSpec("GET", "/status/400?api_key=k3y-in-query"), FAST)
-    assert TOKEN not in str(caught.value) and '"you_sent": "***"' in str(caught.value)
+    assert TOKEN not in str(caught.value) and '"you_sent": "Bearer ***"' in str(caught.value)
 
 
 def test_ok_statuses_are_returned_not_raised(api, client):

@@ -13,6 +13,7 @@ import json
 import re
 import ssl
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class Response:
     status: int = 200
     body: bytes | str | Any = b""
     headers: dict[str, str] = field(default_factory=dict)
+    seconds_per_byte: float = 0.0  # > 0: the body trickles out a byte at a time (a slow or hostile server)
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -172,8 +174,19 @@ class Emulator:
             raw.send_header(name, value)
         raw.send_header("Content-Length", str(len(payload)))
         raw.end_headers()
-        if raw.command != "HEAD":
+        if raw.command == "HEAD":
+            return
+        if not response.seconds_per_byte:
             raw.wfile.write(payload)
+            return
+        try:
+            for i in range(len(payload)):
+                raw.wfile.write(payload[i : i + 1])
+                raw.wfile.flush()
+                time.sleep(response.seconds_per_byte)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up: what a bounded client does
+            with self.lock:
+                self.calls["trickle abandoned"] += 1
 
     def _handle(self, request: Request) -> Response:
         path_matched = False

@@ -1,0 +1,60 @@
+"""A broken or hostile API: pages that lie about their type, errors dressed as 200s, links that go round in
+circles, a body that trickles, a decompression bomb. Each route is one case of the hostile-input battery.
+
+- GET /html-as-json           `application/json` that is an HTML error page
+- GET /undecodable            `application/json` whose bytes are not UTF-8
+- GET /html                   a `text/html` page
+- GET /error-200              200 `{"error": "quota exceeded ..."}`, echoing the Authorization header
+- GET /wrong-key              200 `{"data": [...]}` (the caller filters `items`)
+- GET /same-next              a next link to itself
+- GET /cursor-stuck           the same cursor on every page
+- GET /cursor-forever         a new cursor on every page, for ever
+- GET /trickle?n=40           a JSON body of n bytes, `delay` seconds per byte (default 0.25)
+- GET /bomb?mib=8             a gzip body that inflates to `mib` MiB of JSON
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from typing import Any
+
+from tests.emulators.base import Emulator, Request, Response
+
+
+class HostileApi(Emulator):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+
+    def setup_routes(self) -> None:
+        self.route("GET", r"/html-as-json", lambda r: Response(200, b"<html><body>Bad gateway</body></html>", _JSON))
+        self.route("GET", r"/undecodable", lambda r: Response(200, b'{"items": ["caf\xe9 \xc3\x28"]}', _JSON))
+        self.route("GET", r"/html", lambda r: Response.html("<html><body>Please log in</body></html>"))
+        self.route("GET", r"/error-200", self.error_200)
+        self.route("GET", r"/wrong-key", lambda r: Response.json({"data": [1, 2], "total": 2}))
+        self.route("GET", r"/same-next", self.same_next)
+        self.route("GET", r"/cursor-stuck", lambda r: Response.json({"records": [1], "next_cursor": "abc"}))
+        self.route("GET", r"/cursor-forever", self.cursor_forever)
+        self.route("GET", r"/trickle", self.trickle)
+        self.route("GET", r"/bomb", self.bomb)
+
+    def error_200(self, request: Request) -> Response:
+        return Response.json({"error": f"quota exceeded for {request.header('authorization')}"})
+
+    def same_next(self, request: Request) -> Response:
+        return Response.json({"results": [1], "next": f"{self.url}/same-next?page=2"})
+
+    def cursor_forever(self, request: Request) -> Response:
+        return Response.json({"records": [1], "next_cursor": str(int(request.query.get("cursor") or 0) + 1)})
+
+    def trickle(self, request: Request) -> Response:
+        size = int(request.query.get("n", "40"))
+        body = json.dumps({"items": ["x" * max(0, size - 14)]}).encode()
+        return Response(200, body, _JSON, seconds_per_byte=float(request.query.get("delay", "0.25")))
+
+    def bomb(self, request: Request) -> Response:
+        inflated = b'{"items": "' + b"0" * (int(request.query.get("mib", "8")) * 2**20) + b'"}'
+        return Response(200, gzip.compress(inflated, compresslevel=9), {**_JSON, "Content-Encoding": "gzip"})
+
+
+_JSON = {"Content-Type": "application/json"}
