@@ -14,12 +14,14 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
+from airflow_provider_authapi.auth.assertions import CLIENT_ASSERTION_AUTHS, MIN_HMAC_BYTES, RESERVED_CLAIMS, key_signer
 from airflow_provider_authapi.auth.errors import ConfigError
 
 MIN_SIGNATURE_SECRET_LENGTH = 32
 
-GrantType = Literal["client_credentials", "authorization_code", "password", "refresh_token"]
-ClientAuth = Literal["basic", "body"]
+GrantType = Literal["client_credentials", "authorization_code", "password", "refresh_token", "jwt_bearer"]
+ClientAuth = Literal["basic", "body", "private_key_jwt", "client_secret_jwt"]
+AssertionAlgorithm = Literal["RS256", "ES256"]  # HS256 only for client_secret_jwt, with the client secret
 Location = Literal["header", "query"]
 RequestFormat = Literal["json", "form"]
 
@@ -29,6 +31,7 @@ HEADER_PREFIX = "Bearer"
 LOCATION: Location = "header"
 DEFAULT_LIFETIME = 3600.0
 DEFAULT_LEEWAY = 60.0  # renew this long before expiry (capped at 5% of the lifetime by the token manager)
+MAX_ASSERTION_LIFETIME = 3600.0  # servers refuse assertions that live longer (Google: 1 h)
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,17 @@ class OAuth2Config:
     default_lifetime: float | None = DEFAULT_LIFETIME
     max_lifetime: float | None = None
     leeway: float | None = DEFAULT_LEEWAY  # None: the token manager's own leeway
+    # Signed JWT assertions (RFC 7523): the jwt_bearer grant and private_key_jwt / client_secret_jwt client auth.
+    assertion_private_key: str | None = field(default=None, repr=False)  # PEM, RSA or EC P-256, unencrypted
+    assertion_algorithm: AssertionAlgorithm = "RS256"
+    assertion_issuer: str | None = None  # jwt_bearer `iss`; None: the client id
+    assertion_subject: str | None = None  # jwt_bearer `sub`; None: the issuer
+    assertion_audience: str | None = None  # `aud` of every assertion; None: the token URL
+    assertion_lifetime: float = 300.0  # seconds from `iat` to `exp`
+    assertion_scope_claim: bool = False  # jwt_bearer: scopes in the assertion's `scope` claim, not the form
+    assertion_claims: dict[str, Any] = field(default_factory=dict)  # more jwt_bearer claims
+    assertion_kid: str | None = None  # JWS `kid` header
+    assertion_cert_pem: str | None = None  # the key's certificate: JWS `x5t#S256` header
 
     def __post_init__(self) -> None:
         if not self.token_url:
@@ -158,6 +172,31 @@ class OAuth2Config:
             raise ConfigError("username", "is required for the password grant")
         if self.grant_type == "refresh_token" and not self.refresh_token:
             raise ConfigError("refresh_token", "is required for the refresh_token grant")
+        self._check_assertions()
+
+    def _check_assertions(self) -> None:
+        """The JWT assertion settings: a loadable key of the right type wherever a key signs."""
+        _check_choice("assertion_algorithm", self.assertion_algorithm, AssertionAlgorithm)
+        if not 0 < self.assertion_lifetime <= MAX_ASSERTION_LIFETIME:
+            raise ConfigError("assertion_lifetime", f"must be more than 0 and at most {MAX_ASSERTION_LIFETIME:.0f} s")
+        reserved = sorted(RESERVED_CLAIMS & set(self.assertion_claims))
+        if reserved:
+            raise ConfigError(
+                "assertion_claims",
+                f"may not set {', '.join(reserved)}: iss, sub and aud have their own fields, the others are set "
+                "for each assertion",
+            )
+        if self.client_auth in CLIENT_ASSERTION_AUTHS and not self.client_id:
+            raise ConfigError("client_id", f"is required for {self.client_auth} client authentication")
+        if self.client_auth == "client_secret_jwt" and len((self.client_secret or "").encode()) < MIN_HMAC_BYTES:
+            raise ConfigError("client_secret", f"must be at least {MIN_HMAC_BYTES} bytes to sign client_secret_jwt")
+        if self.grant_type == "jwt_bearer" and not (self.assertion_issuer or self.client_id):
+            raise ConfigError("assertion_issuer", "is required for the jwt_bearer grant (the default is the client id)")
+        if self.grant_type == "jwt_bearer" or self.client_auth == "private_key_jwt":
+            if not self.assertion_private_key:
+                why = "the jwt_bearer grant" if self.grant_type == "jwt_bearer" else "private_key_jwt client auth"
+                raise ConfigError("assertion_private_key", f"is required for {why}")
+            key_signer(self)  # loads the key and the certificate: a ConfigError naming the field at fault
 
     @property
     def scope(self) -> str:
@@ -236,7 +275,7 @@ def config_secrets(config: AuthConfig | SchemeConfig) -> list[str]:
         common = config.common
         values += [common.tls.client_key_pem, common.signature.secret if common.signature else None]
     if isinstance(scheme, OAuth2Config):
-        values += [scheme.client_secret, scheme.password, scheme.refresh_token]
+        values += [scheme.client_secret, scheme.password, scheme.refresh_token, scheme.assertion_private_key]
     elif isinstance(scheme, TokenLoginConfig | BasicAuthConfig):
         values.append(scheme.password)
     elif isinstance(scheme, BearerAuthConfig):

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import httpx
 import pendulum
 from tenacity import AsyncRetrying, RetryCallState, Retrying
 
+from airflow_provider_authapi.auth.assertions import (
+    CLIENT_ASSERTION_AUTHS,
+    JWT_BEARER_GRANT,
+    client_assertion_form,
+    client_signer,
+    grant_assertion_form,
+    key_signer,
+)
 from airflow_provider_authapi.auth.config import CommonConfig, OAuth2Config, TokenLoginConfig, config_secrets
 from airflow_provider_authapi.auth.errors import (
     InvalidGrantError,
@@ -50,12 +60,17 @@ class TokenRequest:
     form: dict[str, str] | None = field(default=None, repr=False)
     json: dict[str, Any] | None = field(default=None, repr=False)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    # Form fields signed afresh for each attempt (JWT assertions: a retry never replays a `jti`).
+    signed: tuple[Callable[[], dict[str, str]], ...] = field(default=(), repr=False)
 
     def build(self) -> httpx.Request:
+        form = self.form
+        if self.signed:
+            form = {**(form or {}), **{name: value for sign in self.signed for name, value in sign().items()}}
         return httpx.Request(
             "POST",
             self.url,
-            data=self.form,
+            data=form,
             json=self.json,
             headers={"Accept": "application/json", **self.headers},
         )
@@ -83,14 +98,17 @@ def basic_header(username: str, password: str) -> dict[str, str]:
 
 
 class OAuth2Grant:
-    """RFC 6749 token requests: client credentials, password, authorization code, refresh token."""
+    """RFC 6749 token requests: client credentials, password, authorization code, refresh token, and the RFC 7523
+    JWT bearer grant; the client authenticates by Basic header, body, or a signed client assertion."""
 
     def __init__(self, config: OAuth2Config) -> None:
         self.config = config
         self.secrets = tuple(config_secrets(config))
+        self.grant_signer = key_signer(config) if config.grant_type == "jwt_bearer" else None
+        self.client_signer = client_signer(config) if config.client_auth in CLIENT_ASSERTION_AUTHS else None
 
     def can_start_over(self) -> bool:
-        return self.config.grant_type in ("client_credentials", "password")
+        return self.config.grant_type in ("client_credentials", "password", "jwt_bearer")
 
     def token_request(self, previous: Token | None) -> TokenRequest:
         cfg = self.config
@@ -102,6 +120,10 @@ class OAuth2Grant:
         if cfg.grant_type == "password":
             form = {"grant_type": "password", "username": cfg.username or "", "password": cfg.password or ""}
             return self._request("login", {**form, **self._audience()})
+        if cfg.grant_type == "jwt_bearer" and self.grant_signer is not None:
+            form = {"grant_type": JWT_BEARER_GRANT, **self._audience()}
+            signed = (partial(grant_assertion_form, cfg, self.grant_signer),)
+            return self._request("login", form, with_scope=not cfg.assertion_scope_claim, signed=signed)
         raise InvalidGrantError(
             f"no refresh token for the {cfg.grant_type} grant: authorize the connection first "
             "(Admin > API authorizations in the Airflow UI, or `airflow authapi authorize <conn_id>`)",
@@ -141,19 +163,29 @@ class OAuth2Grant:
         )
         return token.with_refresh_token_kept(previous)
 
-    def _request(self, purpose: str, form: dict[str, str], *, with_scope: bool = True) -> TokenRequest:
+    def _request(
+        self,
+        purpose: str,
+        form: dict[str, str],
+        *,
+        with_scope: bool = True,
+        signed: tuple[Callable[[], dict[str, str]], ...] = (),
+    ) -> TokenRequest:
         cfg = self.config
         headers: dict[str, str] = {}
-        if cfg.client_auth == "basic" and cfg.client_secret:
+        if self.client_signer is not None:
+            form["client_id"] = cfg.client_id
+            signed = (*signed, partial(client_assertion_form, cfg, self.client_signer))
+        elif cfg.client_auth == "basic" and cfg.client_secret:
             headers = basic_header(cfg.client_id, cfg.client_secret)
-        else:
+        elif cfg.grant_type != "jwt_bearer" or cfg.client_secret:  # the JWT bearer grant needs no client auth
             form["client_id"] = cfg.client_id
             if cfg.client_secret:
                 form["client_secret"] = cfg.client_secret
         if with_scope and cfg.scopes:
             form["scope"] = cfg.scope
         form.update({k: str(v) for k, v in cfg.extra_token_params.items()})
-        return TokenRequest(cfg.token_url, purpose, form=form, headers=headers)
+        return TokenRequest(cfg.token_url, purpose, form=form, headers=headers, signed=signed)
 
     def _audience(self) -> dict[str, str]:
         cfg = self.config

@@ -234,6 +234,13 @@ GRANTS = {
     "authorization_code": "Authorization code (consent in a browser)",
     "password": "Password (resource owner)",
     "refresh_token": "Refresh token",
+    "jwt_bearer": "JWT bearer (signed assertion)",
+}
+CLIENT_AUTHS = {
+    "basic": "Basic header",
+    "body": "Request body",
+    "private_key_jwt": "Signed JWT, private key",
+    "client_secret_jwt": "Signed JWT, client secret",
 }
 
 OAUTH2 = ConnectionType(
@@ -248,8 +255,9 @@ OAUTH2 = ConnectionType(
            "e.g. /oauth/token.", "OAuth2Config.token_url"),
         _f("scopes", "Scopes", "string", "Separated by spaces or commas. Empty: the API's default scopes.",
            "OAuth2Config.scopes"),
-        _choice("client_auth", "Send client ID and secret", "In a Basic authorization header or in the request "
-                "body.", "OAuth2Config.client_auth", {"basic": "Basic header", "body": "Request body"}),
+        _choice("client_auth", "Send client ID and secret", "In a Basic authorization header, in the request "
+                "body, or as a JWT signed with the assertion private key or with the client secret.",
+                "OAuth2Config.client_auth", CLIENT_AUTHS),
         *_section(
             "Authorization code grant",
             _f("consent_url", "Authorization URL", "string", "The provider's consent page, absolute or relative to "
@@ -270,6 +278,32 @@ OAUTH2 = ConnectionType(
             _f("username", "User name", "string", "The resource owner's user name.", "OAuth2Config.username"),
             _f("user_password", "User password", "secret", "The resource owner's password. Hidden like a password.",
                "OAuth2Config.password"),
+        ),
+        *_section(
+            "JWT assertion",
+            _f("assertion_private_key", "Assertion private key (PEM)", "secret", "An unencrypted RSA or P-256 "
+               "private key that signs the JWT bearer grant and private key JWT client assertions. Hidden like a "
+               "password.", "OAuth2Config.assertion_private_key"),
+            _choice("assertion_algorithm", "Signing algorithm", "RS256 for an RSA key, ES256 for a P-256 key.",
+                    "OAuth2Config.assertion_algorithm", {"RS256": "RS256 (RSA key)", "ES256": "ES256 (P-256 key)"}),
+            _f("assertion_issuer", "Issuer (iss)", "string", "Who issues the JWT bearer assertion, e.g. a service "
+               "account e-mail or a consumer key. Empty: the client ID.", "OAuth2Config.assertion_issuer"),
+            _f("assertion_subject", "Subject (sub)", "string", "Whom the token is for, e.g. a user name. Empty: "
+               "the issuer.", "OAuth2Config.assertion_subject"),
+            _f("assertion_audience", "Audience (aud)", "string", "Who the assertions are for, e.g. "
+               "https://login.salesforce.com. Empty: the token URL.", "OAuth2Config.assertion_audience"),
+            _f("assertion_lifetime", "Assertion lifetime (seconds)", "number", "How long each signed assertion is "
+               "valid, at most 3600.", "OAuth2Config.assertion_lifetime"),
+            _f("assertion_scope_claim", "Scopes in the assertion", "boolean", "Send the scopes as the assertion's "
+               "scope claim instead of a token request parameter (Google service accounts).",
+               "OAuth2Config.assertion_scope_claim"),
+            _f("assertion_claims", "Other assertion claims", "object", "Added to the JWT bearer assertion. Paste a "
+               'JSON object, e.g. {"tenant": "acme"}.', "OAuth2Config.assertion_claims"),
+            _f("assertion_kid", "Key ID (kid)", "string", "Sent as the kid header of each assertion, when the "
+               "server asks for one.", "OAuth2Config.assertion_kid"),
+            _f("assertion_cert_pem", "Assertion certificate (PEM)", "multiline", "The private key's certificate: "
+               "its SHA-256 thumbprint goes in the x5t#S256 header (Microsoft Entra ID).",
+               "OAuth2Config.assertion_cert_pem"),
         ),
         *_section(
             "Token request options",

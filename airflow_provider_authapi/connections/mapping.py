@@ -46,6 +46,8 @@ CONFIG_FIELD_NAMES = {
     "token_path": "access_path",
     "api_key_name": "key_name",
     "token_placement": "auth_location",
+    "client_id": "login",
+    "client_secret": "password",
 }
 PEM_BLOCK = re.compile(r"(-----BEGIN [A-Z0-9 ]+-----)(.*?)(-----END [A-Z0-9 ]+-----)", re.DOTALL)
 
@@ -368,6 +370,16 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         default_lifetime=f.number("default_lifetime"),
         max_lifetime=f.number("max_lifetime"),
         leeway=f.number("leeway", zero=True),
+        assertion_private_key=f.pem("assertion_private_key"),
+        assertion_algorithm=f.text("assertion_algorithm"),  # type: ignore[arg-type]
+        assertion_issuer=f.text("assertion_issuer"),
+        assertion_subject=f.text("assertion_subject"),
+        assertion_audience=f.text("assertion_audience"),
+        assertion_lifetime=f.number("assertion_lifetime"),
+        assertion_scope_claim=f.flag("assertion_scope_claim"),
+        assertion_claims=f.mapping("assertion_claims"),
+        assertion_kid=f.text("assertion_kid"),
+        assertion_cert_pem=f.pem("assertion_cert_pem"),
     )
 
 

@@ -17,9 +17,13 @@ COMMON = {
 }  # fmt: skip
 PLACEMENT = {"auth_location", "header_name", "header_prefix", "query_param_name"}
 LIFETIMES = {"default_lifetime", "max_lifetime", "leeway"}
+ASSERTION = [
+    "assertion_private_key", "assertion_algorithm", "assertion_issuer", "assertion_subject", "assertion_audience",
+    "assertion_lifetime", "assertion_scope_claim", "assertion_claims", "assertion_kid", "assertion_cert_pem",
+]  # fmt: skip
 # The fields of each type's form; `profile` only where profiles of that type exist.
 FIELDS = {
-    "authapi_oauth2": COMMON | PLACEMENT | LIFETIMES | {
+    "authapi_oauth2": COMMON | PLACEMENT | LIFETIMES | set(ASSERTION) | {
         "profile", "grant_type", "login_url", "consent_url", "redirect_uri", "scopes", "audience", "resource",
         "client_auth", "login_params", "refresh_token", "use_pkce", "username", "user_password", "realm_id",
     },
@@ -32,11 +36,15 @@ FIELDS = {
     "authapi_bearer": COMMON | {"header_name", "header_prefix"},
     "authapi_none": COMMON,
 }  # fmt: skip
-SECRETS = {"signature_secret", "client_private_key_pem", "refresh_token", "user_password"}
-JSON_OBJECTS = {"extra_headers", "extra_query_params", "login_params", "extra_body", "refresh_body"}
+SECRETS = {"signature_secret", "client_private_key_pem", "refresh_token", "user_password", "assertion_private_key"}
+JSON_OBJECTS = {"assertion_claims", "extra_headers", "extra_query_params", "login_params", "extra_body", "refresh_body"}
 DROPDOWNS = {
-    "grant_type": ({"client_credentials", "authorization_code", "password", "refresh_token"}, "client_credentials"),
-    "client_auth": ({"basic", "body"}, "basic"),
+    "grant_type": (
+        {"client_credentials", "authorization_code", "password", "refresh_token", "jwt_bearer"},
+        "client_credentials",
+    ),
+    "client_auth": ({"basic", "body", "private_key_jwt", "client_secret_jwt"}, "basic"),
+    "assertion_algorithm": ({"RS256", "ES256"}, "RS256"),
     "auth_location": ({"header", "query"}, "header"),
     "request_format": ({"json", "form"}, "json"),
     "key_location": ({"header", "query"}, "header"),
@@ -46,7 +54,7 @@ DEFAULTS = {
     "verify_tls": True, "timeout": 30, "test_endpoint": "/", "header_name": "Authorization", "header_prefix": "Bearer",
     "query_param_name": "access_token", "default_lifetime": 3600, "leeway": 60, "use_pkce": False,
     "username_field": "username", "pass_field": "password", "access_path": "access_token",
-    "refresh_field": "RefreshToken", "key_name": "X-API-Key",
+    "refresh_field": "RefreshToken", "key_name": "X-API-Key", "assertion_lifetime": 300,
 }  # fmt: skip
 # What a person fills first (the form's "Extra Fields" part, before any named section), per type.
 FIRST = {
@@ -62,6 +70,7 @@ GRANT_SECTIONS = {
     "Authorization code grant": ["consent_url", "redirect_uri", "use_pkce", "realm_id"],
     "Refresh token grant": ["refresh_token"],
     "Password grant": ["username", "user_password"],
+    "JWT assertion": ASSERTION,
 }
 # conn_type -> (standard fields hidden besides schema and port, labels of login and password)
 STANDARD = {

@@ -1,0 +1,136 @@
+"""Signed JWT assertions (RFC 7523): the JWT bearer grant's `assertion` and a client's `client_assertion`.
+
+Signing is PyJWT's (with `cryptography`): RS256 or ES256 with a private key PEM, HS256 with the client secret
+(`client_secret_jwt` only). Every assertion gets its own `iat`, `exp` and a random `jti`, so two requests never
+carry the same one. Key and certificate problems raise a `ConfigError` naming the field, never the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import jwt
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from airflow_provider_authapi.auth.errors import ConfigError
+
+if TYPE_CHECKING:
+    from airflow_provider_authapi.auth.config import OAuth2Config
+
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+CLIENT_ASSERTION_AUTHS = ("private_key_jwt", "client_secret_jwt")  # `client_auth` values that sign an assertion
+MIN_RSA_BITS = 2048  # RFC 7518 section 3.3
+MIN_HMAC_BYTES = 32  # RFC 7518 section 3.2: a key at least as long as the SHA-256 output
+# Claims each assertion sets itself: extra claims may not replace them.
+RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti"})
+
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+def load_private_key(pem: str, algorithm: str, field: str) -> SigningKey:
+    """The unencrypted RSA (RS256) or P-256 (ES256) private key in `pem`; a `ConfigError` on `field` otherwise."""
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except TypeError:
+        raise ConfigError(field, "is an encrypted private key: give it unencrypted (PKCS#8 or PKCS#1 PEM)") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ConfigError(field, "is not a PEM private key (-----BEGIN PRIVATE KEY----- ...)") from None
+    if isinstance(key, rsa.RSAPrivateKey):
+        kind, wants = f"an RSA {key.key_size}-bit key", "RS256"
+        if algorithm == wants and key.key_size < MIN_RSA_BITS:
+            raise ConfigError(field, f"is {kind}: RS256 needs at least {MIN_RSA_BITS} bits")
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        kind, wants = f"an EC {key.curve.name} key", "ES256" if isinstance(key.curve, ec.SECP256R1) else ""
+    else:
+        raise ConfigError(field, f"is a {type(key).__name__.removesuffix('PrivateKey')} key: use an RSA or P-256 key")
+    if algorithm != wants:
+        suggestion = f" (use {wants})" if wants else " (ES256 needs the P-256 curve)"
+        raise ConfigError("assertion_algorithm", f"{algorithm} does not sign with {kind}{suggestion}")
+    return key  # type: ignore[return-value]
+
+
+def load_certificate(pem: str, key: SigningKey, field: str) -> x509.Certificate:
+    """The X.509 certificate in `pem`, which must hold the public half of `key`."""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError:
+        raise ConfigError(field, "is not a PEM certificate (-----BEGIN CERTIFICATE----- ...)") from None
+    public = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if certificate.public_key().public_bytes(*public) != key.public_key().public_bytes(*public):
+        raise ConfigError(field, "is not the certificate of the assertion private key")
+    return certificate
+
+
+def certificate_thumbprint(certificate: x509.Certificate) -> str:
+    """The JWS `x5t#S256` header: base64url (unpadded) of the SHA-256 of the certificate's DER."""
+    digest = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+class AssertionSigner:
+    """Signs short-lived JWTs with one key: claims in, a compact JWS with fresh `iat`, `exp` and `jti` out."""
+
+    def __init__(
+        self, key: SigningKey | str, algorithm: str, *, lifetime: float, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self._key = key
+        self.algorithm = algorithm
+        self.lifetime = lifetime
+        self.headers = dict(headers or {})
+
+    def __repr__(self) -> str:
+        return f"AssertionSigner(algorithm={self.algorithm!r}, lifetime={self.lifetime!r}, headers={self.headers!r})"
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        now = int(time.time())
+        payload = {**claims, "iat": now, "exp": now + int(self.lifetime), "jti": secrets.token_urlsafe(18)}
+        return jwt.encode(payload, self._key, algorithm=self.algorithm, headers=self.headers or None)
+
+
+def key_signer(cfg: OAuth2Config) -> AssertionSigner:
+    """The signer of the private key: RS256 or ES256, with the `kid` and `x5t#S256` headers when configured."""
+    if not cfg.assertion_private_key:
+        raise ConfigError("assertion_private_key", "is required")
+    key = load_private_key(cfg.assertion_private_key, cfg.assertion_algorithm, "assertion_private_key")
+    headers = {"kid": cfg.assertion_kid} if cfg.assertion_kid else {}
+    if cfg.assertion_cert_pem:
+        certificate = load_certificate(cfg.assertion_cert_pem, key, "assertion_cert_pem")
+        headers["x5t#S256"] = certificate_thumbprint(certificate)
+    return AssertionSigner(key, cfg.assertion_algorithm, lifetime=cfg.assertion_lifetime, headers=headers)
+
+
+def client_signer(cfg: OAuth2Config) -> AssertionSigner:
+    """The signer of the client's `client_assertion` (`client_auth` one of `CLIENT_ASSERTION_AUTHS`)."""
+    if cfg.client_auth == "private_key_jwt":
+        return key_signer(cfg)
+    return AssertionSigner(cfg.client_secret or "", "HS256", lifetime=cfg.assertion_lifetime)
+
+
+def assertion_audience(cfg: OAuth2Config) -> str:
+    """`aud` of every assertion: the configured audience, else the token URL."""
+    return cfg.assertion_audience or cfg.token_url
+
+
+def grant_assertion_form(cfg: OAuth2Config, signer: AssertionSigner) -> dict[str, str]:
+    """The JWT bearer grant's `assertion` (RFC 7523 section 2.1): `iss`, `sub`, `aud`, optional `scope`, extras."""
+    issuer = cfg.assertion_issuer or cfg.client_id
+    claims: dict[str, Any] = dict(cfg.assertion_claims)
+    if cfg.assertion_scope_claim and cfg.scopes:
+        claims["scope"] = cfg.scope
+    claims.update(iss=issuer, sub=cfg.assertion_subject or issuer, aud=assertion_audience(cfg))
+    return {"assertion": signer.sign(claims)}
+
+
+def client_assertion_form(cfg: OAuth2Config, signer: AssertionSigner) -> dict[str, str]:
+    """The form fields of a client assertion (RFC 7523 section 2.2): `iss` = `sub` = the client id."""
+    claims = {"iss": cfg.client_id, "sub": cfg.client_id, "aud": assertion_audience(cfg)}
+    return {"client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": signer.sign(claims)}
