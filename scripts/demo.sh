@@ -2,7 +2,7 @@
 # One command for a fresh machine: set up .venv, start a real system's emulator on 127.0.0.1 and run its
 # example DAG with `airflow dags test` (real scheduler-less run, real Task SDK, token cached in a Variable).
 #
-#   bash scripts/demo.sh [dastra|quickbooks|aspire|astera|appsmith]    (default: dastra)
+#   bash scripts/demo.sh [dastra|quickbooks|aspire|astera|appsmith|sap_b1]    (default: dastra)
 #
 # Airflow's home for the demo is .airflow-demo/ (delete it to start afresh; DEMO_HOME=dir to put it elsewhere).
 set -euo pipefail
@@ -14,7 +14,8 @@ case "$SYSTEM" in
     aspire) DAG_ID=aspire_properties CONN_ID=aspire ;;
     astera) DAG_ID=astera_server_info CONN_ID=astera ;;
     appsmith) DAG_ID=appsmith_orders CONN_ID=appsmith_api ;;
-    *) echo "unknown system '$SYSTEM' (dastra, quickbooks, aspire, astera, appsmith)" >&2; exit 2 ;;
+    sap_b1) DAG_ID=sap_b1_items CONN_ID=sap_b1 ;;
+    *) echo "unknown system '$SYSTEM' (dastra, quickbooks, aspire, astera, appsmith, sap_b1)" >&2; exit 2 ;;
 esac
 source scripts/setup-env.sh
 

@@ -33,7 +33,7 @@ from airflow_provider_authapi.auth.config import (
     TokenPlacement,
 )
 from airflow_provider_authapi.auth.errors import ConfigError, UnauthorizedError, response_excerpt
-from airflow_provider_authapi.auth.grants import LoginGrant, OAuth2Grant, TokenEndpoint, basic_header
+from airflow_provider_authapi.auth.grants import SESSION_COOKIES, LoginGrant, OAuth2Grant, TokenEndpoint, basic_header
 from airflow_provider_authapi.auth.manager import TokenManager
 from airflow_provider_authapi.auth.retry import RetryPolicy
 from airflow_provider_authapi.auth.store import Token, TokenStore
@@ -64,6 +64,19 @@ class BasicAuth(RequestDecorator):
 
     def apply(self, request: httpx.Request) -> None:
         request.headers.update(self._header)
+
+
+class DigestAuth(httpx.DigestAuth):
+    """HTTP Digest (RFC 7616): httpx's, which answers the server's challenge with the algorithm it names (MD5,
+    SHA-256, their `-sess` forms), after the request decorators (extra query parameters, signature)."""
+
+    def __init__(self, config: BasicAuthConfig, also: Sequence[RequestDecorator] = ()) -> None:
+        super().__init__(config.username, config.password)
+        self.also = MultiAuth(also)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.also.apply(request)
+        yield from super().auth_flow(request)
 
 
 class BearerAuth(RequestDecorator):
@@ -172,6 +185,8 @@ class TokenAuth(httpx.Auth):
 
     def _prepared(self, request: httpx.Request, token: Token) -> httpx.Request:
         self.also.apply(request)
+        if token.extra.get(SESSION_COOKIES):  # a session login's other cookies (SAP's ROUTEID)
+            set_cookies(request, token.extra[SESSION_COOKIES])
         place_token(request, token.access_token, self.placement)
         return request
 
@@ -192,11 +207,25 @@ class TokenAuth(httpx.Auth):
 
 
 def place_token(request: httpx.Request, token: str, placement: TokenPlacement) -> None:
-    """Put `token` where `placement` says: a header with a prefix, or a query parameter."""
+    """Put `token` where `placement` says: a header with a prefix, a query parameter or a cookie."""
     if placement.location == "query":
         request.url = request.url.copy_set_param(placement.query_param, token)
+    elif placement.location == "cookie":
+        set_cookies(request, {placement.cookie_name: token})
     else:
         request.headers[placement.header_name] = f"{placement.prefix} {token}" if placement.prefix else token
+
+
+def set_cookies(request: httpx.Request, cookies: dict[str, str]) -> None:
+    """Set `cookies` in the request's `Cookie` header, replacing any of the same name (the client's cookie jar may
+    hold an older session's) and keeping the others."""
+    kept = [
+        pair.strip()
+        for header in request.headers.get_list("cookie")
+        for pair in header.split(";")
+        if pair.strip() and pair.split("=", 1)[0].strip() not in cookies
+    ]
+    request.headers["Cookie"] = "; ".join([*kept, *(f"{name}={value}" for name, value in cookies.items())])
 
 
 # -- Built from a config --------------------------------------------------------------------------------------------
@@ -232,7 +261,7 @@ def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> httpx
     """The `httpx.Auth` of a config: its scheme, the extra query parameters and the signature header."""
     scheme = config.scheme
     decorators: list[RequestDecorator] = []
-    if isinstance(scheme, BasicAuthConfig):
+    if isinstance(scheme, BasicAuthConfig) and scheme.http_scheme == "basic":
         decorators.append(BasicAuth(scheme))
     elif isinstance(scheme, BearerAuthConfig):
         decorators.append(BearerAuth(scheme))
@@ -246,6 +275,8 @@ def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> httpx
         manager = manager or build_token_manager(config)
         assert manager is not None
         return TokenAuth(manager, scheme.placement, also=decorators)
+    if isinstance(scheme, BasicAuthConfig) and scheme.http_scheme == "digest":
+        return DigestAuth(scheme, also=decorators)
     return decorators[0] if len(decorators) == 1 else MultiAuth(decorators)
 
 

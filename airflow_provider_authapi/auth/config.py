@@ -23,7 +23,12 @@ GrantType = Literal["client_credentials", "authorization_code", "password", "ref
 ClientAuth = Literal["basic", "body", "private_key_jwt", "client_secret_jwt"]
 AssertionAlgorithm = Literal["RS256", "ES256"]  # HS256 only for client_secret_jwt, with the client secret
 Location = Literal["header", "query"]
+TokenLocation = Literal["header", "query", "cookie"]
 RequestFormat = Literal["json", "form"]
+CredentialSource = Literal["body", "header", "cookie"]  # where a login's answer carries the token
+LifetimeUnit = Literal["seconds", "minutes", "hours"]
+LIFETIME_UNIT_SECONDS: dict[str, float] = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
+BasicScheme = Literal["basic", "digest"]
 
 # Defaults that more than one dataclass below shares.
 HEADER_NAME = "Authorization"
@@ -36,20 +41,25 @@ MAX_ASSERTION_LIFETIME = 3600.0  # servers refuse assertions that live longer (G
 
 @dataclass(frozen=True)
 class TokenPlacement:
-    """Where the access token goes on each API request."""
+    """Where the access token goes on each API request: a header (with a prefix), a query parameter or a cookie."""
 
-    location: Location = LOCATION
+    location: TokenLocation = LOCATION
     header_name: str = HEADER_NAME
     prefix: str = HEADER_PREFIX
     query_param: str = "access_token"
+    cookie_name: str = ""
 
     def __post_init__(self) -> None:
-        _check_choice("token_placement", self.location, Location)
+        _check_choice("token_placement", self.location, TokenLocation)
+        if self.location == "cookie" and not self.cookie_name:
+            raise ConfigError("cookie_name", "a cookie name is required to send the token in a cookie")
 
     def describe(self) -> str:
         """Where the token goes, the token left out: `header 'Authorization: Bearer <token>'`."""
         if self.location == "query":
             return f"query parameter '{self.query_param}=<token>'"
+        if self.location == "cookie":
+            return f"cookie '{self.cookie_name}=<token>'"
         prefix = f"{self.prefix} " if self.prefix else ""
         return f"header '{self.header_name}: {prefix}<token>'"
 
@@ -98,10 +108,14 @@ class NoAuthConfig:
 
 @dataclass(frozen=True)
 class BasicAuthConfig:
-    """HTTP Basic."""
+    """HTTP Basic, or HTTP Digest (RFC 7616: the server's challenge answered with MD5 or SHA-256)."""
 
     username: str
     password: str = field(repr=False)
+    http_scheme: BasicScheme = "basic"
+
+    def __post_init__(self) -> None:
+        _check_choice("http_scheme", self.http_scheme, BasicScheme)
 
 
 @dataclass(frozen=True)
@@ -206,7 +220,12 @@ class OAuth2Config:
 
 @dataclass(frozen=True)
 class TokenLoginConfig:
-    """Login to a token endpoint that is not OAuth (Aspire, Astera style)."""
+    """Login to a token endpoint that is not OAuth (Aspire, Astera style), or a session login (SAP Business One).
+
+    The token is read from the answer's body (`token_path`), or from a response header or cookie named
+    `credential_name`; `carry_cookies` names cookies of the login answer that go back on every request with it.
+    A lifetime read at `expires_in_path` counts in `lifetime_unit`s (SAP's `SessionTimeout` is in minutes).
+    """
 
     token_url: str
     username: str = ""
@@ -226,13 +245,26 @@ class TokenLoginConfig:
     refresh_token_field: str = "RefreshToken"
     refresh_body: dict[str, Any] = field(default_factory=dict)
     placement: TokenPlacement = field(default_factory=TokenPlacement)
+    credential_source: CredentialSource = "body"
+    credential_name: str = ""
+    carry_cookies: tuple[str, ...] = ()
+    lifetime_unit: LifetimeUnit = "seconds"
 
     def __post_init__(self) -> None:
         if not self.token_url:
             raise ConfigError("token_url", "is required for a token login")
         _check_choice("request_format", self.request_format, RequestFormat)
-        if not self.token_path:
+        _check_choice("credential_source", self.credential_source, CredentialSource)
+        _check_choice("lifetime_unit", self.lifetime_unit, LifetimeUnit)
+        if self.credential_source == "body" and not self.token_path:
             raise ConfigError("token_path", "a response path to the token is required")
+        if self.credential_source != "body" and not self.credential_name:
+            where = f"the {self.credential_source} holding the token"
+            raise ConfigError("credential_name", f"the name of {where} is required")
+
+    def in_seconds(self, lifetime: float) -> float:
+        """A lifetime read from a login answer, counted in `lifetime_unit`s, in seconds."""
+        return lifetime * LIFETIME_UNIT_SECONDS[self.lifetime_unit]
 
 
 SchemeConfig = NoAuthConfig | BasicAuthConfig | BearerAuthConfig | ApiKeyConfig | OAuth2Config | TokenLoginConfig

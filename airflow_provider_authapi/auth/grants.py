@@ -192,8 +192,16 @@ class OAuth2Grant:
         return {k: v for k, v in (("audience", cfg.audience), ("resource", cfg.resource)) if v}
 
 
+# `Token.extra` key of the cookies a session login carries besides its token (SAP's `ROUTEID`): not public.
+SESSION_COOKIES = "session_cookies"
+
+
 class LoginGrant:
-    """A login that is not OAuth: POST credentials under configurable names, read the token by path."""
+    """A login that is not OAuth: POST credentials under configurable names, read the token by path.
+
+    A session login reads it from a response header or cookie instead, and keeps the other cookies it is told
+    to carry in `Token.extra[SESSION_COOKIES]` (a new login replaces them).
+    """
 
     def __init__(self, config: TokenLoginConfig) -> None:
         self.config = config
@@ -221,13 +229,20 @@ class LoginGrant:
                 error="invalid_grant",
                 url=safe_url(request.url),
             )
-        body = _json_body(response, request, self.secrets)
-        access_token = _read(body, cfg, "token_path")
-        if not isinstance(access_token, str) or not access_token:
-            raise _missing(response, request, cfg.token_path)
+        if cfg.credential_source == "body":
+            body = _json_body(response, request, self.secrets)
+            access_token = _read(body, cfg, "token_path")
+            if not isinstance(access_token, str) or not access_token:
+                raise _missing(response, request, cfg.token_path)
+        else:
+            raise_for_token_response(response, request, self.secrets)
+            body = _json_object_or_empty(response)
+            access_token = _session_credential(response, request, cfg)
         refresh_token = _read(body, cfg, "refresh_token_path")
         now = pendulum.now("UTC")
         expires_in = _read(body, cfg, "expires_in_path")
+        if _is_number(expires_in):
+            expires_in = cfg.in_seconds(float(expires_in))
         expires_at = _timestamp(_read(body, cfg, "expires_at_path"))
         if expires_at is not None:
             expires_in = max(0.0, expires_at.diff(now).in_seconds()) if expires_at > now else 0.0
@@ -238,14 +253,64 @@ class LoginGrant:
             max_lifetime=cfg.max_lifetime,
             now=now,
             refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
-            extra=dict(previous.extra) if previous else {},
+            extra=self._extra(response, request, previous, access_token),
         )
         return token.with_refresh_token_kept(previous)
+
+    def _extra(self, response: httpx.Response, request: TokenRequest, previous: Token | None, token: str) -> dict:
+        """The previous token's extra, with the carried cookies of this answer (never the token itself)."""
+        extra = dict(previous.extra) if previous else {}
+        if not self.config.carry_cookies:
+            return extra
+        found = response_cookies(response)
+        carried = {name: found[name] for name in self.config.carry_cookies if found.get(name, "") not in ("", token)}
+        if carried:
+            extra[SESSION_COOKIES] = carried
+        elif request.purpose == "login":
+            extra.pop(SESSION_COOKIES, None)  # a new session: the old one's cookies are worth nothing
+        return extra
 
     def _request(self, url: str, purpose: str, body: dict[str, Any]) -> TokenRequest:
         if self.config.request_format == "form":
             return TokenRequest(url, purpose, form={k: str(v) for k, v in body.items()})
         return TokenRequest(url, purpose, json=body)
+
+
+def response_cookies(response: httpx.Response) -> dict[str, str]:
+    """Name -> value of every `Set-Cookie` of a response; attributes (path, expiry, domain) are ignored."""
+    cookies: dict[str, str] = {}
+    for line in response.headers.get_list("set-cookie"):
+        name, separator, value = line.split(";", 1)[0].partition("=")
+        if separator and name.strip():
+            cookies[name.strip()] = value.strip()
+    return cookies
+
+
+def _session_credential(response: httpx.Response, request: TokenRequest, cfg: TokenLoginConfig) -> str:
+    """The token of a session login, from the response header or cookie `cfg.credential_name`."""
+    if cfg.credential_source == "header":
+        value, present = response.headers.get(cfg.credential_name), sorted(response.headers.keys())
+    else:
+        cookies = response_cookies(response)
+        value, present = cookies.get(cfg.credential_name), sorted(cookies)
+    if value:
+        return value
+    kind = cfg.credential_source
+    raise TokenEndpointError(
+        f"token endpoint {safe_url(request.url)} answered {response.status_code} to the {request.purpose} request "
+        f"without the {kind} {cfg.credential_name!r} ({kind}s in the answer: {', '.join(present) or 'none'})",
+        status_code=response.status_code,
+        url=safe_url(request.url),
+    )
+
+
+def _json_object_or_empty(response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object; {} for any other body (a session login need not answer JSON)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def _read(body: dict[str, Any], cfg: TokenLoginConfig, path_field: str) -> Any:

@@ -172,11 +172,13 @@ def _header(owner: str) -> tuple[FieldSpec, FieldSpec]:
 
 SENDING = _section(
     "Sending the token",
-    _choice("auth_location", "Send the token in", "A request header or a query parameter.",
-            "TokenPlacement.location", LOCATIONS),
+    _choice("auth_location", "Send the token in", "A request header, a query parameter or a cookie.",
+            "TokenPlacement.location", {**LOCATIONS, "cookie": "Cookie"}),
     *_header("TokenPlacement"),
     _f("query_param_name", "Query parameter name", "string", "The query parameter that carries the token, when "
        "sent in the query.", "TokenPlacement.query_param"),
+    _f("cookie_name", "Cookie name", "string", "The cookie that carries the token, when sent in a cookie, e.g. "
+       "B1SESSION.", "TokenPlacement.cookie_name"),
 )  # fmt: skip
 
 
@@ -341,9 +343,24 @@ TOKEN_LOGIN = ConnectionType(
         _f("access_path", "Token location in the response", "string", "Dotted path of the token in the login "
            "response, e.g. data.accessToken.", "TokenLoginConfig.token_path"),
         _f("expires_in_path", "Lifetime location in the response", "string", "Dotted path of a lifetime in "
-           "seconds, if the response has one.", "TokenLoginConfig.expires_in_path"),
+           "seconds (or the lifetime unit), if the response has one.", "TokenLoginConfig.expires_in_path"),
+        _choice("lifetime_unit", "Lifetime unit", "What the lifetime in the response counts, e.g. minutes for a "
+                "session timeout.", "TokenLoginConfig.lifetime_unit",
+                {"seconds": "Seconds", "minutes": "Minutes", "hours": "Hours"}),
         _f("expires_at_path", "Expiry location in the response", "string", "Dotted path of an absolute expiry "
            "time, if the response has one.", "TokenLoginConfig.expires_at_path"),
+        *_section(
+            "Session login",
+            _choice("credential_source", "Read the token from", "The login response's body (at the token location), "
+                    "or one of its headers or cookies, as session logins answer.",
+                    "TokenLoginConfig.credential_source",
+                    {"body": "Response body", "header": "Response header", "cookie": "Response cookie"}),
+            _f("credential_name", "Token header or cookie name", "string", "The response header or cookie that "
+               "holds the token, when not read from the body, e.g. B1SESSION.", "TokenLoginConfig.credential_name"),
+            _f("carry_cookies", "Cookies to send back", "string", "Other cookies of the login response that go "
+               "back with every request, e.g. ROUTEID. Separated by spaces or commas.",
+               "TokenLoginConfig.carry_cookies"),
+        ),
         *_section(
             "Refresh",
             _f("refresh_url", "Refresh URL", "string", "The refresh endpoint. Empty: a new login when the token "
@@ -380,8 +397,14 @@ API_KEY = ConnectionType(
 )  # fmt: skip
 
 BASIC = ConnectionType(
-    "authapi_basic", "AuthApiBasicHook", "Basic auth API", {"login": "User name", "password": "Password"}, COMMON_FIELDS
-)
+    "authapi_basic", "AuthApiBasicHook", "Basic auth API", {"login": "User name", "password": "Password"},
+    (
+        _choice("basic_scheme", "Authentication scheme", "Basic sends the user name and password with every "
+                "request; Digest answers the server's challenge with a hash of them (MD5 or SHA-256).",
+                "BasicAuthConfig.http_scheme", {"basic": "Basic", "digest": "Digest (RFC 7616)"}),
+        *COMMON_FIELDS,
+    ),
+)  # fmt: skip
 
 BEARER = ConnectionType(
     "authapi_bearer", "AuthApiBearerHook", "Bearer token API", {"password": "Token"},

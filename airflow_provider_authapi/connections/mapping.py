@@ -44,6 +44,7 @@ CONFIG_FIELD_NAMES = {
     "token_url": "login_url",
     "authorization_url": "consent_url",
     "token_path": "access_path",
+    "http_scheme": "basic_scheme",
     "api_key_name": "key_name",
     "token_placement": "auth_location",
     "client_id": "login",
@@ -336,6 +337,7 @@ def _placement(f: ConnectionFields) -> TokenPlacement:
         header_name=f.text("header_name"),
         prefix=f.text("header_prefix"),
         query_param=f.text("query_param_name"),
+        cookie_name=f.text("cookie_name"),
     )
 
 
@@ -403,6 +405,10 @@ def _token_login(conn: Any, f: ConnectionFields) -> TokenLoginConfig:
         refresh_token_field=f.text("refresh_field"),
         refresh_body=f.mapping("refresh_body"),
         placement=_placement(f),
+        credential_source=f.text("credential_source"),  # type: ignore[arg-type]
+        credential_name=f.text("credential_name"),
+        carry_cookies=f.words("carry_cookies"),
+        lifetime_unit=f.text("lifetime_unit"),  # type: ignore[arg-type]
     )
 
 
@@ -418,7 +424,8 @@ def _api_key(conn: Any, f: ConnectionFields) -> ApiKeyConfig:
 def _basic(conn: Any, f: ConnectionFields) -> BasicAuthConfig:
     if not getattr(conn, "login", None):
         raise f.error("login", "the user name is required")
-    return BasicAuthConfig(conn.login, _required_password(conn, f, "password"))
+    scheme = f.text("basic_scheme")
+    return BasicAuthConfig(conn.login, _required_password(conn, f, "password"), scheme)  # type: ignore[arg-type]
 
 
 def _bearer(conn: Any, f: ConnectionFields) -> BearerAuthConfig:

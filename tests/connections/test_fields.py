@@ -15,7 +15,7 @@ COMMON = {
     "extra_headers", "extra_query_params", "verify_tls", "ca_cert_pem", "client_cert_pem",
     "client_private_key_pem", "timeout", "signature_header", "signature_secret", "test_endpoint",
 }  # fmt: skip
-PLACEMENT = {"auth_location", "header_name", "header_prefix", "query_param_name"}
+PLACEMENT = {"auth_location", "header_name", "header_prefix", "query_param_name", "cookie_name"}
 LIFETIMES = {"default_lifetime", "max_lifetime", "leeway"}
 ASSERTION = [
     "assertion_private_key", "assertion_algorithm", "assertion_issuer", "assertion_subject", "assertion_audience",
@@ -30,9 +30,10 @@ FIELDS = {
     "authapi_token": COMMON | PLACEMENT | LIFETIMES | {
         "profile", "login_url", "request_format", "username_field", "pass_field", "extra_body", "access_path",
         "refresh_path", "expires_in_path", "expires_at_path", "refresh_url", "refresh_field", "refresh_body",
+        "lifetime_unit", "credential_source", "credential_name", "carry_cookies",
     },
     "authapi_apikey": COMMON | {"key_name", "key_location", "key_prefix"},
-    "authapi_basic": COMMON,
+    "authapi_basic": COMMON | {"basic_scheme"},
     "authapi_bearer": COMMON | {"header_name", "header_prefix"},
     "authapi_none": COMMON,
 }  # fmt: skip
@@ -45,7 +46,10 @@ DROPDOWNS = {
     ),
     "client_auth": ({"basic", "body", "private_key_jwt", "client_secret_jwt"}, "basic"),
     "assertion_algorithm": ({"RS256", "ES256"}, "RS256"),
-    "auth_location": ({"header", "query"}, "header"),
+    "auth_location": ({"header", "query", "cookie"}, "header"),
+    "credential_source": ({"body", "header", "cookie"}, "body"),
+    "lifetime_unit": ({"seconds", "minutes", "hours"}, "seconds"),
+    "basic_scheme": ({"basic", "digest"}, "basic"),
     "request_format": ({"json", "form"}, "json"),
     "key_location": ({"header", "query"}, "header"),
 }
@@ -60,9 +64,9 @@ DEFAULTS = {
 FIRST = {
     "authapi_oauth2": ["profile", "grant_type", "login_url", "scopes", "client_auth"],
     "authapi_token": ["profile", "login_url", "request_format", "username_field", "pass_field", "extra_body",
-                      "access_path", "expires_in_path", "expires_at_path"],
+                      "access_path", "expires_in_path", "lifetime_unit", "expires_at_path"],
     "authapi_apikey": ["key_location", "key_name", "key_prefix"],
-    "authapi_basic": [],
+    "authapi_basic": ["basic_scheme"],
     "authapi_bearer": ["header_name", "header_prefix"],
     "authapi_none": [],
 }  # fmt: skip
@@ -178,7 +182,7 @@ def test_the_real_systems_are_offered_under_their_connection_types():
     token = types["authapi_token"]["conn-fields"]["profile"]["schema"]
     assert oauth2["enum"] == ["dastra", "quickbooks_production", "quickbooks_sandbox"]
     assert oauth2["values_display"]["quickbooks_sandbox"] == "QuickBooks Online (sandbox)"
-    assert token["enum"] == ["aspire", "astera"]
+    assert token["enum"] == ["aspire", "astera", "sap_b1"]
 
 
 def test_every_renamed_field_has_a_field_of_its_new_name():

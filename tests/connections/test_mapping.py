@@ -334,7 +334,11 @@ MALFORMED: list[tuple[str, str, Any, dict[str, Any], str]] = [
     ("refresh_body not JSON", "authapi_token", {**LOGIN, "refresh_body": "nope"}, {}, "refresh_body"),
     ("unknown grant_type", "authapi_oauth2", {**OAUTH2, "grant_type": "implicit"}, {}, "grant_type"),
     ("unknown client_auth", "authapi_oauth2", {**OAUTH2, "client_auth": "jwt"}, {}, "client_auth"),
-    ("unknown auth_location", "authapi_oauth2", {**OAUTH2, "auth_location": "cookie"}, {}, "auth_location"),
+    ("unknown auth_location", "authapi_oauth2", {**OAUTH2, "auth_location": "fragment"}, {}, "auth_location"),
+    ("cookie without cookie_name", "authapi_token", {**LOGIN, "auth_location": "cookie"}, {}, "cookie_name"),
+    ("cookie source without name", "authapi_token", {**LOGIN, "credential_source": "cookie"}, {}, "credential_name"),
+    ("unknown lifetime_unit", "authapi_token", {**LOGIN, "lifetime_unit": "days"}, {}, "lifetime_unit"),
+    ("unknown basic_scheme", "authapi_basic", {"basic_scheme": "ntlm"}, {}, "basic_scheme"),
     ("unknown request_format", "authapi_token", {**LOGIN, "request_format": "xml"}, {}, "request_format"),
     ("unknown key_location", "authapi_apikey", {"key_location": "body"}, {}, "key_location"),
     ("short signature_secret", "authapi_basic", {"signature_header": "X-Sig", "signature_secret":

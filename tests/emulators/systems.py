@@ -13,6 +13,7 @@ SYSTEMS: dict[str, str] = {
     "appsmith": "tests.emulators.appsmith:AppsmithEmulator",
     "dastra": "tests.emulators.dastra:DastraEmulator",
     "quickbooks": "tests.emulators.quickbooks:QuickBooksEmulator",
+    "sap_b1": "tests.emulators.sap_b1:SapB1Emulator",
 }
 
 

@@ -25,6 +25,7 @@ PROBES = {
     "appsmith": "/api/v1/orders?page_size=2",
     "dastra": "/v1/workspaces",
     "quickbooks": "/v3/company/{realm_id}/companyinfo/{realm_id}",
+    "sap_b1": "/b1s/v1/Items?$top=2",
 }
 
 
