@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_authapi.api.fetch import Fetcher
+from airflow_provider_authapi.api.fetch import Fetcher, check_response_actions
 from airflow_provider_authapi.api.pagination import (
     PaginatorSpec,
     RequestSpec,
@@ -89,7 +89,7 @@ class ApiCall:
     `endpoint` may hold `{name}` placeholders until `with_endpoint_vars()`; `response_filter` is a path, a
     callable or its spec; `pagination` a paginator, its name or its dict; `ok_statuses` are statuses that
     mean "not yet" to a sensor; `allow_empty_pages` takes a page without the filtered path as no records
-    instead of an error.
+    instead of an error; `concurrency`, `max_requests_per_second` and `response_actions` are `Fetcher`'s.
     """
 
     authapi_conn_id: str = DEFAULT_CONN_ID
@@ -106,6 +106,9 @@ class ApiCall:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     ok_statuses: tuple[int, ...] = ()
     allow_empty_pages: bool = False
+    concurrency: int = 1
+    max_requests_per_second: float | None = None
+    response_actions: dict[int, str] | None = None
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -122,6 +125,11 @@ class ApiCall:
         task, on a callable the triggerer could not import)."""
         ResponseFilter.of(self.response_filter)
         get_paginator(self.pagination)
+        check_response_actions(self.response_actions)
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise ConfigError("concurrency", f"must be a whole number, 1 or more (got {self.concurrency!r})")
+        if self.max_requests_per_second is not None and not self.max_requests_per_second > 0:
+            raise ConfigError("max_requests_per_second", f"must be above 0 (got {self.max_requests_per_second!r})")
         if deferrable:
             self._reading_specs()
 
@@ -160,6 +168,9 @@ class ApiCall:
             logger=logger or logging.getLogger(__name__),
             ok_statuses=self.ok_statuses,
             allow_empty_pages=self.allow_empty_pages,
+            concurrency=self.concurrency,
+            max_requests_per_second=self.max_requests_per_second,
+            response_actions=self.response_actions,
         )
 
     # -- to and from the triggerer -----------------------------------------------------------------------------
@@ -192,6 +203,9 @@ class ApiCall:
             "retry": self.retry.to_spec(),
             "ok_statuses": list(self.ok_statuses) or None,
             "allow_empty_pages": self.allow_empty_pages,
+            "concurrency": self.concurrency,
+            "max_requests_per_second": self.max_requests_per_second,
+            "response_actions": {str(k): v for k, v in (self.response_actions or {}).items()} or None,
         }
 
     @classmethod
@@ -214,6 +228,9 @@ class ApiCall:
             retry=RetryPolicy.of(data.get("retry")),
             ok_statuses=tuple(data.get("ok_statuses") or ()),
             allow_empty_pages=bool(data.get("allow_empty_pages")),
+            concurrency=int(data.get("concurrency") or 1),
+            max_requests_per_second=data.get("max_requests_per_second"),
+            response_actions=check_response_actions(data.get("response_actions")) or None,
         )
 
     async def ahook(self) -> AuthApiHook:

@@ -14,7 +14,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -32,6 +33,7 @@ from airflow_provider_authapi.auth.errors import (
     ApiHTTPError,
     ApiResponseError,
     ApiTransportError,
+    ConfigError,
     PaginationError,
     ResponseCheckError,
     error_body,
@@ -44,6 +46,7 @@ from airflow_provider_authapi.auth.json_path import MISSING
 from airflow_provider_authapi.auth.retry import (
     API_RETRY,
     DeadlineExceeded,
+    Pace,
     RetryPolicy,
     is_tls_verification_error,
     is_transient_status,
@@ -81,6 +84,22 @@ def parse_body(response: httpx.Response, *, where: str = "the answer", need_json
     return response.text
 
 
+RESPONSE_ACTIONS = ("empty", "skip")
+
+
+def check_response_actions(actions: Mapping[int | str, str] | None) -> dict[int, str]:
+    """`{404: "empty", 409: "skip"}` checked (statuses as numbers; JSON keys may be strings)."""
+    checked: dict[int, str] = {}
+    for status, action in (actions or {}).items():
+        if not str(status).isdigit() or not 100 <= int(status) <= 599 or action not in RESPONSE_ACTIONS:
+            raise ConfigError(
+                "response_actions",
+                f"{status!r}: {action!r} is not a status mapped to one of {', '.join(RESPONSE_ACTIONS)}",
+            )
+        checked[int(status)] = action
+    return checked
+
+
 def as_records(value: Any) -> list[Any]:
     """A page's records: a list as is, None as no records, anything else as one record."""
     if value is None:
@@ -104,6 +123,9 @@ class Fetcher:
         logger: logging.Logger | Any = log,
         ok_statuses: Collection[int] = (),
         allow_empty_pages: bool = False,
+        concurrency: int = 1,
+        max_requests_per_second: float | None = None,
+        response_actions: Mapping[int, str] | None = None,
     ) -> None:
         self.request = request
         self.paginator_spec = paginator
@@ -115,6 +137,9 @@ class Fetcher:
         self.log = logger
         self.ok_statuses = ok_statuses
         self.allow_empty_pages = allow_empty_pages
+        self.concurrency = max(1, int(concurrency))
+        self.pace = Pace(max_requests_per_second, in_flight=self.concurrency)
+        self.response_actions = check_response_actions(response_actions)
         self.pages = 0
         self.records = 0
         self._requested: dict[str, int] = {}  # fingerprint of each page's request -> its page number
@@ -122,9 +147,12 @@ class Fetcher:
     # -- one page ----------------------------------------------------------------------------------------------
 
     def _send_kwargs(self) -> dict[str, Any]:
-        return {"ok_statuses": self.ok_statuses, "secrets": self.secrets, "logger": self.log}
+        ok_statuses = {*self.ok_statuses, *self.response_actions}
+        return {"ok_statuses": ok_statuses, "secrets": self.secrets, "logger": self.log, "pace": self.pace}
 
     def _page(self, response: httpx.Response, paginator: BasePaginator | None) -> list[Any] | Any:
+        if (action := self.response_actions.get(response.status_code)) is not None:
+            return self._acted_on(response, paginator, action)
         where = f"page {self.pages + 1} ({self.request.label})" if paginator else self.request.label
         body = parse_body(response, where=where, need_json=paginator is not None or self.response_filter is not None)
         self._refuse_error_body(body, response, where)
@@ -139,6 +167,18 @@ class Fetcher:
         paginator.update_state(response, body, records)
         self.log.info("Page %d: %d records so far", self.pages, self.records)
         return records
+
+    def _acted_on(self, response: httpx.Response, paginator: BasePaginator | None, action: str) -> list[Any] | None:
+        """A status with a `response_actions` entry: "empty" is a page of no records (which ends a run that stops
+        on an empty page), "skip" is a page left out (a run with page numbers or offsets goes on to the next)."""
+        self.pages += 1
+        self.log.info("%s answered %d: %s page", self.request.label, response.status_code, action)
+        if paginator is None:
+            return None
+        paginator.update_state(response, None, [])
+        if action == "skip" and paginator.predictable:
+            paginator.has_next_page = True
+        return []
 
     def _filtered(self, body: Any, response: httpx.Response, where: str) -> Any:
         """The records `response_filter` picks. A path that is not in the body fails, unless `allow_empty_pages`
@@ -202,7 +242,7 @@ class Fetcher:
     # -- sync --------------------------------------------------------------------------------------------------
 
     def iter_pages(self, client: httpx.Client) -> Iterator[list[Any]]:
-        """Yield each page's records (paginated mode)."""
+        """Yield each page's records (paginated mode), one request at a time (see `aiter_pages` for concurrency)."""
         request, paginator = self._start()
         if paginator is None:
             raise ValueError("iter_pages() needs a paginator")
@@ -234,14 +274,74 @@ class Fetcher:
     # -- async -------------------------------------------------------------------------------------------------
 
     async def aiter_pages(self, client: httpx.AsyncClient) -> AsyncIterator[list[Any]]:
+        """Yield each page's records in page order. With `concurrency` > 1 and a paginator whose later requests
+        are known (offsets or page numbers, once the first page gives a total or `max_pages` bounds the run), up
+        to `concurrency` requests are in flight; the others page one request at a time."""
         request, paginator = self._start()
         if paginator is None:
             raise ValueError("aiter_pages() needs a paginator")
+        counting = paginator.count_request(request) if self.concurrency > 1 and paginator.predictable else None
+        if counting is not None:
+            paginator.read_count(parse_body(await asend(client, counting, self.retry, **self._send_kwargs())))
+        yield self._page(await asend(client, request, self.retry, **self._send_kwargs()), paginator)
+        if not self._more(paginator):
+            return
+        if self.concurrency > 1:
+            planned = self._planned(paginator)
+            if planned is not None:
+                async for records in self._concurrently(client, paginator.plan(request, planned), paginator):
+                    yield records
+                return
         while True:
+            self._next(request, paginator)
             yield self._page(await asend(client, request, self.retry, **self._send_kwargs()), paginator)
             if not self._more(paginator):
                 return
-            self._next(request, paginator)
+
+    def _planned(self, paginator: BasePaginator) -> int | None:
+        """How many more pages to request ahead of their answers, or None (page one request at a time)."""
+        if not paginator.predictable:
+            self.log.info(
+                "%s: the %s paginator learns each next request from an answer; paging one at a time",
+                self.request.label,
+                paginator.name or type(paginator).__name__,
+            )
+            return None
+        left, cap = paginator.pages_left(), (self.max_pages or DEFAULT_MAX_PAGES + 1) - self.pages
+        if left is None and self.max_pages is None:
+            self.log.info("%s: no total on the first page and no max_pages; paging one at a time", self.request.label)
+            return None
+        if left is not None and left > cap and self.max_pages is None:
+            raise PaginationError(
+                f"{self.request.label}: {self.pages + left:,} pages, more than {DEFAULT_MAX_PAGES:,}; set max_pages"
+                " to the number of pages you expect (without it, this ceiling stops an API that never says it is done)"
+            )
+        return min(cap, left) if left is not None else cap
+
+    async def _concurrently(
+        self, client: httpx.AsyncClient, requests: Iterator[RequestSpec], paginator: BasePaginator
+    ) -> AsyncIterator[list[Any]]:
+        """Up to `concurrency` requests in flight; answers read in page order (so the paginator sees what it would
+        sequentially); the run ends at the first page that says it is the last, and what is still in flight is
+        cancelled. Memory holds at most `concurrency` pages."""
+        window: deque[asyncio.Task[httpx.Response]] = deque()
+
+        def fill() -> None:
+            while len(window) < self.concurrency and (request := next(requests, None)) is not None:
+                window.append(asyncio.ensure_future(asend(client, request, self.retry, **self._send_kwargs())))
+
+        fill()
+        try:
+            while window:
+                records = self._page(await window.popleft(), paginator)
+                yield records
+                if not paginator.has_next_page:
+                    return
+                fill()
+        finally:
+            for task in window:
+                task.cancel()
+            await asyncio.gather(*window, return_exceptions=True)
 
     async def arun(self, client: httpx.AsyncClient, write_page: Callable[[list[Any]], Any] | None = None) -> Any:
         """Async `run()`; `write_page` (an async callable, e.g. a writer's method run in a thread) streams pages."""
@@ -367,12 +467,24 @@ def send(
     secrets: Collection[str] = (),
     logger: logging.Logger | Any = log,
     sleep: Callable[[float], None] = time.sleep,
+    pace: Pace | None = None,
 ) -> httpx.Response:
-    """Send `request` with retries; return a 2xx (or `ok_statuses`) response or raise ApiHTTPError/ApiTransportError."""
+    """Send `request` with retries; return a 2xx (or `ok_statuses`) response or raise ApiHTTPError/ApiTransportError.
+
+    With `pace`, each attempt waits for its slot first and tells the pace what the answer said of the rate limit."""
     policy = policy or API_RETRY
     retrying = Retrying(**_Attempts(policy, request, logger).kwargs(sleep))
+
+    def once() -> httpx.Response:
+        if pace is not None and (wait := pace.delay()) > 0:
+            sleep(wait)
+        response = request.send(client)
+        if pace is not None:
+            pace.observe(response)
+        return _classify(response)
+
     try:
-        response = retrying(lambda: _classify(request.send(client)))
+        response = retrying(once)
     except _RetryableResponse as exc:
         response = exc.response
     except httpx.LocalProtocolError:
@@ -393,13 +505,19 @@ async def asend(
     secrets: Collection[str] = (),
     logger: logging.Logger | Any = log,
     sleep: Callable[[float], Any] = asyncio.sleep,
+    pace: Pace | None = None,
 ) -> httpx.Response:
     """Async `send()`."""
     policy = policy or API_RETRY
     retrying = AsyncRetrying(**_Attempts(policy, request, logger).kwargs(sleep))
 
     async def once() -> httpx.Response:
-        return _classify(await request.asend(client))
+        if pace is not None and (wait := pace.delay()) > 0:
+            await sleep(wait)
+        response = await request.asend(client)
+        if pace is not None:
+            pace.observe(response)
+        return _classify(response)
 
     try:
         response = await retrying(once)

@@ -16,7 +16,7 @@ import copy
 import importlib
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -191,6 +191,9 @@ class BasePaginator:
     """Base class. Subclasses declare their options as dataclass fields and keep state in `_` attributes."""
 
     name: ClassVar[str] = ""
+    # True when the request of page k+1 follows from page k's request alone (offsets, page numbers), so that
+    # later pages can be requested before earlier ones answer (`AuthApiOperator(concurrency=N)`).
+    predictable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self.reset()
@@ -209,6 +212,32 @@ class BasePaginator:
     def update_request(self, request: RequestSpec) -> None:
         """Edit `request` in place into the request for the next page."""
         raise NotImplementedError
+
+    # -- planning ahead (predictable paginators only) --------------------------------------------------------------
+
+    def advance(self) -> None:
+        """Move on to the next page without reading one (what `update_state` does besides reading)."""
+        raise NotImplementedError
+
+    def pages_left(self) -> int | None:
+        """How many pages follow, when the pages read so far tell (a total); None when they do not."""
+        return None
+
+    def count_request(self, request: RequestSpec) -> RequestSpec | None:
+        """A request whose answer gives the total (QuickBooks' `COUNT(*)`), for planning; None if there is none."""
+        return None
+
+    def read_count(self, body: Any) -> None:
+        """Read the answer to `count_request`."""
+
+    def plan(self, request: RequestSpec, pages: int) -> Iterator[RequestSpec]:
+        """The requests of the next `pages` pages after `request`, from a copy of this paginator's state."""
+        planner = copy.deepcopy(self)
+        for _ in range(pages):
+            request = request.copy()
+            planner.update_request(request)
+            yield request
+            planner.advance()
 
     def to_spec(self) -> dict[str, Any]:
         kind = self.name if PAGINATORS.get(self.name) is type(self) else callable_ref(type(self))
@@ -289,17 +318,29 @@ class OffsetPaginator(BasePaginator):
     stop_after_empty_page: bool = True
     stop_after_short_page: bool = False
 
+    predictable: ClassVar[bool] = True
+
     def reset(self) -> None:
         super().reset()
         self._offset = self.offset
+        self._total: int | None = None
 
     def init_request(self, request: RequestSpec) -> None:
         request.params[self.offset_param] = self._offset
         request.params[self.limit_param] = self.limit
 
-    def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
+    def advance(self) -> None:
         self._offset += self.limit
+
+    def pages_left(self) -> int | None:
+        ends = [x for x in (self._total, self.maximum_offset) if x is not None]
+        return max(0, -(-(min(ends) - self._offset) // self.limit)) if ends else None
+
+    def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
+        self.advance()
         total = find_path(body, self.total_path) if self.total_path else None
+        if total is not None:
+            self._total = int(total)
         self.has_next_page = not (
             (self.stop_after_empty_page and not records)
             or (self.stop_after_short_page and len(records) < self.limit)
@@ -326,10 +367,20 @@ class PageNumberPaginator(BasePaginator):
     maximum_page: int | None = None
     stop_after_empty_page: bool = True
 
+    predictable: ClassVar[bool] = True
+
     def reset(self) -> None:
         super().reset()
         self._page = self.base_page if self.page is None else self.page
         self._records_seen = 0
+        self._last_page: int | None = None
+
+    def advance(self) -> None:
+        self._page += 1
+
+    def pages_left(self) -> int | None:
+        ends = [x for x in (self._last_page, self.maximum_page) if x is not None]
+        return max(0, min(ends) - self._page + 1) if ends else None
 
     def init_request(self, request: RequestSpec) -> None:
         request.params[self.page_param] = self._page
@@ -339,9 +390,13 @@ class PageNumberPaginator(BasePaginator):
     def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
         self._records_seen += len(records)
         pages_done = self._page - self.base_page + 1
-        self._page += 1
+        self.advance()
         total_pages = find_path(body, self.total_pages_path) if self.total_pages_path else None
         total_records = find_path(body, self.total_records_path) if self.total_records_path else None
+        if total_pages is not None:
+            self._last_page = self.base_page + int(total_pages) - 1
+        elif total_records is not None and self.page_size:
+            self._last_page = self.base_page + -(-int(total_records) // self.page_size) - 1
         self.has_next_page = not (
             (self.stop_after_empty_page and not records)
             or (total_pages is not None and pages_done >= int(total_pages))
@@ -375,6 +430,7 @@ class CursorPaginator(BasePaginator):
 
 _START = re.compile(r"\s+STARTPOSITION\s+\d+", re.IGNORECASE)
 _MAX = re.compile(r"\s+MAXRESULTS\s+(\d+)", re.IGNORECASE)
+_SELECT = re.compile(r"\s*select\s+\*\s+from\s+(\w+)(.*?)(?:\s+order\s+by\s+.*)?$", re.IGNORECASE | re.DOTALL)
 
 
 @dataclass
@@ -387,6 +443,7 @@ class QuickBooksPaginator(BasePaginator):
     """
 
     name: ClassVar[str] = "quickbooks"
+    predictable: ClassVar[bool] = True
     page_size: int | None = None
     query_param: str = "query"
     start_position: int = 1
@@ -396,6 +453,33 @@ class QuickBooksPaginator(BasePaginator):
         self._position = self.start_position
         self._size = self.page_size or 1000
         self._query: str | None = None
+        self._total: int | None = None
+
+    def advance(self) -> None:
+        self._position += self._size
+
+    def pages_left(self) -> int | None:
+        if self._total is None:
+            return None
+        return max(0, -(-(self._total - self._position + 1) // self._size))
+
+    def count_request(self, request: RequestSpec) -> RequestSpec | None:
+        """`select count(*) from <Entity> [where ...]`: QuickBooks answers `{"QueryResponse": {"totalCount": n}}`."""
+        found = _SELECT.match(self._query or "")
+        if not found:
+            return None
+        counting = request.copy()
+        text = f"select count(*) from {found.group(1)}{found.group(2)}"  # noqa: S608 - the user's own query, counted
+        if self.query_param in counting.params or not isinstance(counting.data, str):
+            counting.params[self.query_param] = text
+        else:
+            counting.data = text
+        return counting
+
+    def read_count(self, body: Any) -> None:
+        total = find_path(body, "QueryResponse.totalCount")
+        if isinstance(total, int) and not isinstance(total, bool):
+            self._total = total
 
     def init_request(self, request: RequestSpec) -> None:
         query = request.params.get(self.query_param)
@@ -417,8 +501,8 @@ class QuickBooksPaginator(BasePaginator):
             request.data = text
 
     def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
-        self._position += self._size
-        self.has_next_page = len(records) >= self._size
+        self.advance()
+        self.has_next_page = len(records) >= self._size and (self._total is None or self._position <= self._total)
 
     def update_request(self, request: RequestSpec) -> None:
         self._write(request)

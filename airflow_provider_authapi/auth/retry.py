@@ -8,6 +8,9 @@ The caller says which failures are worth another attempt (`tenacity_kwargs(retry
 Two uses, two sets of numbers: `TOKEN_RETRY` (a token blocks every API call: give up within a minute) and
 `API_RETRY` (the `RetryPolicy()` defaults, documented for `request_retry`).
 
+`Pace` spaces requests out before the server has to refuse them: at most `max_requests_per_second`, and slower
+when its rate-limit headers say the budget runs low, across every request of a run in flight.
+
 Each attempt is bounded too (`send_bounded`, `asend_bounded`): headers and body within `DEADLINE_TIMEOUTS` times
 the client's timeout (httpx's timeouts bound each read, so a server trickling a byte a second never trips them),
 and a body of at most `MAX_BODY_BYTES` once decompressed. An attempt past its deadline fails as a timeout.
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -241,3 +246,75 @@ def _check(size: int, started: float, deadline: float | None, max_bytes: int) ->
 
 def _late(deadline: float) -> str:
     return f"no complete answer within {deadline:.0f} s ({DEADLINE_TIMEOUTS} x the connection's timeout)"
+
+
+# -- The pace of requests -------------------------------------------------------------------------------------------
+
+_REMAINING = re.compile(r"(?:\bremaining=|;\s*r=)(\d+)", re.IGNORECASE)
+_RESET = re.compile(r"(?:\breset=|;\s*t=)(\d+)", re.IGNORECASE)
+_WINDOW = re.compile(r"(?:;\s*w=)(\d+)", re.IGNORECASE)
+EPOCH_SECONDS = 1_000_000_000  # a reset header above this is a point in time (Unix seconds), not a delay
+
+
+def rate_limit(response: httpx.Response) -> tuple[int, float] | None:
+    """(requests remaining, seconds until the budget resets) from the answer's headers, or None.
+
+    Read: `X-RateLimit-Remaining`/`-Reset` (and `X-Rate-Limit-*`, `RateLimit-*`), the IETF `RateLimit` field in
+    both drafts' syntax (`remaining=5, reset=30` and `"default";r=5;t=30`), with `RateLimit-Policy`'s window
+    (`w=60`) when no reset is given. A reset may be seconds or a Unix time."""
+    headers = response.headers
+    remaining = reset = None
+    for prefix in ("x-ratelimit-", "x-rate-limit-", "ratelimit-"):
+        if (value := headers.get(prefix + "remaining")) is not None and value.strip().isdigit():
+            remaining = int(value)
+            reset_value = (headers.get(prefix + "reset") or "").strip()
+            reset = float(reset_value) if reset_value.replace(".", "", 1).isdigit() else None
+            break
+    field = headers.get("ratelimit", "")
+    if remaining is None and (left := _REMAINING.search(field)):
+        remaining = int(left.group(1))
+        reset = float(resets.group(1)) if (resets := _RESET.search(field)) else None
+    if remaining is None:
+        return None
+    if reset is None and (window := _WINDOW.search(headers.get("ratelimit-policy", ""))):
+        reset = float(window.group(1))
+    if reset is None:
+        return None
+    return remaining, max(0.0, reset - time.time()) if reset > EPOCH_SECONDS else reset
+
+
+class Pace:
+    """When each request of one run may go: at most `max_per_second`, never before a `Retry-After` or an
+    exhausted rate-limit budget resets, and spread out when the budget left is small for the `in_flight`
+    requests that share it. Thread-safe; `delay()` reserves a slot and says how long to wait for it."""
+
+    def __init__(self, max_per_second: float | None = None, *, in_flight: int = 1) -> None:
+        self.interval = 1.0 / max_per_second if max_per_second else 0.0
+        self.in_flight = max(1, in_flight)
+        self.waited = 0.0  # seconds spent waiting for slots, for the log
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def delay(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self.interval
+            self.waited += start - now
+            return start - now
+
+    def observe(self, response: httpx.Response) -> None:
+        """Read the answer's pacing hints: `Retry-After` on a 429 or 503, and the rate-limit headers."""
+        now = time.monotonic()
+        after = retry_after(response) if response.status_code in (429, 503) else None
+        budget = rate_limit(response)
+        with self._lock:
+            if after is not None:
+                self._next = max(self._next, now + after)
+            if budget is None:
+                return
+            remaining, reset = budget
+            if remaining <= self.in_flight:  # what is already in flight may use it all: wait for the reset
+                self._next = max(self._next, now + reset)
+            elif remaining <= 4 * self.in_flight:  # running low: spread what is left over the window
+                self._next = max(self._next, now + reset / (remaining - self.in_flight))

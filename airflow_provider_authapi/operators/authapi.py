@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.configuration import conf
@@ -15,7 +16,11 @@ from airflow_provider_authapi.api.call import (
     ApiCall,
     event_result,
 )
+from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.pagination import PaginatorSpec
+
+if TYPE_CHECKING:
+    from airflow_provider_authapi.hooks.authapi import AuthApiHook
 
 
 class AuthApiOperator(BaseOperator):
@@ -41,6 +46,16 @@ class AuthApiOperator(BaseOperator):
     :param allow_empty_pages: take a page whose body lacks the `response_filter` path as no records. By default
         such a page fails the task (naming the page and the keys it has), as does a 2xx body that is an error
         (`{"error": "quota exceeded"}`) or not JSON.
+    :param concurrency: requests in flight at once (default 1). Pages come out in page order, and with
+        `output_path` memory holds at most this many pages. Only where later requests are known before earlier
+        answers: `offset` and `page_number` once the first page gives a total (or `max_pages` bounds the run),
+        `quickbooks` after a `COUNT(*)` query; other paginators page one request at a time (and log so).
+    :param max_requests_per_second: a pace for APIs that publish a limit but send no rate-limit headers. Any
+        `Retry-After`, `X-RateLimit-Remaining`/`-Reset` or IETF `RateLimit` header slows the requests in flight
+        down before the limit, with or without it.
+    :param response_actions: what a status means instead of an error: `{404: "empty"}` (a page of no records,
+        which ends a run that stops on an empty page) or `{409: "skip"}` (the page is left out; offsets and
+        page numbers go on to the next).
     :param output_path: an `ObjectStoragePath` or URL (`file:///data/x.jsonl`, `s3://...`): records are
         streamed there as JSON Lines page by page, and only `{"path", "records"}` goes to XCom. Templated.
     :param output_conn_id: connection for the object store of `output_path` when given as a string.
@@ -71,6 +86,9 @@ class AuthApiOperator(BaseOperator):
         response_check: Callable[[Any], bool] | None = None,
         max_pages: int | None = None,
         allow_empty_pages: bool = False,
+        concurrency: int = 1,
+        max_requests_per_second: float | None = None,
+        response_actions: dict[int, str] | None = None,
         output_path: str | ObjectStoragePath | None = None,
         output_conn_id: str | None = None,
         request_retry: RetryPolicy | dict[str, Any] | int | None = None,
@@ -90,6 +108,9 @@ class AuthApiOperator(BaseOperator):
         self.response_check = response_check
         self.max_pages = max_pages
         self.allow_empty_pages = allow_empty_pages
+        self.concurrency = concurrency
+        self.max_requests_per_second = max_requests_per_second
+        self.response_actions = response_actions
         self.output_path = output_path
         self.output_conn_id = output_conn_id
         self.request_retry = RetryPolicy.of(request_retry)
@@ -99,7 +120,13 @@ class AuthApiOperator(BaseOperator):
     def _call(self) -> ApiCall:
         """The request arguments as they stand (rendered, once `execute` runs)."""
         return ApiCall.of_task(
-            self, pagination=self.pagination, max_pages=self.max_pages, allow_empty_pages=self.allow_empty_pages
+            self,
+            pagination=self.pagination,
+            max_pages=self.max_pages,
+            allow_empty_pages=self.allow_empty_pages,
+            concurrency=self.concurrency,
+            max_requests_per_second=self.max_requests_per_second,
+            response_actions=self.response_actions,
         )
 
     def _output(self) -> ObjectStoragePath | None:
@@ -124,6 +151,15 @@ class AuthApiOperator(BaseOperator):
                 method_name="execute_complete",
             )
         fetcher = call.fetcher(hook, self.log)
+        if call.concurrency > 1:
+            result = asyncio.run(self._run_concurrently(fetcher, hook, output))
+        else:
+            result = self._run(fetcher, hook, output)
+        if fetcher.pages > 1:
+            self.log.info("Done: %d pages, %d records", fetcher.pages, fetcher.records)
+        return result
+
+    def _run(self, fetcher: Fetcher, hook: AuthApiHook, output: ObjectStoragePath | None) -> Any:
         with hook.get_client() as client:
             if output is None:
                 result = fetcher.run(client)
@@ -131,9 +167,21 @@ class AuthApiOperator(BaseOperator):
                 with JsonLinesWriter(output) as writer:
                     result = fetcher.run(client, writer)
                 self.log.info("Wrote %d records to %s", result["records"], result["path"])
-        if fetcher.pages > 1:
-            self.log.info("Done: %d pages, %d records", fetcher.pages, fetcher.records)
         return result
+
+    async def _run_concurrently(self, fetcher: Fetcher, hook: AuthApiHook, output: ObjectStoragePath | None) -> Any:
+        """`concurrency` > 1: the async engine on one async client, in this worker."""
+        async with hook.get_async_client() as client:
+            if output is None:
+                return await fetcher.arun(client)
+            with JsonLinesWriter(output) as writer:
+
+                async def write_page(records: list[Any]) -> None:
+                    writer.write_page(records)
+
+                await fetcher.arun(client, write_page)
+            self.log.info("Wrote %d records to %s", writer.records, writer.path)
+            return {"path": str(writer.path), "records": writer.records}
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
         """Resume after the trigger: return its result, or fail with its error."""

@@ -34,8 +34,8 @@ class AuthApiTrigger(BaseTrigger):
     `{"status": "error", "error": <type>, "message": <secret-free text>}`.
 
     `authapi_conn_id`, `request`, `pagination`, `response_filter`, `response_check`, `max_pages`, `retry`,
-    `ok_statuses` and `allow_empty_pages` are the fields of `ApiCall.to_dict()`: the operator and the sensor
-    pass `**call.to_dict()`.
+    `ok_statuses`, `allow_empty_pages`, `concurrency`, `max_requests_per_second` and `response_actions` are the
+    fields of `ApiCall.to_dict()`: the operator and the sensor pass `**call.to_dict()`.
 
     :param output_path: a URL the records are written to as JSON Lines (the result is then `{"path", "records"}`).
     :param output_conn_id: the connection of `output_path`'s object store.
@@ -57,6 +57,9 @@ class AuthApiTrigger(BaseTrigger):
         poke_interval: float | None = None,
         ok_statuses: list[int] | None = None,
         allow_empty_pages: bool = False,
+        concurrency: int = 1,
+        max_requests_per_second: float | None = None,
+        response_actions: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         # kept as given: the callables it names are imported in `run()`, where a failure becomes an error event
@@ -70,6 +73,9 @@ class AuthApiTrigger(BaseTrigger):
             "retry": retry,
             "ok_statuses": ok_statuses,
             "allow_empty_pages": allow_empty_pages,
+            "concurrency": concurrency,
+            "max_requests_per_second": max_requests_per_second,
+            "response_actions": response_actions,
         }
         self.output_path = output_path
         self.output_conn_id = output_conn_id

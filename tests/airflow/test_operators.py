@@ -181,3 +181,14 @@ def test_hostile_pages_fail_the_task_unless_empty_pages_are_allowed(airflow_db, 
     assert states["wrong_key_allowed"] == "success" and result.xcom("wrong_key_allowed") == []
     assert states["wrong_key_allowed_deferred"] == "success" and result.xcom("wrong_key_allowed_deferred") == []
     assert not [key for key, text in stored_text(result).items() if TOKEN in text]
+
+
+def test_concurrent_pages_in_the_worker_to_a_file_and_in_the_triggerer(paged_api, tmp_path):
+    result = run_dag("op_concurrency", conf={"out_dir": str(tmp_path)})
+    assert result.state == "success", result.task_states()
+    expected = [{"id": i, "name": f"item-{i}"} for i in IDS]
+    assert result.xcom("in_worker") == expected and result.xcom("deferred") == expected
+    assert result.xcom("to_file") == {"path": f"file://{tmp_path}/concurrent.jsonl", "records": 25}
+    assert [json.loads(line)["id"] for line in (tmp_path / "concurrent.jsonl").read_text().splitlines()] == IDS
+    assert [record["id"] for record in result.xcom("skip_409")] == [i for i in IDS if not 11 <= i <= 15]
+    assert paged_api.count("GET", "/offset") == 4 * 5  # 5 pages each, as many as the total says, no more

@@ -17,11 +17,19 @@ Records are `{"id": i, "name": "item-i"}` for i in 1..total (plus `pad`, `record
 - GET /rate-limited/<key>?after=1      429 with `Retry-After: after` once per key, then {"key", "waited"}
 - GET /status/<code>                   that status; the body echoes the Authorization header (a leak to mask)
 - GET /jobs/<job>?done_after=2         {"status": "running"} until the n-th poll, then {"status": "done", ...}
+
+`/offset` also takes `fail_at=<offset>&fail_status=<code>`: that page answers the status. QuickBooks queries
+also answer `select count(*) from X` with `{"QueryResponse": {"totalCount": n}}`.
+
+Options: `latency` (seconds before each answer: a WAN round trip), `rate_limit=(n, window)` (at most n requests
+per fixed window of `window` seconds, told in `X-RateLimit-Limit/-Remaining/-Reset`; beyond it 429 with
+`Retry-After`, counted in `refused`). `max_in_flight` records the most requests served at once.
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import re
 import time
 from collections import Counter
@@ -29,6 +37,7 @@ from typing import Any
 
 from tests.emulators.base import Emulator, Handler, Request, Response
 
+_QB_COUNT = re.compile(r"select\s+count\(\*\)\s+from\s+(\w+)", re.IGNORECASE)
 _QB_QUERY = re.compile(
     r"select\s+\*\s+from\s+(\w+)(?P<where>.*?)(?:\s+STARTPOSITION\s+(?P<start>\d+))?(?:\s+MAXRESULTS\s+(?P<max>\d+))?\s*$",
     re.IGNORECASE | re.DOTALL,
@@ -43,9 +52,16 @@ class PagedApiEmulator(Emulator):
         token: str | None = None,
         realm_id: str = "9130",
         record_bytes: int = 0,
+        latency: float = 0.0,
+        rate_limit: tuple[int, float] | None = None,
         **kwargs: Any,
     ) -> None:
         self.total = total
+        self.latency = latency
+        self.rate_limit = rate_limit
+        self.refused = 0
+        self.in_flight = self.max_in_flight = 0
+        self._window_start, self._window_count = time.monotonic(), 0
         self.token = token
         self.realm_id = realm_id
         self.pad = "x" * record_bytes
@@ -74,9 +90,46 @@ class PagedApiEmulator(Emulator):
         def guarded(request: Request) -> Response:
             if self.token is not None and request.bearer() != self.token:
                 return Response.json({"error": "unauthorized"}, status=401)
-            return handler(request)
+            with self.lock:
+                self.in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                if self.latency:
+                    time.sleep(self.latency)
+                budget = self._budget()
+                if budget is not None and budget[0] < 0:
+                    return Response.json({"error": "rate_limited"}, 429, {"Retry-After": str(budget[1])})
+                response = handler(request)
+                if budget is not None:
+                    limit = self.rate_limit[0] if self.rate_limit else 0
+                    response.headers.update(
+                        {
+                            "X-RateLimit-Limit": str(limit),
+                            "X-RateLimit-Remaining": str(budget[0]),
+                            "X-RateLimit-Reset": str(budget[1]),
+                        }
+                    )
+                return response
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
 
         return guarded
+
+    def _budget(self) -> tuple[int, int] | None:
+        """(requests left in this window, after this one; whole seconds until it resets), or None."""
+        if self.rate_limit is None:
+            return None
+        limit, window = self.rate_limit
+        with self.lock:
+            now = time.monotonic()
+            if now - self._window_start >= window:
+                self._window_start, self._window_count = now, 0
+            self._window_count += 1
+            left = limit - self._window_count
+            if left < 0:
+                self.refused += 1
+            return left, max(1, math.ceil(window - (now - self._window_start)))
 
     # -- routes ------------------------------------------------------------------------------------------------
 
@@ -112,6 +165,8 @@ class PagedApiEmulator(Emulator):
 
     def offset(self, request: Request) -> Response:
         offset, limit = int(request.query.get("offset", 0)), int(request.query.get("limit", 10))
+        if request.query.get("fail_at") == str(offset):
+            return Response.json({"error": "conflict"}, status=int(request.query.get("fail_status", "409")))
         return Response.json({"items": self.records(offset, limit), "total": self.total})
 
     def page_number(self, request: Request) -> Response:
@@ -131,6 +186,9 @@ class PagedApiEmulator(Emulator):
         assert request.match is not None
         if request.match["realm"] != self.realm_id:
             return Response.json({"Fault": {"Error": [{"Message": "unknown realm"}], "type": "AUTHENTICATION"}}, 403)
+        counting = _QB_COUNT.match(request.query.get("query", ""))
+        if counting:
+            return Response.json({"QueryResponse": {"totalCount": self.total}, "time": "2026-01-01T00:00:00.000-08:00"})
         match = _QB_QUERY.match(request.query.get("query", ""))
         if not match:
             fault = {"Error": [{"Message": "Error parsing query", "code": "4000"}], "type": "ValidationFault"}
