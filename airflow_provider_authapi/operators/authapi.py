@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +117,13 @@ class AuthApiOperator(BaseOperator):
         self.request_retry = RetryPolicy.of(request_retry)
         self.deferrable = deferrable
         self._call().validate(deferrable=deferrable)
+        if deferrable and pagination is not None and output_path is None:
+            warnings.warn(
+                f"{self.task_id}: a deferred paginated pull returns its records in the trigger event, which carries "
+                "at most 1 MiB (it is stored in the metadata DB); give output_path for anything larger",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _call(self) -> ApiCall:
         """The request arguments as they stand (rendered, once `execute` runs)."""

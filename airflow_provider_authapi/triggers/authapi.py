@@ -8,13 +8,33 @@ same auth and the same Variable-backed token store as the workers.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_authapi.api import Fetcher, JsonLinesWriter
-from airflow_provider_authapi.api.call import ApiCall
+from airflow_provider_authapi.api.call import ApiCall, AuthApiTaskError
+
+MAX_EVENT_BYTES = 1024 * 1024  # a result larger than this (as JSON) needs output_path: events live in the metadata DB
+
+
+class EventPayload(dict):
+    """The trigger event's payload; its repr (which the triggerer logs at info) names the result's size, never its
+    records."""
+
+    def __repr__(self) -> str:
+        shown = {key: value for key, value in self.items() if key != "result"}
+        if "result" in self:
+            shown["result"] = f"<{_describe(self['result'])}>"
+        return repr(shown)
+
+
+def _describe(result: Any) -> str:
+    size = len(json.dumps(result, default=str))
+    what = f"{len(result):,} records" if isinstance(result, list) else type(result).__name__
+    return f"{what}, {size:,} bytes as JSON"
 
 
 def redacted(text: str) -> str:
@@ -105,9 +125,14 @@ class AuthApiTrigger(BaseTrigger):
                 else:
                     payload = {"result": await fetcher.arun(client)}
             payload.update(status="success", pages=fetcher.pages, records=fetcher.records)
+            if (size := len(json.dumps(payload["result"], default=str))) > MAX_EVENT_BYTES:
+                raise AuthApiTaskError(
+                    f"the result is {size:,} bytes as JSON, more than the {MAX_EVENT_BYTES:,} a trigger event carries "
+                    "(it is stored in the metadata DB): give the task an output_path to stream the records to"
+                )
         except Exception as exc:  # reported to the task, which raises it there
             payload = {"status": "error", "error": type(exc).__name__, "message": redacted(str(exc))}
-        yield TriggerEvent(payload)
+        yield TriggerEvent(EventPayload(payload))
 
     async def _poll(self, fetcher: Fetcher, client: Any) -> Any:
         assert self.poke_interval is not None
