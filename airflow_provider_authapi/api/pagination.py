@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -28,6 +29,8 @@ from airflow_provider_authapi.auth.json_path import MISSING, find_path, parse_pa
 from airflow_provider_authapi.auth.retry import asend_bounded, send_bounded
 
 # -- A request as plain data ----------------------------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
 
 Params = dict[str, Any]
 
@@ -508,6 +511,83 @@ class QuickBooksPaginator(BasePaginator):
         self._write(request)
 
 
+@dataclass
+class AutoPaginator(BasePaginator):
+    """Picks the paginator from the first answer, as dlt's REST client does: a `Link: rel="next"` header, a next
+    URL in the body (`next`, `links.next`, `@odata.nextLink`...), a cursor (`next_cursor`, `nextPageToken`...),
+    a total of pages (page numbers) or of records (offsets, the first page's size as the limit). None of them:
+    one page. What it picked is logged; name that paginator instead to skip the guess."""
+
+    name: ClassVar[str] = "auto"
+    NEXT_URL_PATHS: ClassVar[tuple[str, ...]] = (
+        "next",
+        "next_url",
+        "nextUrl",
+        "links.next",
+        "_links.next.href",
+        "paging.next",
+        '["@odata.nextLink"]',
+        '["odata.nextLink"]',
+        "nextRecordsUrl",
+    )
+    CURSORS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("next_cursor", "cursor"),
+        ("nextCursor", "cursor"),
+        ("next_page_token", "page_token"),
+        ("nextPageToken", "pageToken"),
+        ("cursor", "cursor"),
+        ("paging.cursors.after", "after"),
+    )
+    TOTAL_PAGES: ClassVar[tuple[str, ...]] = ("total_pages", "totalPages", "pages", "page_count")
+    TOTAL_RECORDS: ClassVar[tuple[str, ...]] = ("total", "total_count", "totalCount", "count")
+
+    def reset(self) -> None:
+        super().reset()
+        self.chosen: BasePaginator | None = None
+        self._primed = False
+
+    def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
+        if self.chosen is None:
+            self.chosen = self._detect(response, body, records)
+            if self.chosen is None:
+                log.info("pagination='auto': no next link, cursor or total in the first answer; one page")
+                self.has_next_page = False
+                return
+            log.info("pagination='auto' picked %s", self.chosen.to_spec())
+        self.chosen.update_state(response, body, records)
+        self.has_next_page = self.chosen.has_next_page
+
+    def update_request(self, request: RequestSpec) -> None:
+        assert self.chosen is not None
+        if not self._primed:  # the first request went out plain: add what the picked paginator always sends
+            self._primed = True
+            saved = dict(request.params)
+            self.chosen.init_request(request)
+            request.params = {**request.params, **{k: v for k, v in saved.items() if k not in request.params}}
+        self.chosen.update_request(request)
+
+    def _detect(self, response: httpx.Response, body: Any, records: list[Any]) -> BasePaginator | None:
+        if response.links.get("next", {}).get("url"):
+            return HeaderLinkPaginator()
+        for path in self.NEXT_URL_PATHS:
+            if isinstance(find_path(body, path), str):
+                return JSONLinkPaginator(next_url_path=path)
+        for path, param in self.CURSORS:
+            if isinstance(find_path(body, path), str | int) and not isinstance(find_path(body, path), bool):
+                return CursorPaginator(cursor_path=path, cursor_param=param)
+        for path in self.TOTAL_PAGES:
+            if _count(find_path(body, path)):
+                return PageNumberPaginator(total_pages_path=path)
+        for path in self.TOTAL_RECORDS:
+            if _count(find_path(body, path)) and records:
+                return OffsetPaginator(limit=len(records), total_path=path, stop_after_short_page=True)
+        return None
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 PAGINATORS: dict[str, type[BasePaginator]] = {
     cls.name: cls
     for cls in (
@@ -517,6 +597,7 @@ PAGINATORS: dict[str, type[BasePaginator]] = {
         PageNumberPaginator,
         CursorPaginator,
         QuickBooksPaginator,
+        AutoPaginator,
     )
 }
 
@@ -549,6 +630,7 @@ def get_paginator(spec: PaginatorSpec) -> BasePaginator | None:
 
 __all__ = [
     "PAGINATORS",
+    "AutoPaginator",
     "BasePaginator",
     "CursorPaginator",
     "HeaderLinkPaginator",

@@ -39,8 +39,8 @@ class AuthApiOperator(BaseOperator):
     :param response_filter: a path into the JSON body (`QueryResponse.Customer`, `items[*].id`) or a callable
         taking the parsed body. With pagination it picks each page's records.
     :param pagination: a paginator instance, name (`json_link`, `header_link`, `offset`, `page_number`,
-        `cursor`, `quickbooks`) or dict (`{"type": "offset", "limit": 500}`). The result is then the list
-        of all records.
+        `cursor`, `quickbooks`, or `auto`: picked from the first answer and logged) or dict
+        (`{"type": "offset", "limit": 500}`). The result is then the list of all records.
     :param response_check: a callable taking each page's parsed body; a false result fails the task.
     :param max_pages: stop after this many pages. Without it, more than 10,000 pages fail the task (an API
         whose next link or cursor never ends); a next link or cursor that repeats an earlier page's always does.
