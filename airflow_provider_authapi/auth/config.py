@@ -161,6 +161,7 @@ class OAuth2Config:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
+    revocation_url: str | None = None  # RFC 7009: where `token clear` revokes the tokens first
     placement: TokenPlacement = field(default_factory=TokenPlacement)
     default_lifetime: float | None = DEFAULT_LIFETIME
     max_lifetime: float | None = None
@@ -280,12 +281,14 @@ class AuthConfig:
     def fingerprint(self) -> str:
         """A digest of what the token depends on; a changed credential gives a new fingerprint.
 
-        The initial refresh token is left out: after the first exchange the stored one is newer.
+        The initial refresh token is left out: after the first exchange the stored one is newer. So is where
+        tokens are revoked: it changes no token.
         """
+        left_out = ("refresh_token", "revocation_url", "placement", "default_lifetime", "max_lifetime", "leeway")
         parts = {
             f.name: getattr(self.scheme, f.name)
             for f in fields(self.scheme)  # type: ignore[arg-type]
-            if f.name not in ("refresh_token", "placement", "default_lifetime", "max_lifetime", "leeway")
+            if f.name not in left_out
         }
         parts["__type__"] = type(self.scheme).__name__
         blob = json.dumps(parts, sort_keys=True, default=str).encode()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol
 
@@ -28,6 +28,7 @@ from airflow_provider_authapi.auth.assertions import (
 )
 from airflow_provider_authapi.auth.config import CommonConfig, OAuth2Config, TokenLoginConfig, config_secrets
 from airflow_provider_authapi.auth.errors import (
+    ConfigError,
     InvalidGrantError,
     TokenEndpointError,
     TokenTransportError,
@@ -45,10 +46,13 @@ from airflow_provider_authapi.auth.retry import (
     is_transient_transport_error,
     retry_after,
 )
-from airflow_provider_authapi.auth.store import Token
+from airflow_provider_authapi.auth.store import REFRESH_EXPIRES_AT, Token
 
-# Token-response keys kept in `Token.extra` (never secrets): QuickBooks says how long its refresh token lives.
-REFRESH_LIFETIME_KEYS = ("x_refresh_token_expires_in", "refresh_token_expires_in")
+# Token-response keys that say how long the refresh token lives (QuickBooks; Keycloak; others), kept in
+# `Token.extra[REFRESH_EXPIRES_AT]` as an absolute time (never a secret). 0 or less: no expiry given.
+REFRESH_LIFETIME_KEYS = ("x_refresh_token_expires_in", "refresh_token_expires_in", "refresh_expires_in")
+# RFC 7009 token type hints, in the order a clear revokes them: the refresh token first, it outlives the other.
+REVOCATION_HINTS = ("refresh_token", "access_token")
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class TokenRequest:
     """One POST to a token endpoint: a form or a JSON body, plus headers (client auth)."""
 
     url: str
-    purpose: str  # "login", "refresh" or "code exchange": named in errors
+    purpose: str  # "login", "refresh", "code exchange" or "revocation": named in errors
     form: dict[str, str] | None = field(default=None, repr=False)
     json: dict[str, Any] | None = field(default=None, repr=False)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
@@ -140,6 +144,14 @@ class OAuth2Grant:
             form["code_verifier"] = code_verifier
         return self._request("code exchange", form, with_scope=False)
 
+    def revocation_request(self, token_value: str, hint: str) -> TokenRequest:
+        """RFC 7009: revoke one token (`hint`: refresh_token or access_token), the client authenticated as for its
+        token requests."""
+        if not self.config.revocation_url:
+            raise ConfigError("revocation_url", "is required to revoke tokens")
+        form = {"token": token_value, "token_type_hint": hint}
+        return replace(self._request("revocation", form, with_scope=False), url=self.config.revocation_url)
+
     def parse(self, response: httpx.Response, request: TokenRequest, previous: Token | None) -> Token:
         body = _json_body(response, request, self.secrets)
         access_token = body.get("access_token")
@@ -148,8 +160,8 @@ class OAuth2Grant:
         extra = dict(previous.extra) if previous else {}
         now = pendulum.now("UTC")
         for key in REFRESH_LIFETIME_KEYS:
-            if _is_number(body.get(key)):
-                extra["refresh_token_expires_at"] = now.add(seconds=float(body[key])).isoformat()
+            if _is_number(body.get(key)) and float(body[key]) > 0:
+                extra[REFRESH_EXPIRES_AT] = now.add(seconds=float(body[key])).isoformat()
         token = Token.from_lifetime(
             access_token,
             expires_in=float(body["expires_in"]) if _is_number(body.get("expires_in")) else None,
@@ -400,6 +412,19 @@ def _timestamp(value: Any) -> pendulum.DateTime | None:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Revocation:
+    """What the revocation endpoint said of one token (RFC 7009): confirmed (a 200), or why not. No secret."""
+
+    hint: str  # refresh_token or access_token
+    confirmed: bool
+    reason: str = ""  # why it is not confirmed: the endpoint's error, or why it could not be reached
+
+    def __str__(self) -> str:
+        what = self.hint.replace("_", " ")
+        return f"{what}: revoked (the server confirmed)" if self.confirmed else f"{what}: not revoked: {self.reason}"
+
+
 class TokenEndpoint:
     """Sends a grant's token requests and parses the answers; counts the requests it made."""
 
@@ -432,6 +457,29 @@ class TokenEndpoint:
             raise TypeError("only an OAuth 2.0 grant exchanges authorization codes")
         return self._send(self.grant.code_request(code, code_verifier), None)
 
+    def revoke(self, token: Token) -> list[Revocation]:
+        """RFC 7009: revoke `token`'s refresh token, then its access token (OAuth 2.0 with a `revocation_url`).
+
+        One `Revocation` per token sent. A refusal or an unreachable endpoint (after the usual retries) is a
+        `Revocation` that is not confirmed, never an exception; a missing `revocation_url` is a `ConfigError`.
+        """
+        if not isinstance(self.grant, OAuth2Grant):
+            raise TypeError("only an OAuth 2.0 grant revokes tokens")
+        secrets = (*self.grant.secrets, token.access_token, token.refresh_token)
+        values = {"refresh_token": token.refresh_token, "access_token": token.access_token}
+        revocations = []
+        for hint in REVOCATION_HINTS:
+            if not values[hint]:
+                continue
+            request = self.grant.revocation_request(values[hint], hint)
+            try:
+                self._send_revocation(request, secrets)
+            except TokenEndpointError as exc:
+                revocations.append(Revocation(hint, False, scrub(str(exc), secrets)))
+            else:
+                revocations.append(Revocation(hint, True))
+        return revocations
+
     def _retry_kwargs(self) -> dict[str, Any]:
         return self.retry.tenacity_kwargs(retry_on=_is_transient, asked=_retry_after, before_sleep=_log_retry)
 
@@ -446,6 +494,17 @@ class TokenEndpoint:
                         raise _transport_error(request, exc) from exc
                     return self.grant.parse(response, request, previous)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _send_revocation(self, request: TokenRequest, secrets: tuple[str | None, ...]) -> None:
+        """Send a revocation request under the retry policy; a typed `TokenEndpointError` unless it answers 2xx."""
+        with httpx.Client(verify=self.verify, timeout=self.timeout) as client:
+            for attempt in Retrying(**self._retry_kwargs()):
+                with attempt:
+                    try:
+                        response = client.send(request.build())
+                    except httpx.HTTPError as exc:
+                        raise _transport_error(request, exc) from exc
+                    raise_for_token_response(response, request, secrets)
 
     async def _asend(self, request: TokenRequest, previous: Token | None) -> Token:
         async with httpx.AsyncClient(verify=self.verify, timeout=self.timeout) as client:

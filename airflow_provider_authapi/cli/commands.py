@@ -18,13 +18,12 @@ from airflow_provider_authapi.consent import (
     ConsentError,
     PendingConsent,
     begin,
-    clear_token,
     complete,
     hook_for,
-    refresh_token,
     token_hook,
     token_statuses,
 )
+from airflow_provider_authapi.maintenance import clear_and_revoke, keep_warm, refresh_connection
 from airflow_provider_authapi.plugins.pages import when
 
 
@@ -48,6 +47,8 @@ def _print_status(statuses: list[dict[str, Any]], as_json: bool) -> None:
             print(f"  valid until: {when(status.get('expires_at')) or 'no expiry given'}")
             print(f"  last refresh: {when(status.get('obtained_at'))}")
             print(f"  refresh token: {'yes' if status.get('has_refresh_token') else 'no'}")
+            if status.get("refresh_expires_at"):
+                print(f"  refresh token valid until: {when(status['refresh_expires_at'])}")
             if status.get("scope"):
                 print(f"  scope: {status['scope']}")
             for key, value in (status.get("extra") or {}).items():
@@ -174,19 +175,43 @@ def _status_of(conn_id: str) -> dict[str, Any]:
 
 
 def token_clear(args: Namespace) -> None:
+    """Revoke the stored tokens (revocation_url), then delete them; exit 1 when the API did not confirm."""
     try:
-        stored = clear_token(args.conn_id)
+        cleared = clear_and_revoke(args.conn_id)
     except AuthApiError as exc:
         _fail(str(exc))
-    if stored:
-        print(f"Cleared the stored token of connection {args.conn_id!r}.")
-    else:
-        print(f"Connection {args.conn_id!r} had no stored token; nothing to clear.")
+    for line in cleared.lines():
+        print(line)
+    if cleared.refused:
+        raise SystemExit(1)
 
 
 def token_refresh(args: Namespace) -> None:
-    try:
-        status = refresh_token(args.conn_id)
-    except AuthApiError as exc:
-        _fail(str(exc))
-    _print_status([status], args.json)
+    """Refresh one connection's token now, or keep refresh tokens alive: one line per connection, exit 1 on a
+    failure. The token manager's path, as in tasks."""
+    if bool(args.conn_id) == bool(args.all):
+        _fail("give a connection id or --all (not both)")
+    within = args.expiring_within
+    if args.conn_id:
+        try:
+            token_hook(args.conn_id)  # an unknown connection, or one that caches no token: an error, named
+        except AuthApiError as exc:
+            _fail(str(exc))
+        # Without --expiring-within: refresh now, whatever is stored (a first token too), as the page's Refresh.
+        results = [refresh_connection(args.conn_id, within=within, any_token=within is None)]
+    else:
+        results = keep_warm(within=within)
+    if args.json:
+        print(json.dumps([result.as_dict() for result in results], indent=2))
+    else:
+        for result in results:
+            print(result)
+        if args.conn_id and results[0].outcome == "refreshed":
+            _print_status([_status_of(args.conn_id)], as_json=False)
+        if not results:
+            print("No connection has a stored token.")
+    failed = [result for result in results if result.outcome == "failed"]
+    for result in failed:
+        print(f"error: {result}", file=sys.stderr)
+    if failed:
+        raise SystemExit(1)

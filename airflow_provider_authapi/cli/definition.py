@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from argparse import ArgumentTypeError
+from datetime import timedelta
+
 from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
 
 _COMMANDS = "airflow_provider_authapi.cli.commands"
+
+
+def _duration(text: str) -> timedelta:
+    """argparse type of --expiring-within: `30d`, `12h`, `90m`."""
+    from airflow_provider_authapi.maintenance import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ArgumentTypeError(str(exc)) from None
+
 
 ARG_CONSENT_CONN_ID = Arg(("conn_id",), help="Connection id (OAuth 2.0, authorization code grant)")
 ARG_CONN_ID = Arg(("conn_id",), help="Connection id (any type whose scheme obtains tokens: OAuth 2.0, token login)")
@@ -19,6 +33,14 @@ ARG_LISTEN = Arg(
 )
 ARG_TIMEOUT = Arg(("--timeout",), type=float, default=600.0, help="Seconds to wait for the redirect (default 600)")
 ARG_JSON = Arg(("--json",), action="store_true", help="Print JSON")
+ARG_REFRESH_CONN_ID = Arg(("conn_id",), nargs="?", default=None, help="Connection id (or --all)")
+ARG_ALL = Arg(("--all",), action="store_true", help="Every connection with a stored refresh token")
+ARG_EXPIRING_WITHIN = Arg(
+    ("--expiring-within",),
+    type=_duration,
+    metavar="DURATION",
+    help="Only refresh tokens whose refresh token expires within DURATION (30d, 12h, 90m)",
+)
 
 TOKEN_COMMANDS = (
     ActionCommand(
@@ -29,15 +51,22 @@ TOKEN_COMMANDS = (
     ),
     ActionCommand(
         name="clear",
-        help="Delete a connection's stored token",
+        help="Revoke a connection's stored tokens at its revocation_url (RFC 7009), then delete them; exit 1 when "
+        "the API did not confirm the revocation (the stored copy is deleted all the same)",
         func=lazy_load_command(f"{_COMMANDS}.token_clear"),
         args=(ARG_CONN_ID,),
     ),
     ActionCommand(
         name="refresh",
-        help="Obtain a new access token now (by the refresh token or the connection's grant) and store it",
+        help="Obtain a new access token now (by the refresh token or the connection's grant) and store it; with "
+        "--all or --expiring-within, keep refresh tokens alive. One line per connection; exit 1 if one failed",
+        description=(
+            "<conn_id> alone refreshes that connection now. --all refreshes every connection with a stored refresh "
+            "token; --expiring-within DURATION only those whose refresh token expires within DURATION (as the API "
+            "said: x_refresh_token_expires_in, refresh_token_expires_in, refresh_expires_in)."
+        ),
         func=lazy_load_command(f"{_COMMANDS}.token_refresh"),
-        args=(ARG_CONN_ID, ARG_JSON),
+        args=(ARG_REFRESH_CONN_ID, ARG_ALL, ARG_EXPIRING_WITHIN, ARG_JSON),
     ),
 )
 

@@ -316,6 +316,9 @@ OAUTH2 = ConnectionType(
             _f("login_params", "Other token request parameters", "object",
                'Added to every token request. Paste a JSON object, e.g. {"tenant": "acme"}.',
                "OAuth2Config.extra_token_params"),
+            _f("revocation_url", "Revocation URL", "string", "The token revocation endpoint (RFC 7009), absolute or "
+               "relative to the API base URL. Clearing the stored token revokes it there first.",
+               "OAuth2Config.revocation_url"),
         ),
         *SENDING,
         *_lifetime("OAuth2Config"),

@@ -368,6 +368,7 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         username=f.text("username"),
         password=f.text("user_password"),
         refresh_token=f.text("refresh_token"),
+        revocation_url=f.url("revocation_url"),
         placement=_placement(f),
         default_lifetime=f.number("default_lifetime"),
         max_lifetime=f.number("max_lifetime"),

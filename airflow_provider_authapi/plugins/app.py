@@ -23,12 +23,12 @@ from airflow_provider_authapi.consent import (
     ConsentError,
     ConsentStates,
     begin,
-    clear_token,
     complete,
     hook_for,
     refresh_token,
     token_statuses,
 )
+from airflow_provider_authapi.maintenance import NOT_REVOKED, clear_and_revoke
 from airflow_provider_authapi.plugins import pages
 
 URL_PREFIX = "/oauth-consent"
@@ -90,7 +90,12 @@ def _type_labels() -> dict[str, str]:
     return {name: conn_type.hook_name for name, conn_type in CONNECTION_TYPES.items()}
 
 
-DONE = {"refreshed": "obtained a new token", "cleared": "cleared the stored token", "nothing": "had no stored token"}
+DONE = {
+    "refreshed": "obtained a new token",
+    "revoked": "the API confirmed the revocation of its tokens; cleared the stored token",
+    "cleared": "cleared the stored token",
+    "nothing": "had no stored token",
+}
 
 
 def _tokens_page(request: Request, user: Any, banner: str = "", code: int = status.HTTP_200_OK) -> HTMLResponse:
@@ -121,10 +126,13 @@ def create_app() -> FastAPI:
         return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
 
     @app.get("/", name="home", response_class=HTMLResponse)
-    def home(request: Request, user: UserDep, done: str | None = None, conn_id: str | None = None) -> HTMLResponse:
+    def home(
+        request: Request, user: UserDep, done: str | None = None, conn_id: str | None = None, why: str | None = None
+    ) -> HTMLResponse:
         banner = ""
         if done in DONE and conn_id:
-            banner = pages.notice("ok", f"Connection {conn_id}: {DONE[done]}.")
+            not_revoked = f" Not revoked: {NOT_REVOKED[why]}." if done == "cleared" and why in NOT_REVOKED else ""
+            banner = pages.notice("ok", f"Connection {conn_id}: {DONE[done]}.{not_revoked}")
         return _tokens_page(request, user, banner)
 
     def _refused(request: Request, user: Any, conn_id: str) -> Response | None:
@@ -143,11 +151,16 @@ def create_app() -> FastAPI:
         try:
             result = action(conn_id)
         except AuthApiError as exc:
-            mistake = isinstance(exc, ConfigError) or getattr(exc, "kind", None) in ("config", "static")
-            code = status.HTTP_400_BAD_REQUEST if mistake else status.HTTP_502_BAD_GATEWAY  # else: the API said no
-            return _tokens_page(request, user, pages.notice("bad", f"Connection {conn_id}: {exc}"), code)
-        query = urlencode({"done": done(result), "conn_id": conn_id})
-        return RedirectResponse(f"{_home(request)}?{query}", status_code=status.HTTP_303_SEE_OTHER)
+            return _failed(request, user, conn_id, exc)
+        return _done(request, {"done": done(result), "conn_id": conn_id})
+
+    def _failed(request: Request, user: Any, conn_id: str, exc: AuthApiError) -> HTMLResponse:
+        mistake = isinstance(exc, ConfigError) or getattr(exc, "kind", None) in ("config", "static")
+        code = status.HTTP_400_BAD_REQUEST if mistake else status.HTTP_502_BAD_GATEWAY  # else: the API said no
+        return _tokens_page(request, user, pages.notice("bad", f"Connection {conn_id}: {exc}"), code)
+
+    def _done(request: Request, query: dict[str, str]) -> Response:
+        return RedirectResponse(f"{_home(request)}?{urlencode(query)}", status_code=status.HTTP_303_SEE_OTHER)
 
     @app.post("/refresh/{conn_id}", name="refresh")
     def refresh(request: Request, conn_id: str, user: UserDep) -> Response:
@@ -155,7 +168,24 @@ def create_app() -> FastAPI:
 
     @app.post("/clear/{conn_id}", name="clear")
     def clear(request: Request, conn_id: str, user: UserDep) -> Response:
-        return _act(request, user, conn_id, clear_token, lambda stored: "cleared" if stored else "nothing")
+        """Revoke the stored tokens (when the connection has a revocation_url), then delete them.
+
+        A revocation the API did not confirm is shown at once, with its reason; the stored copy is gone anyway."""
+        refused = _refused(request, user, conn_id)
+        if refused is not None:
+            return refused
+        try:
+            cleared = clear_and_revoke(conn_id)
+        except AuthApiError as exc:
+            return _failed(request, user, conn_id, exc)
+        if cleared.refused:
+            message = f"Connection {conn_id}: " + " ".join(f"{line.rstrip('.')}." for line in cleared.lines())
+            return _tokens_page(request, user, pages.notice("bad", message), status.HTTP_502_BAD_GATEWAY)
+        if cleared.confirmed:
+            return _done(request, {"done": "revoked", "conn_id": conn_id})
+        if not cleared.stored:
+            return _done(request, {"done": "nothing", "conn_id": conn_id})
+        return _done(request, {"done": "cleared", "conn_id": conn_id, "why": cleared.not_revoked})
 
     @app.post("/authorize/{conn_id}", name="authorize")
     def authorize(request: Request, conn_id: str, user: UserDep) -> Response:

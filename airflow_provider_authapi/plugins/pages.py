@@ -147,8 +147,10 @@ def tokens_page(
     intro = (
         "<p class='sub'>The cached access token of every connection whose type obtains tokens (OAuth 2.0, token "
         "login). Tasks on every worker share this cache. <b>Refresh</b> obtains a new token now, <b>Clear</b> "
-        "forgets it (the next task logs in or asks the token endpoint again), <b>Authorize</b> sends you to the "
-        "API's consent page for connections that use the authorization code grant.</p>"
+        "revokes it at the API when the connection has a revocation URL, then forgets it (the next task logs in or "
+        "asks the token endpoint again), <b>Authorize</b> sends you to the API's consent page for connections that "
+        "use the authorization code grant. A refresh token's expiry shows when the API gave one: "
+        "<code>airflow authapi token refresh --all --expiring-within 30d</code> keeps idle ones alive.</p>"
     )
     if not rows:
         table = "<p class='sub' id='empty'>No token-caching connection is defined, or you may not see any.</p>"
@@ -179,6 +181,8 @@ def _row(row: dict[str, Any], urls: dict[str, str], labels: dict[str, str], show
     valid_until = _when_cell(until) if until else ("no expiry given" if stored else "")
     refreshed = _when_cell(row.get("obtained_at")) if stored else ""
     refresh_token = ("yes" if row.get("has_refresh_token") else "no") if stored else ""
+    if row.get("refresh_expires_at") and row.get("has_refresh_token"):
+        refresh_token += _refresh_expiry(row["refresh_expires_at"])
     label = labels.get(conn_type, conn_type)
     cells = [
         f"<td><span class='conn'>{escape(conn_id)}</span><span class='type' title='{escape(conn_type)}'>"
@@ -192,6 +196,14 @@ def _row(row: dict[str, Any], urls: dict[str, str], labels: dict[str, str], show
         cells.append(f"<td><code>{escape(str((row.get('extra') or {}).get('realm_id') or ''))}</code></td>")
     cells.append(f"<td class='actions'>{_actions(row, urls, conn_id, stored)}</td>")
     return f"<tr data-conn-id='{escape(conn_id)}'>{''.join(cells)}</tr>"
+
+
+def _refresh_expiry(iso: str) -> str:
+    """When the refresh token dies (the API said so): idle ones need a refresh before then (keep-warm)."""
+    return (
+        f"<span class='ago refresh-expires' data-refresh-expires='{escape(iso)}' title='{escape(when(iso))}'>"
+        f"until {escape(when(iso)[:10])} ({escape(ago(iso))})</span>"
+    )
 
 
 def _when_cell(iso: str | None) -> str:

@@ -143,3 +143,57 @@ def test_read_only_users_and_cross_site_posts_change_nothing(connections, aspire
         assert client.post("/refresh/tp_aspire").status_code == 403
         assert client.post("/authorize/tp_consent").status_code == 403
     assert aspire.logins == logins and stored_token("tp_aspire") is None
+
+
+@pytest.fixture
+def revocable(airflow_db, oauth, set_connection) -> dict[str, str]:
+    """Refresh-token connections on the emulator: revoked at /revoke, at an endpoint that fails, or not at all."""
+    reset_token_managers()
+    urls = {"tp_revoke": "/revoke", "tp_revoke_refused": "/no-such-endpoint", "tp_revoke_unset": None}
+    initial = {}
+    for conn_id, url in urls.items():
+        initial[conn_id] = oauth.issue_refresh_token(scope="read")
+        extra = {"grant_type": "refresh_token", "login_url": "/token", "refresh_token": initial[conn_id]}
+        if url:
+            extra["revocation_url"] = url
+        set_connection(conn_id, conn_type="authapi_oauth2", host=oauth.url, login=oauth.client_id,
+                       password=oauth.client_secret, extra=extra)  # fmt: skip
+    yield initial
+    for conn_id in urls:
+        _clear(conn_id)
+    reset_token_managers()
+
+
+def test_clear_revokes_the_tokens_first_and_says_whether_the_api_confirmed(revocable, oauth, monkeypatch):
+    with client_for(monkeypatch) as client:
+        for conn_id in revocable:
+            assert client.post(f"/refresh/{conn_id}").status_code == 303
+        tokens = {conn_id: stored_token(conn_id) for conn_id in revocable}
+        row = rows(client.get("/").text)["tp_revoke"]
+        expires = tokens["tp_revoke"]["extra"]["refresh_token_expires_at"]
+        assert f"data-refresh-expires='{expires}'" in row and "days)</span>" in row, "no refresh token expiry shown"
+
+        cleared = client.post("/clear/tp_revoke")
+        assert cleared.status_code == 303 and "done=revoked" in cleared.headers["location"]
+        page = client.get(cleared.headers["location"]).text
+        assert "Connection tp_revoke: the API confirmed the revocation of its tokens; cleared the stored token." in page
+        assert stored_record("tp_revoke") is None
+        assert oauth.refresh.check(tokens["tp_revoke"]["refresh_token"]) is None, "the refresh token still works"
+        assert oauth.access.check(tokens["tp_revoke"]["access_token"]) is None, "the access token still works"
+
+        refused = client.post("/clear/tp_revoke_refused")
+        assert refused.status_code == 502 and "notice bad" in refused.text
+        assert "refresh token: not revoked: token endpoint" in refused.text and "answered 404" in refused.text
+        assert "Cleared the stored token of connection &#x27;tp_revoke_refused&#x27; anyway" in refused.text
+        assert stored_record("tp_revoke_refused") is None, "a failed revocation still deletes the local copy"
+        assert oauth.refresh.check(tokens["tp_revoke_refused"]["refresh_token"]) is not None
+
+        unset = client.post("/clear/tp_revoke_unset")
+        assert unset.status_code == 303 and "why=no_url" in unset.headers["location"]
+        page_unset = client.get(unset.headers["location"]).text
+        assert "cleared the stored token. Not revoked: the connection has no revocation_url." in page_unset
+
+    shown = page + refused.text + page_unset
+    for token in tokens.values():
+        assert token["access_token"] not in shown and token["refresh_token"] not in shown
+    assert oauth.client_secret not in shown and not any(value in shown for value in revocable.values())

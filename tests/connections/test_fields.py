@@ -26,6 +26,7 @@ FIELDS = {
     "authapi_oauth2": COMMON | PLACEMENT | LIFETIMES | set(ASSERTION) | {
         "profile", "grant_type", "login_url", "consent_url", "redirect_uri", "scopes", "audience", "resource",
         "client_auth", "login_params", "refresh_token", "use_pkce", "username", "user_password", "realm_id",
+        "revocation_url",
     },
     "authapi_token": COMMON | PLACEMENT | LIFETIMES | {
         "profile", "login_url", "request_format", "username_field", "pass_field", "extra_body", "access_path",

@@ -2,7 +2,9 @@
 
 `OAuth2Server` checks client authentication (Basic header or body, as configured), every grant
 (client_credentials, password, authorization_code with PKCE S256, refresh_token), scopes and audience, and
-rotates refresh tokens: a redeemed refresh token is dead, replaying it gives `invalid_grant`.
+rotates refresh tokens: a redeemed refresh token is dead, replaying it gives `invalid_grant`. `POST /revoke` is
+RFC 7009: client authentication as for tokens, `token` (either kind, `token_type_hint` only a hint) revoked, 200
+also for an unknown token; `revoked` lists the kind of each live token it revoked.
 `LoginServer` is the non-OAuth style: `POST /login` with JSON credentials -> `{"Token": <JWT>, "RefreshToken"}`.
 Both serve `GET /api/whoami`, accepting a live token in `Authorization: Bearer` or `?access_token=`.
 
@@ -74,10 +76,12 @@ class OAuth2Server(TokenApi):
         self.failures = _FailPlan()
         self.invalid_grants = 0
         self.last_token_form: dict[str, str] = {}
+        self.revoked: list[str] = []  # token_type_hint of each token this server revoked (refresh_token, ...)
 
     def setup_routes(self) -> None:
         self.route("GET", r"/authorize", self.authorize)
         self.route("POST", r"/token", self.token)
+        self.route("POST", r"/revoke", self.revoke)
         self.route("GET", r"/api/whoami", self.whoami)
 
     # -- test controls -------------------------------------------------------------------------------------------
@@ -136,6 +140,23 @@ class OAuth2Server(TokenApi):
                 return self._invalid_grant("refresh token is invalid, expired or already used")
             return self._tokens(issued.subject, scope or issued.scope, refresh=True)
         return oauth_error("unsupported_grant_type")
+
+    def revoke(self, request: Request) -> Response:
+        """RFC 7009 section 2: the client authenticates; the token is revoked whatever its hint says; 200 even for
+        an unknown or already dead token (section 2.2), and an empty body."""
+        form = request.form()
+        refused = self.refusal(request, form)
+        if refused is not None:
+            return refused
+        if not form.get("token"):
+            return oauth_error("invalid_request", "the token parameter is required")
+        if form.get("token_type_hint") not in (None, "refresh_token", "access_token"):
+            return oauth_error("unsupported_token_type", "unknown token_type_hint")
+        for kind, registry in (("refresh_token", self.refresh), ("access_token", self.access)):
+            if registry.revoke(form["token"]):
+                with self.lock:
+                    self.revoked.append(kind)
+        return Response(200, b"", {"Cache-Control": "no-store"})
 
     def whoami(self, request: Request) -> Response:
         grant = self.access.check(request.bearer() or request.query.get("access_token"))

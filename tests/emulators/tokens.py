@@ -89,6 +89,12 @@ class TokenRegistry:
             grant = self._grants.get(token)
         return None if grant is None else grant.expires_at
 
+    def revoke(self, token: str) -> bool:
+        """Forget one token (RFC 7009 revocation); True when it was live."""
+        with self._lock:
+            grant = self._grants.pop(token, None)
+        return grant is not None and grant.expires_at > self.clock.now()
+
     def revoke_all(self) -> None:
         with self._lock:
             self._grants.clear()
