@@ -36,6 +36,24 @@ QUICKBOOKS_OAUTH = {
     "extra_query_params": {"minorversion": "75"},
 }
 
+
+def _salesforce(login_host: str) -> dict[str, Any]:
+    """Salesforce's OAuth 2.0 JWT bearer flow at `login_host` (production or sandbox)."""
+    return {
+        "grant_type": "jwt_bearer",
+        "login_url": f"{login_host}/services/oauth2/token",
+        "assertion_audience": login_host,  # the login host, not the token URL
+        "assertion_algorithm": "RS256",
+        "assertion_lifetime": 180,  # Salesforce refuses an exp more than 3 minutes ahead
+        "default_lifetime": 2 * 3600,  # no expires_in: the org's session timeout (2 h by default)
+    }
+
+
+SALESFORCE_DESCRIPTION = (
+    "JWT bearer flow: the connected app's consumer key as Client ID, the user name as subject, its certificate's "
+    "private key; no API base URL: endpoints start with {instance_url}, which the token response names."
+)
+
 PROFILES: dict[str, Profile] = _profiles(
     Profile(
         "astera",
@@ -109,6 +127,50 @@ PROFILES: dict[str, Profile] = _profiles(
         },
         "UserName + Password (+ CompanyDB in extra_body) posted to /b1s/v1/Login; the B1SESSION and ROUTEID cookies "
         "go back on every call; the session lives SessionTimeout minutes. Put your server in the base URL.",
+    ),
+    Profile(
+        "salesforce",
+        "Salesforce (JWT bearer flow)",
+        "authapi_oauth2",
+        "",
+        _salesforce("https://login.salesforce.com"),
+        SALESFORCE_DESCRIPTION,
+    ),
+    Profile(
+        "salesforce_sandbox",
+        "Salesforce sandbox (JWT bearer flow)",
+        "authapi_oauth2",
+        "",
+        _salesforce("https://test.salesforce.com"),
+        SALESFORCE_DESCRIPTION,
+    ),
+    Profile(
+        "google_service_account",
+        "Google APIs (service account)",
+        "authapi_oauth2",
+        "https://www.googleapis.com",
+        {
+            "grant_type": "jwt_bearer",
+            "assertion_algorithm": "RS256",
+            "assertion_scope_claim": True,
+        },
+        "JWT bearer grant signed with a service account's key: paste its JSON key file in service_account_json, "
+        "set the scopes and the API's host (e.g. https://sheets.googleapis.com).",
+    ),
+    Profile(
+        "entra_id",
+        "Microsoft Graph (Entra ID, certificate)",
+        "authapi_oauth2",
+        "https://graph.microsoft.com",
+        {
+            "grant_type": "client_credentials",
+            "login_url": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+            "client_auth": "private_key_jwt",
+            "assertion_algorithm": "RS256",
+            "scopes": "https://graph.microsoft.com/.default",
+        },
+        "Client credentials with a certificate: the app's Client ID, your tenant ID, the certificate's private key "
+        "and the certificate (its x5t#S256 thumbprint goes in every client assertion); scope .default of Graph.",
     ),
     Profile(
         "quickbooks_sandbox",

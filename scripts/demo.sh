@@ -2,7 +2,7 @@
 # One command for a fresh machine: set up .venv, start a real system's emulator on 127.0.0.1 and run its
 # example DAG with `airflow dags test` (real scheduler-less run, real Task SDK, token cached in a Variable).
 #
-#   bash scripts/demo.sh [dastra|quickbooks|aspire|astera|appsmith|sap_b1]    (default: dastra)
+#   bash scripts/demo.sh [dastra|quickbooks|aspire|astera|appsmith|sap_b1|salesforce|google|entra_id]  (default: dastra)
 #
 # Airflow's home for the demo is .airflow-demo/ (delete it to start afresh; DEMO_HOME=dir to put it elsewhere).
 set -euo pipefail
@@ -15,7 +15,11 @@ case "$SYSTEM" in
     astera) DAG_ID=astera_server_info CONN_ID=astera ;;
     appsmith) DAG_ID=appsmith_orders CONN_ID=appsmith_api ;;
     sap_b1) DAG_ID=sap_b1_items CONN_ID=sap_b1 ;;
-    *) echo "unknown system '$SYSTEM' (dastra, quickbooks, aspire, astera, appsmith, sap_b1)" >&2; exit 2 ;;
+    salesforce) DAG_ID=salesforce_accounts CONN_ID=salesforce ;;
+    google) DAG_ID=google_sheets_values CONN_ID=google_sheets ;;
+    entra_id) DAG_ID=entra_users CONN_ID=entra ;;
+    *) echo "unknown system '$SYSTEM' (dastra, quickbooks, aspire, astera, appsmith, sap_b1, salesforce, google," \
+            "entra_id)" >&2; exit 2 ;;
 esac
 source scripts/setup-env.sh
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -32,6 +33,8 @@ MIN_RSA_BITS = 2048  # RFC 7518 section 3.3
 MIN_HMAC_BYTES = 32  # RFC 7518 section 3.2: a key at least as long as the SHA-256 output
 # Claims each assertion sets itself: extra claims may not replace them.
 RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti"})
+# What a Google service-account JSON key must hold for the JWT bearer grant (`private_key_id` is optional).
+SERVICE_ACCOUNT_KEYS = ("client_email", "private_key", "token_uri")
 
 SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
@@ -68,6 +71,29 @@ def load_certificate(pem: str, key: SigningKey, field: str) -> x509.Certificate:
     if certificate.public_key().public_bytes(*public) != key.public_key().public_bytes(*public):
         raise ConfigError(field, "is not the certificate of the assertion private key")
     return certificate
+
+
+def service_account_key(text: str, field: str = "service_account_json") -> dict[str, str]:
+    """The `client_email`, `private_key`, `private_key_id` and `token_uri` of a Google service-account JSON key.
+
+    Anything wrong is a `ConfigError` on `field` that says what, never a value of the key."""
+    try:
+        key = json.loads(text)
+    except ValueError as exc:
+        why = f"{exc.msg} at position {exc.pos}" if isinstance(exc, json.JSONDecodeError) else "undecodable"
+        raise ConfigError(field, f"is not valid JSON ({why}): paste the whole key file") from None
+    if not isinstance(key, dict):
+        raise ConfigError(field, "must be a JSON object: paste the whole key file")
+    if key.get("type", "service_account") != "service_account":
+        raise ConfigError(field, f"is a {str(key['type'])[:40]!r} key, not a service_account key")
+    missing = [name for name in SERVICE_ACCOUNT_KEYS if not isinstance(key.get(name), str) or not key[name]]
+    if missing:
+        raise ConfigError(field, f"lacks {', '.join(missing)}: paste the whole key file")
+    if not key["token_uri"].startswith(("https://", "http://")):
+        raise ConfigError(field, "has a token_uri that is not an http(s) URL")
+    load_private_key(key["private_key"], "RS256", field)  # Google's keys are RSA
+    found = {name: key[name] for name in SERVICE_ACCOUNT_KEYS}
+    return {**found, "private_key_id": str(key.get("private_key_id") or "")}
 
 
 def certificate_thumbprint(certificate: x509.Certificate) -> str:

@@ -14,7 +14,13 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
-from airflow_provider_authapi.auth.assertions import CLIENT_ASSERTION_AUTHS, MIN_HMAC_BYTES, RESERVED_CLAIMS, key_signer
+from airflow_provider_authapi.auth.assertions import (
+    CLIENT_ASSERTION_AUTHS,
+    MIN_HMAC_BYTES,
+    RESERVED_CLAIMS,
+    key_signer,
+    service_account_key,
+)
 from airflow_provider_authapi.auth.errors import ConfigError
 
 MIN_SIGNATURE_SECRET_LENGTH = 32
@@ -177,8 +183,12 @@ class OAuth2Config:
     assertion_claims: dict[str, Any] = field(default_factory=dict)  # more jwt_bearer claims
     assertion_kid: str | None = None  # JWS `kid` header
     assertion_cert_pem: str | None = None  # the key's certificate: JWS `x5t#S256` header
+    # A Google service-account JSON key: fills the token URL and the assertion fields above left unset.
+    service_account_json: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
+        if self.service_account_json:
+            self._fill_from_service_account(self.service_account_json)
         if not self.token_url:
             raise ConfigError("token_url", "is required for OAuth 2.0")
         _check_choice("grant_type", self.grant_type, GrantType)
@@ -188,6 +198,25 @@ class OAuth2Config:
         if self.grant_type == "refresh_token" and not self.refresh_token:
             raise ConfigError("refresh_token", "is required for the refresh_token grant")
         self._check_assertions()
+
+    def _fill_from_service_account(self, text: str) -> None:
+        """`token_uri` is the token URL and `aud`, `client_email` the issuer, `private_key` and `private_key_id`
+        the key and its `kid`: each where the config leaves it unset. Google wants the scopes in the assertion."""
+        key = service_account_key(text)
+        if self.grant_type != "jwt_bearer":
+            raise ConfigError("grant_type", f"must be jwt_bearer with a service account key (got {self.grant_type!r})")
+        if not self.scopes:
+            raise ConfigError("scopes", "a service account key needs at least one scope, e.g. its API's readonly one")
+        filled = {
+            "token_url": key["token_uri"],
+            "assertion_audience": key["token_uri"],
+            "assertion_issuer": key["client_email"],
+            "assertion_private_key": key["private_key"],
+            "assertion_kid": key["private_key_id"],
+        }
+        for name, value in filled.items():
+            if value and not getattr(self, name):
+                object.__setattr__(self, name, value)
 
     def _check_assertions(self) -> None:
         """The JWT assertion settings: a loadable key of the right type wherever a key signs."""
@@ -311,6 +340,7 @@ def config_secrets(config: AuthConfig | SchemeConfig) -> list[str]:
         values += [common.tls.client_key_pem, common.signature.secret if common.signature else None]
     if isinstance(scheme, OAuth2Config):
         values += [scheme.client_secret, scheme.password, scheme.refresh_token, scheme.assertion_private_key]
+        values.append(scheme.service_account_json)
     elif isinstance(scheme, TokenLoginConfig | BasicAuthConfig):
         values.append(scheme.password)
     elif isinstance(scheme, BearerAuthConfig):

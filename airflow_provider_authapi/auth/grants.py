@@ -46,7 +46,7 @@ from airflow_provider_authapi.auth.retry import (
     is_transient_transport_error,
     retry_after,
 )
-from airflow_provider_authapi.auth.store import REFRESH_EXPIRES_AT, Token
+from airflow_provider_authapi.auth.store import INSTANCE_URL, REFRESH_EXPIRES_AT, Token
 
 # Token-response keys that say how long the refresh token lives (QuickBooks; Keycloak; others), kept in
 # `Token.extra[REFRESH_EXPIRES_AT]` as an absolute time (never a secret). 0 or less: no expiry given.
@@ -162,6 +162,8 @@ class OAuth2Grant:
         for key in REFRESH_LIFETIME_KEYS:
             if _is_number(body.get(key)) and float(body[key]) > 0:
                 extra[REFRESH_EXPIRES_AT] = now.add(seconds=float(body[key])).isoformat()
+        if isinstance(body.get(INSTANCE_URL), str) and body[INSTANCE_URL].startswith(("https://", "http://")):
+            extra[INSTANCE_URL] = body[INSTANCE_URL].rstrip("/")  # Salesforce: the org's API base URL
         token = Token.from_lifetime(
             access_token,
             expires_in=float(body["expires_in"]) if _is_number(body.get("expires_in")) else None,

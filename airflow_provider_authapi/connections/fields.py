@@ -306,6 +306,10 @@ OAUTH2 = ConnectionType(
             _f("assertion_cert_pem", "Assertion certificate (PEM)", "multiline", "The private key's certificate: "
                "its SHA-256 thumbprint goes in the x5t#S256 header (Microsoft Entra ID).",
                "OAuth2Config.assertion_cert_pem"),
+            _f("service_account_json", "Service account key (JSON)", "secret", "A Google service account's JSON "
+               "key file, pasted whole: its client_email, private_key, private_key_id and token_uri fill the issuer, "
+               "private key, key ID, audience and token URL left empty. Hidden like a password.",
+               "OAuth2Config.service_account_json"),
         ),
         *_section(
             "Token request options",
@@ -313,6 +317,8 @@ OAUTH2 = ConnectionType(
                "OAuth2Config.audience"),
             _f("resource", "Resource", "string", "Sent as the resource parameter of token requests (RFC 8707).",
                "OAuth2Config.resource"),
+            _f("tenant_id", "Directory (tenant) ID", "string", "Fills {tenant} in the token and authorization "
+               "URLs, e.g. a Microsoft Entra ID tenant's ID or domain."),
             _f("login_params", "Other token request parameters", "object",
                'Added to every token request. Paste a JSON object, e.g. {"tenant": "acme"}.',
                "OAuth2Config.extra_token_params"),

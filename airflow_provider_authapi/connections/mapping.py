@@ -13,7 +13,7 @@ import math
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 from airflow_provider_authapi.auth.config import (
     ApiKeyConfig,
@@ -50,6 +50,7 @@ CONFIG_FIELD_NAMES = {
     "client_id": "login",
     "client_secret": "password",
 }
+TENANT = "{tenant}"  # in a URL field: the `tenant_id` field's value
 PEM_BLOCK = re.compile(r"(-----BEGIN [A-Z0-9 ]+-----)(.*?)(-----END [A-Z0-9 ]+-----)", re.DOTALL)
 
 
@@ -353,7 +354,7 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
     if grant_type == "client_credentials" and not getattr(conn, "login", None):
         raise f.error("login", "the client id is required for the client_credentials grant")
     return OAuth2Config(
-        token_url=f.url("login_url") or "",
+        token_url=_tenant_url(f, "login_url") or "",
         grant_type=grant_type,  # type: ignore[arg-type]
         client_id=getattr(conn, "login", None) or "",
         client_secret=getattr(conn, "password", None) or None,
@@ -362,7 +363,7 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         audience=f.text("audience"),
         resource=f.text("resource"),
         extra_token_params={str(k): str(v) for k, v in f.mapping("login_params").items()},
-        authorization_url=f.url("consent_url"),
+        authorization_url=_tenant_url(f, "consent_url"),
         redirect_uri=f.text("redirect_uri"),
         use_pkce=f.flag("use_pkce"),
         username=f.text("username"),
@@ -383,7 +384,25 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         assertion_claims=f.mapping("assertion_claims"),
         assertion_kid=f.text("assertion_kid"),
         assertion_cert_pem=f.pem("assertion_cert_pem"),
+        service_account_json=_key_file(f, "service_account_json"),
     )
+
+
+def _key_file(f: ConnectionFields, name: str) -> str | None:
+    """A JSON key file pasted as text, or given as an object in the connection's extra JSON."""
+    value = f.raw(name)
+    return json.dumps(value) if isinstance(value, dict) else f.text(name)
+
+
+def _tenant_url(f: ConnectionFields, name: str) -> str | None:
+    """A URL field with `{tenant}` (Microsoft Entra ID's token and authorization URLs) filled from `tenant_id`."""
+    url = f.url(name)
+    if not url or TENANT not in url:
+        return url
+    tenant = (f.text("tenant_id") or "").strip()
+    if not tenant:
+        raise f.error("tenant_id", f"is required: {name} holds {TENANT}")
+    return url.replace(TENANT, quote(tenant, safe=""))
 
 
 def _token_login(conn: Any, f: ConnectionFields) -> TokenLoginConfig:

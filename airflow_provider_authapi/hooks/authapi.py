@@ -176,13 +176,16 @@ class AuthApiHook(BaseHook):
         raise AuthApiError(f"connection {self.authapi_conn_id!r} ({type(scheme).__name__}) uses no token")
 
     def endpoint_vars(self) -> dict[str, str]:
-        """Non-secret values for endpoint templates, such as `realm_id` (QuickBooks company id).
+        """Non-secret values for endpoint templates, such as `realm_id` (QuickBooks company id) and `instance_url`
+        (the API base URL of a Salesforce org, from its token response).
 
-        A value stored with the token (from the consent callback) wins over the connection's field.
+        A value stored with the token (from the consent callback or the token response) wins over the connection's
+        field. A connection without a host of its own gets a token first if none is stored: its API base URL
+        comes with the token (`{instance_url}/services/data/...`).
         """
         values = {key: str(value) for key in PUBLIC_EXTRA_KEYS if (value := connection_value(self.connection, key))}
         if self.token_manager is not None:
-            token = self.store.load()
+            token = self.store.load() if self.config.common.base_url else self.get_token()
             if token is not None:
                 values.update({k: str(v) for k, v in token.extra.items() if k in PUBLIC_EXTRA_KEYS and v})
         return values

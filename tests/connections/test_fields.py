@@ -20,12 +20,14 @@ LIFETIMES = {"default_lifetime", "max_lifetime", "leeway"}
 ASSERTION = [
     "assertion_private_key", "assertion_algorithm", "assertion_issuer", "assertion_subject", "assertion_audience",
     "assertion_lifetime", "assertion_scope_claim", "assertion_claims", "assertion_kid", "assertion_cert_pem",
+    "service_account_json",
 ]  # fmt: skip
 # The fields of each type's form; `profile` only where profiles of that type exist.
 FIELDS = {
     "authapi_oauth2": COMMON | PLACEMENT | LIFETIMES | set(ASSERTION) | {
         "profile", "grant_type", "login_url", "consent_url", "redirect_uri", "scopes", "audience", "resource",
         "client_auth", "login_params", "refresh_token", "use_pkce", "username", "user_password", "realm_id",
+        "tenant_id",
         "revocation_url",
     },
     "authapi_token": COMMON | PLACEMENT | LIFETIMES | {
@@ -38,7 +40,10 @@ FIELDS = {
     "authapi_bearer": COMMON | {"header_name", "header_prefix"},
     "authapi_none": COMMON,
 }  # fmt: skip
-SECRETS = {"signature_secret", "client_private_key_pem", "refresh_token", "user_password", "assertion_private_key"}
+SECRETS = {
+    "signature_secret", "client_private_key_pem", "refresh_token", "user_password", "assertion_private_key",
+    "service_account_json",
+}  # fmt: skip
 JSON_OBJECTS = {"assertion_claims", "extra_headers", "extra_query_params", "login_params", "extra_body", "refresh_body"}
 DROPDOWNS = {
     "grant_type": (
@@ -181,7 +186,10 @@ def test_the_real_systems_are_offered_under_their_connection_types():
     types = connection_types()
     oauth2 = types["authapi_oauth2"]["conn-fields"]["profile"]["schema"]
     token = types["authapi_token"]["conn-fields"]["profile"]["schema"]
-    assert oauth2["enum"] == ["dastra", "quickbooks_production", "quickbooks_sandbox"]
+    assert oauth2["enum"] == [
+        "dastra", "entra_id", "google_service_account", "quickbooks_production", "quickbooks_sandbox", "salesforce",
+        "salesforce_sandbox",
+    ]  # fmt: skip
     assert oauth2["values_display"]["quickbooks_sandbox"] == "QuickBooks Online (sandbox)"
     assert token["enum"] == ["aspire", "astera", "sap_b1"]
 

@@ -12,7 +12,10 @@ SYSTEMS: dict[str, str] = {
     "astera": "tests.emulators.astera:AsteraEmulator",
     "appsmith": "tests.emulators.appsmith:AppsmithEmulator",
     "dastra": "tests.emulators.dastra:DastraEmulator",
+    "entra_id": "tests.emulators.entra:EntraEmulator",
+    "google": "tests.emulators.google:GoogleEmulator",
     "quickbooks": "tests.emulators.quickbooks:QuickBooksEmulator",
+    "salesforce": "tests.emulators.salesforce:SalesforceEmulator",
     "sap_b1": "tests.emulators.sap_b1:SapB1Emulator",
 }
 

@@ -10,10 +10,27 @@ import pytest
 
 from airflow_provider_authapi.connections import auth_config_from_connection
 from tests.conftest import ROOT
+from tests.emulators.jwt_oauth2 import certificate_pem, new_key
 from tests.emulators.systems import SYSTEMS
 
 README = (ROOT / "README.md").read_text()
 CONN_VARIABLE = re.compile(r"AIRFLOW_CONN_(\w+)='(.*?)'", re.DOTALL)
+API_BASE_FROM_TOKEN = {"salesforce"}  # no base URL: the token response's instance_url fills {instance_url}
+
+
+def key_placeholders() -> dict[str, str]:
+    """Placeholders that must be real key material to pass validation, as JSON string contents."""
+    key = new_key("RS256")
+    key_file = {"type": "service_account", "private_key": key.pem, "private_key_id": "0123abcd"}
+    key_file |= {
+        "client_email": "reader@demo.iam.gserviceaccount.com",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    values = {"private key PEM": key.pem, "certificate PEM": certificate_pem(key), "service account JSON key": key_file}
+    return {
+        f"<{name}>": json.dumps(value if isinstance(value, str) else json.dumps(value))[1:-1]
+        for name, value in values.items()
+    }
 
 
 def system_block(name: str) -> str:
@@ -28,6 +45,8 @@ def test_system_section_has_ui_fields_and_a_working_airflow_conn(system):
     found = CONN_VARIABLE.findall(block)
     assert found, f"no AIRFLOW_CONN_... example in the {system} section"
     for conn_id, text in found:
+        for placeholder, value in key_placeholders().items():
+            text = text.replace(placeholder, value)
         fields = json.loads(re.sub(r"<[^<>]+>", "placeholder-value-0123456789abcdef0123456789", text))
         extra = fields.pop("extra", None)
         conn = SimpleNamespace(
@@ -41,4 +60,7 @@ def test_system_section_has_ui_fields_and_a_working_airflow_conn(system):
             extra=json.dumps(extra) if isinstance(extra, dict) else extra,
         )
         config = auth_config_from_connection(conn)
+        if system in API_BASE_FROM_TOKEN:
+            assert config.common.base_url == "" and "{instance_url}" in block, system
+            continue
         assert config.common.base_url.startswith("https://"), f"{system}: no base URL (from the profile or host)"

@@ -17,6 +17,7 @@ from airflow_provider_authapi.auth import build_auth, build_token_manager, clien
 from airflow_provider_authapi.auth.store import MemoryTokenStore
 from airflow_provider_authapi.connections import auth_config_from_connection
 from tests.conftest import ROOT
+from tests.emulators.google import SPREADSHEET_ID
 from tests.emulators.systems import SYSTEMS, start
 
 PROBES = {
@@ -24,7 +25,10 @@ PROBES = {
     "astera": "/api/ServerInfo",
     "appsmith": "/api/v1/orders?page_size=2",
     "dastra": "/v1/workspaces",
+    "entra_id": "/v1.0/users?$top=2",
+    "google": f"/v4/spreadsheets/{SPREADSHEET_ID}/values/Orders!A1:D3",
     "quickbooks": "/v3/company/{realm_id}/companyinfo/{realm_id}",
+    "salesforce": "{instance_url}/services/data/v60.0/limits",  # the API base URL comes with the token
     "sap_b1": "/b1s/v1/Items?$top=2",
 }
 
@@ -48,7 +52,8 @@ def test_standalone_connection_calls_the_api(system):
         fields = emulator.airflow_connection()
         config = auth_config_from_connection(as_connection(system, fields))
         manager = build_token_manager(config, MemoryTokenStore())
-        endpoint = PROBES[system].format(**(fields.get("extra") or {}))
+        token_extra = manager.get_token().extra if manager is not None else {}
+        endpoint = PROBES[system].format_map({**(fields.get("extra") or {}), **token_extra})
         with httpx.Client(**client_kwargs(config.common), auth=build_auth(config, manager)) as client:
             response = client.get(endpoint)
         assert response.status_code == 200, response.text[:300]
