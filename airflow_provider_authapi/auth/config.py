@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, get_args
 
 from airflow_provider_authapi.auth.assertions import (
@@ -317,7 +317,7 @@ class AuthConfig:
         parts = {
             f.name: getattr(self.scheme, f.name)
             for f in fields(self.scheme)  # type: ignore[arg-type]
-            if f.name not in left_out
+            if f.name not in left_out and not (f.name in ADDED_SINCE_STORED and _at_default(self.scheme, f))
         }
         parts["__type__"] = type(self.scheme).__name__
         blob = json.dumps(parts, sort_keys=True, default=str).encode()
@@ -348,3 +348,33 @@ def config_secrets(config: AuthConfig | SchemeConfig) -> list[str]:
     elif isinstance(scheme, ApiKeyConfig):
         values.append(scheme.key)
     return [value for value in values if value]
+
+
+# Fields added after tokens were first stored under a fingerprint: left out of it while at their default, so that
+# an upgrade keeps every stored token (and every consent) of a connection that does not use them.
+ADDED_SINCE_STORED = frozenset(
+    {
+        "http_scheme",
+        "revocation_url",
+        "assertion_private_key",
+        "assertion_algorithm",
+        "assertion_issuer",
+        "assertion_subject",
+        "assertion_audience",
+        "assertion_lifetime",
+        "assertion_scope_claim",
+        "assertion_claims",
+        "assertion_kid",
+        "assertion_cert_pem",
+        "service_account_json",
+        "credential_source",
+        "credential_name",
+        "carry_cookies",
+        "lifetime_unit",
+    }
+)
+
+
+def _at_default(config: Any, spec: Any) -> bool:
+    default = spec.default_factory() if spec.default_factory is not MISSING else spec.default
+    return getattr(config, spec.name) == default

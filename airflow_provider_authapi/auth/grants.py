@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 import httpx
 import pendulum
@@ -28,11 +29,14 @@ from airflow_provider_authapi.auth.assertions import (
 )
 from airflow_provider_authapi.auth.config import CommonConfig, OAuth2Config, TokenLoginConfig, config_secrets
 from airflow_provider_authapi.auth.errors import (
+    SUMMARY_CHARS,
     ConfigError,
     InvalidGrantError,
     TokenEndpointError,
     TokenTransportError,
     TransientTokenEndpointError,
+    redact_text,
+    request_secrets,
     response_excerpt,
     safe_url,
     scrub,
@@ -41,15 +45,18 @@ from airflow_provider_authapi.auth.json_path import find_path, parse_path
 from airflow_provider_authapi.auth.retry import (
     TOKEN_RETRY,
     RetryPolicy,
+    asend_bounded,
     is_tls_verification_error,
     is_transient_status,
     is_transient_transport_error,
     retry_after,
+    send_bounded,
 )
-from airflow_provider_authapi.auth.store import INSTANCE_URL, REFRESH_EXPIRES_AT, Token
+from airflow_provider_authapi.auth.store import INSTANCE_URL, LAST_TIMESTAMP, REFRESH_EXPIRES_AT, Token
 
 # Token-response keys that say how long the refresh token lives (QuickBooks; Keycloak; others), kept in
 # `Token.extra[REFRESH_EXPIRES_AT]` as an absolute time (never a secret). 0 or less: no expiry given.
+MAX_KEYS_SHOWN = 20  # of a token answer without the token: its key names, a few
 REFRESH_LIFETIME_KEYS = ("x_refresh_token_expires_in", "refresh_token_expires_in", "refresh_expires_in")
 # RFC 7009 token type hints, in the order a clear revokes them: the refresh token first, it outlives the other.
 REVOCATION_HINTS = ("refresh_token", "access_token")
@@ -166,7 +173,7 @@ class OAuth2Grant:
             extra[INSTANCE_URL] = body[INSTANCE_URL].rstrip("/")  # Salesforce: the org's API base URL
         token = Token.from_lifetime(
             access_token,
-            expires_in=float(body["expires_in"]) if _is_number(body.get("expires_in")) else None,
+            expires_in=_number_or_warn(body, "expires_in", request),
             default_lifetime=self.config.default_lifetime,
             max_lifetime=self.config.max_lifetime,
             now=now,
@@ -338,8 +345,9 @@ def raise_for_token_response(response: httpx.Response, request: TokenRequest, se
     if response.is_success:
         return
     url = safe_url(request.url)
+    secrets = (*secrets, *request_secrets(response))  # what the request carried, e.g. Basic credentials, encoded
     error, description = _oauth_error(response)
-    detail = f"error={error!r}" + (f" ({scrub(description, secrets)})" if description else "")
+    detail = f"error={error!r}" + (f" ({redact_text(scrub(description, secrets))})" if description else "")
     if not error:
         detail = f"body: {response_excerpt(response, secrets)}"
     message = f"token endpoint {url} answered {response.status_code} to the {request.purpose} request; {detail}"
@@ -352,23 +360,62 @@ def raise_for_token_response(response: httpx.Response, request: TokenRequest, se
 
 
 def _json_body(response: httpx.Response, request: TokenRequest, secrets: tuple) -> dict[str, Any]:
+    """The answer as a dict: a JSON object, or form-encoded fields (RFC 6749 servers that ignore `Accept`, such as
+    GitHub's, answer `access_token=...&token_type=bearer`). Anything else is an error that describes the body
+    without quoting it: a bare JSON string or array may be the token itself."""
     raise_for_token_response(response, request, secrets)
+    content_type = response.headers.get("content-type", "").split(";")[0].strip()
     try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise TokenEndpointError(
-            f"token endpoint {safe_url(request.url)} answered {response.status_code} to the {request.purpose} "
-            f"request with a body that is not a JSON object: {response_excerpt(response, secrets)}",
-            status_code=response.status_code,
-            url=safe_url(request.url),
-        )
-    return body
+        body: Any = response.json()
+    except (ValueError, UnicodeDecodeError):
+        body = _form(response) if "json" not in content_type else None
+    if isinstance(body, dict):
+        return body
+    raise TokenEndpointError(
+        f"token endpoint {safe_url(request.url)} answered {response.status_code} to the {request.purpose} request "
+        f"with {_kind(body, response, content_type)}, not a JSON object{_prose(body, response, secrets)}",
+        status_code=response.status_code,
+        url=safe_url(request.url),
+    )
+
+
+def _form(response: httpx.Response) -> dict[str, str] | None:
+    try:
+        fields = dict(parse_qsl(response.text.strip(), keep_blank_values=True, strict_parsing=True))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return fields if fields and all(name.replace("_", "").isalnum() for name in fields) else None
+
+
+def _prose(body: Any, response: httpx.Response, secrets: tuple) -> str:
+    """`: <excerpt>` of a body that reads as prose or markup (a sign-in page); nothing for one word, which may be
+    the token itself sent as plain text."""
+    if body is not None:
+        return ""
+    try:
+        text = response.text.strip()
+    except UnicodeDecodeError:
+        return ""
+    return f": {response_excerpt(response, secrets)}" if " " in text or "<" in text else ""
+
+
+def _kind(body: Any, response: httpx.Response, content_type: str) -> str:
+    """What a body is, its content left out."""
+    if isinstance(body, list):
+        return f"a JSON array of {len(body)} items"
+    if isinstance(body, str):
+        return f"a JSON string of {len(body)} characters"
+    if body is not None:
+        return f"a JSON {type(body).__name__}"
+    return f"{content_type or 'a body without a content type'} of {len(response.content):,} bytes"
 
 
 def _missing(response: httpx.Response, request: TokenRequest, path: str) -> TokenEndpointError:
-    keys = ", ".join(sorted(response.json())) or "none"
+    names = sorted(map(str, response.json()))
+    keys = ", ".join(names[:MAX_KEYS_SHOWN]) + (
+        f" and {len(names) - MAX_KEYS_SHOWN:,} more" if len(names) > MAX_KEYS_SHOWN else ""
+    )
+    keys = keys[:SUMMARY_CHARS] or "none"
     return TokenEndpointError(
         f"token endpoint {safe_url(request.url)} answered {response.status_code} to the {request.purpose} "
         f"request without a token at {path!r} (top-level keys: {keys})",
@@ -388,6 +435,20 @@ def _oauth_error(response: httpx.Response) -> tuple[str | None, str | None]:
     return body["error"], str(description)[:200] if description else None
 
 
+def _number_or_warn(body: dict[str, Any], key: str, request: TokenRequest) -> float | None:
+    """`body[key]` as a number; a value that is not one is logged (never silently replaced) and gives None."""
+    value = body.get(key)
+    if value is None or _is_number(value):
+        return float(value) if value is not None else None
+    log.warning(
+        "Token endpoint %s: %s %s is not a number of seconds; using the default lifetime",
+        safe_url(request.url),
+        key,
+        repr(value)[:40],
+    )
+    return None
+
+
 def _is_number(value: Any) -> bool:
     if isinstance(value, bool):
         return False
@@ -399,7 +460,7 @@ def _is_number(value: Any) -> bool:
 def _timestamp(value: Any) -> pendulum.DateTime | None:
     """An absolute expiry given as epoch seconds or an ISO 8601 string."""
     if _is_number(value):
-        return pendulum.from_timestamp(float(value))
+        return pendulum.from_timestamp(min(float(value), LAST_TIMESTAMP))
     if isinstance(value, str):
         try:
             parsed = pendulum.parse(value)
@@ -491,9 +552,9 @@ class TokenEndpoint:
                 with attempt:
                     self.requests += 1
                     try:
-                        response = client.send(request.build())
+                        response = send_bounded(client, request.build())
                     except httpx.HTTPError as exc:
-                        raise _transport_error(request, exc) from exc
+                        raise _transport_error(request, exc) from _cause(exc)
                     return self.grant.parse(response, request, previous)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
@@ -503,9 +564,9 @@ class TokenEndpoint:
             for attempt in Retrying(**self._retry_kwargs()):
                 with attempt:
                     try:
-                        response = client.send(request.build())
+                        response = send_bounded(client, request.build())
                     except httpx.HTTPError as exc:
-                        raise _transport_error(request, exc) from exc
+                        raise _transport_error(request, exc) from _cause(exc)
                     raise_for_token_response(response, request, secrets)
 
     async def _asend(self, request: TokenRequest, previous: Token | None) -> Token:
@@ -514,15 +575,28 @@ class TokenEndpoint:
                 with attempt:
                     self.requests += 1
                     try:
-                        response = await client.send(request.build())
+                        response = await asend_bounded(client, request.build())
                     except httpx.HTTPError as exc:
-                        raise _transport_error(request, exc) from exc
+                        raise _transport_error(request, exc) from _cause(exc)
                     return self.grant.parse(response, request, previous)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
 
+def _cause(exc: httpx.HTTPError) -> httpx.HTTPError | None:
+    """The exception to chain: none for one whose message quotes a header value (a secret, maybe)."""
+    return None if isinstance(exc, httpx.LocalProtocolError) else exc
+
+
 def _transport_error(request: TokenRequest, exc: httpx.HTTPError) -> TokenTransportError:
     url = safe_url(request.url)
+    if isinstance(exc, httpx.LocalProtocolError):
+        message = (
+            f"token request to {url} could not be sent: a header holds a line break or another character HTTP "
+            "forbids (check the connection's extra_headers and credentials for a trailing newline)"
+        )
+        return TokenTransportError(message, transient=False, url=url)
+    if isinstance(exc, httpx.DecodingError):
+        return TokenTransportError(f"token endpoint {url}: {exc}", transient=False, url=url)
     if is_tls_verification_error(exc):
         message = (
             f"TLS verification of {url} failed ({exc}): give the server's CA certificate in the connection's "

@@ -3,15 +3,28 @@ every excerpt, whatever the server sends."""
 
 from __future__ import annotations
 
+import base64
 import logging
+import time
+import traceback
+from collections.abc import Iterator
 
 import httpx
 import jwt
 import pendulum
 import pytest
 
-from airflow_provider_authapi.auth.errors import EXCERPT_CHARS, redact_text, response_excerpt
+from airflow_provider_authapi.auth import AuthConfig, CommonConfig, OAuth2Config, build_token_manager
+from airflow_provider_authapi.auth.errors import (
+    EXCERPT_CHARS,
+    AuthApiError,
+    TokenEndpointError,
+    redact_text,
+    response_excerpt,
+)
+from airflow_provider_authapi.auth.retry import RetryPolicy
 from airflow_provider_authapi.auth.store import LIFETIME_BOUNDS, Token
+from tests.emulators.hostile import ISSUED, HostileApi
 
 NOW = pendulum.datetime(2026, 11, 23, tz="UTC")
 
@@ -74,3 +87,82 @@ def test_an_excerpt_of_a_body_with_a_million_keys_stays_short():
     body = "{" + ", ".join(f'"key{i}": {i}' for i in range(1_000_000)) + "}"
     response = httpx.Response(200, content=body.encode(), headers={"Content-Type": "application/json"})
     assert len(response_excerpt(response)) <= EXCERPT_CHARS
+
+
+# -- A hostile token endpoint ---------------------------------------------------------------------------------------
+
+CLIENT_SECRET = "client-secret-hostile-0123456789"
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[HostileApi]:
+    with HostileApi() as server:
+        yield server
+
+
+def get_token(server: HostileApi, kind: str, timeout: float = 5.0) -> Token:
+    config = AuthConfig(
+        OAuth2Config(token_url=f"{server.url}/token/{kind}", client_id="cid", client_secret=CLIENT_SECRET),
+        CommonConfig(timeout=timeout),
+    )
+    manager = build_token_manager(config, retry=RetryPolicy(attempts=1))
+    assert manager is not None
+    return manager.get_token()
+
+
+def failure(server: HostileApi, kind: str, caplog: pytest.LogCaptureFixture, timeout: float = 5.0) -> AuthApiError:
+    with caplog.at_level(logging.DEBUG), pytest.raises(AuthApiError) as caught:
+        get_token(server, kind, timeout)
+    shown = [str(caught.value), repr(caught.value), "".join(traceback.format_exception(caught.value)), caplog.text]
+    basic = base64.b64encode(f"cid:{CLIENT_SECRET}".encode()).decode()
+    for secret in (ISSUED, CLIENT_SECRET, basic):
+        assert not [text for text in shown if secret in text], secret
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("kind", "described"),
+    [("array", "a JSON array of 1 items"), ("string", "a JSON string of 36"), ("plain", "text/plain of 36 bytes")],
+)
+def test_a_200_that_is_not_an_object_is_described_never_quoted(hostile, kind, described, caplog):
+    error = failure(hostile, kind, caplog)
+    assert isinstance(error, TokenEndpointError)
+    assert f"/token/{kind} answered 200 to the login request with {described}" in str(error)
+
+
+@pytest.mark.parametrize("kind", ["form", "form-text"])
+def test_a_form_encoded_token_answer_is_read_like_json(hostile, kind):
+    token = get_token(hostile, kind)
+    assert token.access_token == ISSUED and token.token_type.lower() == "bearer"
+
+
+def test_an_error_body_echoing_basic_credentials_shows_them_as_stars(hostile, caplog):
+    error = failure(hostile, "echo", caplog)
+    assert "answered 400 to the login request; body: bad request; you sent Basic ***" in str(error)
+
+
+def test_an_expiry_that_is_not_a_number_is_logged_and_the_default_used(hostile, caplog):
+    with caplog.at_level(logging.WARNING):
+        token = get_token(hostile, "abc")
+    assert "expires_in 'abc' is not a number of seconds; using the default lifetime" in caplog.text
+    assert token.expires_at is not None and 3500 < token.expires_at.timestamp() - time.time() <= 3600
+
+
+def test_an_expiry_past_any_date_is_cut_to_the_ceiling(hostile):
+    token = get_token(hostile, "forever")
+    assert token.expires_at is not None
+    assert token.expires_at.timestamp() - time.time() == pytest.approx(LIFETIME_BOUNDS[1], abs=60)
+
+
+def test_an_answer_of_200000_keys_without_a_token_gives_a_short_message(hostile, caplog):
+    error = failure(hostile, "keys", caplog)
+    assert "without a token at 'access_token' (top-level keys: key0, key1," in str(error)
+    assert "and 199,980 more" in str(error) and len(str(error)) < 1000
+
+
+def test_a_trickling_token_answer_is_cut_off_at_the_attempt_deadline(hostile, caplog):
+    # 60 bytes at 0.25 s each would take 15 s; timeout 0.5 s gives a 2 s deadline; the 10 s bound leaves room
+    started = time.monotonic()
+    error = failure(hostile, "trickle", caplog, timeout=0.5)
+    assert time.monotonic() - started < 10
+    assert "no complete answer within 2 s" in str(error)

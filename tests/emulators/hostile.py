@@ -11,6 +11,11 @@ circles, a body that trickles, a decompression bomb. Each route is one case of t
 - GET /cursor-forever         a new cursor on every page, for ever
 - GET /trickle?n=40           a JSON body of n bytes, `delay` seconds per byte (default 0.25)
 - GET /bomb?mib=8             a gzip body that inflates to `mib` MiB of JSON
+- POST /token/<kind>          a token endpoint answering 200 with `ISSUED` as a JSON array (`array`), a bare
+                              JSON string (`string`), plain text (`plain`), a form-encoded body (`form`,
+                              `form-text`), `expires_in` of "abc" (`abc`) or 1e12 (`forever`), a JSON object of
+                              200,000 keys and no token (`keys`), a trickling body (`trickle`); or 400 echoing the
+                              Authorization header (`echo`)
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ class HostileApi(Emulator):
         self.route("GET", r"/cursor-forever", self.cursor_forever)
         self.route("GET", r"/trickle", self.trickle)
         self.route("GET", r"/bomb", self.bomb)
+        self.route("POST", r"/token/(?P<kind>[\w-]+)", self.token)
 
     def error_200(self, request: Request) -> Response:
         return Response.json({"error": f"quota exceeded for {request.header('authorization')}"})
@@ -56,5 +62,27 @@ class HostileApi(Emulator):
         inflated = b'{"items": "' + b"0" * (int(request.query.get("mib", "8")) * 2**20) + b'"}'
         return Response(200, gzip.compress(inflated, compresslevel=9), {**_JSON, "Content-Encoding": "gzip"})
 
+    def token(self, request: Request) -> Response:
+        assert request.match is not None
+        kind, issued = request.match["kind"], ISSUED
+        answers = {
+            "array": lambda: Response.json([issued]),
+            "string": lambda: Response.json(issued),
+            "plain": lambda: Response(200, issued.encode(), _TEXT),
+            "form": lambda: Response(200, f"access_token={issued}&token_type=bearer&expires_in=600".encode(), _FORM),
+            "form-text": lambda: Response(200, f"access_token={issued}&scope=repo&token_type=bearer".encode(), _TEXT),
+            "abc": lambda: Response.json({"access_token": issued, "expires_in": "abc"}),
+            "forever": lambda: Response.json({"access_token": issued, "expires_in": 1e12}),
+            "keys": lambda: Response.json({f"key{i}": i for i in range(200_000)}),
+            "trickle": lambda: Response(
+                200, json.dumps({"access_token": issued}).encode(), _JSON, seconds_per_byte=0.25
+            ),
+            "echo": lambda: Response(400, f"bad request; you sent {request.header('authorization')}".encode(), _TEXT),
+        }
+        return answers[kind]()
 
+
+ISSUED = "at-freshly-issued-token-9f8e7d6c5b4a"
 _JSON = {"Content-Type": "application/json"}
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_TEXT = {"Content-Type": "text/plain"}
