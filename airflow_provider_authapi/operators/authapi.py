@@ -19,6 +19,8 @@ from airflow_provider_authapi.api.call import (
 )
 from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.pagination import PaginatorSpec
+from airflow_provider_authapi.operators.assets import add_to_outlet_events, load_summary
+from airflow_provider_authapi.operators.incremental import Incremental, IncrementalLoad
 
 if TYPE_CHECKING:
     from airflow_provider_authapi.hooks.authapi import AuthApiHook
@@ -62,6 +64,12 @@ class AuthApiOperator(BaseOperator):
     :param output_conn_id: connection for the object store of `output_path` when given as a string.
     :param request_retry: a `RetryPolicy`, its dict form, or a number of attempts (default 5): retries of each
         request on connect errors, timeouts, 429 and 5xx, honouring `Retry-After`.
+    :param incremental: a high-water mark carried across runs, `{"cursor_path": "updated_at", "param":
+        "updated_since", "initial": "2026-01-01T00:00:00Z"}`: the request gets `param=<mark>` (the stored mark,
+        else `initial`; neither: no parameter), and after a successful run the largest `cursor_path` of the
+        records fetched is saved as the next mark (a failed run leaves it). Kept in the asset state store of the
+        first `Asset` outlet, else in the Variable `authapi_mark_<dag_id>.<task_id>`; `"state_key"` names the key
+        or Variable instead. See `operators/incremental.py`.
     :param deferrable: run the requests in the triggerer (`AuthApiTrigger`); default `[operators]
         default_deferrable`. Callables (filter, check, custom paginator) must then be importable there:
         module-level functions in a module on the triggerer's path. The result travels back in the trigger
@@ -93,6 +101,7 @@ class AuthApiOperator(BaseOperator):
         output_path: str | ObjectStoragePath | None = None,
         output_conn_id: str | None = None,
         request_retry: RetryPolicy | dict[str, Any] | int | None = None,
+        incremental: Incremental | dict[str, Any] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -115,6 +124,7 @@ class AuthApiOperator(BaseOperator):
         self.output_path = output_path
         self.output_conn_id = output_conn_id
         self.request_retry = RetryPolicy.of(request_retry)
+        self.incremental = Incremental.of(incremental)
         self.deferrable = deferrable
         self._call().validate(deferrable=deferrable)
         if deferrable and pagination is not None and output_path is None:
@@ -146,6 +156,8 @@ class AuthApiOperator(BaseOperator):
         call = self._call()
         hook = call.hook()
         call = call.with_endpoint_vars(hook.endpoint_vars())
+        self._incremental_load = IncrementalLoad.begin(self.incremental, self, context) if self.incremental else None
+        call = self._incremental_load.apply(call) if self._incremental_load else call
         output = self._output()
         if self.deferrable:
             from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
@@ -165,14 +177,26 @@ class AuthApiOperator(BaseOperator):
             result = self._run(fetcher, hook, output)
         if fetcher.pages > 1:
             self.log.info("Done: %d pages, %d records", fetcher.pages, fetcher.records)
+        return self._finish(context, result, output)
+
+    def _finish(self, context: Any, result: Any, output: ObjectStoragePath | None) -> Any:
+        """After every page was fetched (and written): save the incremental mark, then put the record count (and
+        path, and mark) in the event of each `Asset` outlet."""
+        mark = self._incremental_load.finish(result, output) if self._incremental_load else None
+        if self.outlets:
+            add_to_outlet_events(self.outlets, context, load_summary(result, to_file=output is not None, mark=mark))
         return result
+
+    def _writer(self, output: ObjectStoragePath) -> JsonLinesWriter:
+        load = getattr(self, "_incremental_load", None)
+        return load.writer(output) if load else JsonLinesWriter(output)
 
     def _run(self, fetcher: Fetcher, hook: AuthApiHook, output: ObjectStoragePath | None) -> Any:
         with hook.get_client() as client:
             if output is None:
                 result = fetcher.run(client)
             else:
-                with JsonLinesWriter(output) as writer:
+                with self._writer(output) as writer:
                     result = fetcher.run(client, writer)
                 self.log.info("Wrote %d records to %s", result["records"], result["path"])
         return result
@@ -182,7 +206,7 @@ class AuthApiOperator(BaseOperator):
         async with hook.get_async_client() as client:
             if output is None:
                 return await fetcher.arun(client)
-            with JsonLinesWriter(output) as writer:
+            with self._writer(output) as writer:
 
                 async def write_page(records: list[Any]) -> None:
                     writer.write_page(records)
@@ -195,4 +219,5 @@ class AuthApiOperator(BaseOperator):
         """Resume after the trigger: return its result, or fail with its error."""
         result = event_result(event)
         self.log.info("Trigger finished: %d pages, %d records", event.get("pages", 1), event.get("records", 0))
-        return result
+        self._incremental_load = IncrementalLoad.begin(self.incremental, self, context) if self.incremental else None
+        return self._finish(context, result, self._output())

@@ -17,6 +17,11 @@ Records are `{"id": i, "name": "item-i"}` for i in 1..total (plus `pad`, `record
 - GET /rate-limited/<key>?after=1      429 with `Retry-After: after` once per key, then {"key", "waited"}
 - GET /status/<code>                   that status; the body echoes the Authorization header (a leak to mask)
 - GET /jobs/<job>?done_after=2         {"status": "running"} until the n-th poll, then {"status": "done", ...}
+- GET /changes?updated_since=&updated_until=&offset=&limit=   {"items": [...], "total": n}: records with
+                                        `updated_at` (record i at 2026-01-01T00:00:00Z + i minutes, or `updated[i]`)
+                                        after `updated_since` and not after `updated_until` (ISO 8601); each
+                                        request's query is kept in `asked`. `fail_at` as for /offset
+- GET /changes/<id>                    that record (a child request of a parent/child fan-out)
 
 `/offset` also takes `fail_at=<offset>&fail_status=<code>`: that page answers the status. QuickBooks queries
 also answer `select count(*) from X` with `{"QueryResponse": {"totalCount": n}}`.
@@ -33,6 +38,7 @@ import math
 import re
 import time
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from tests.emulators.base import Emulator, Handler, Request, Response
@@ -67,6 +73,8 @@ class PagedApiEmulator(Emulator):
         self.pad = "x" * record_bytes
         self.hits: Counter[str] = Counter()
         self.first_429_at: dict[str, float] = {}
+        self.updated: dict[int, str] = {}  # /changes: record id -> its updated_at, where not the default
+        self.asked: list[dict[str, str]] = []  # /changes: each request's query
         super().__init__(**kwargs)
 
     # -- helpers -----------------------------------------------------------------------------------------------
@@ -145,6 +153,8 @@ class PagedApiEmulator(Emulator):
             self.route(method, r"/rate-limited/(?P<key>\w+)", self.rate_limited)
         self.route("GET", r"/status/(?P<code>\d{3})", self.status)
         self.route("GET", r"/jobs/(?P<job>\w+)", self.job)
+        self.route("GET", "/changes", self.changes)
+        self.route("GET", r"/changes/(?P<id>\d+)", self.change)
 
     def json_link(self, request: Request) -> Response:
         page, per_page = int(request.query.get("page", 1)), int(request.query.get("per_page", 10))
@@ -235,6 +245,33 @@ class PagedApiEmulator(Emulator):
         if poll < int(request.query.get("done_after", 2)):
             return Response.json({"job": job, "status": "running", "poll": poll})
         return Response.json({"job": job, "status": "done", "poll": poll, "result": {"rows": 42}})
+
+    def changed(self, i: int) -> dict[str, Any]:
+        default = f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00Z"
+        return {"id": i, "name": f"item-{i}", "updated_at": self.updated.get(i, default)}
+
+    def changes(self, request: Request) -> Response:
+        with self.lock:
+            self.asked.append(dict(request.query))
+        offset, instant = int(request.query.get("offset", 0)), datetime.fromisoformat
+        if request.query.get("fail_at") == str(offset):
+            return Response.json({"error": "conflict"}, status=409)
+        since, until = (
+            instant(request.query[k]) if k in request.query else None for k in ("updated_since", "updated_until")
+        )
+        rows = [
+            r
+            for r in map(self.changed, range(1, self.total + 1))
+            if (since is None or instant(r["updated_at"]) > since)
+            and (until is None or instant(r["updated_at"]) <= until)
+        ]
+        limit = int(request.query.get("limit", 10))
+        return Response.json({"items": rows[offset : offset + limit], "total": len(rows)})
+
+    def change(self, request: Request) -> Response:
+        assert request.match is not None
+        i = int(request.match["id"])
+        return Response.json(self.changed(i)) if 1 <= i <= self.total else Response.json({"error": "no such id"}, 404)
 
 
 if __name__ == "__main__":
