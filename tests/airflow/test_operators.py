@@ -166,7 +166,7 @@ def test_deferrable_operator_and_sensor_run_in_the_trigger_with_the_shared_token
     forbidden = by_path["/status/403"]["payload"]
     assert forbidden["status"] == "error"
     assert forbidden["message"].startswith("GET /status/403 answered 403 Forbidden")
-    assert '"you_sent": "***"' in forbidden["message"]  # the echoed Authorization header is scrubbed
+    assert '"you_sent": "Bearer ***"' in forbidden["message"]  # the echoed Authorization header is scrubbed
     assert by_path["/jobs/deferred"]["kwargs"]["response_check"].endswith(":job_done")
 
 
