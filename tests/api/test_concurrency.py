@@ -176,3 +176,51 @@ def test_response_actions_empty_ends_and_skip_moves_on():
 def test_a_response_action_that_is_not_one_names_the_field():
     with pytest.raises(ConfigError, match=r"response_actions.*'ignore' is not a status mapped to one of empty, skip"):
         Fetcher(RequestSpec("GET", "/x"), response_actions={404: "ignore"})
+
+
+class _OAuthPaged(PagedApiEmulator):
+    """The paged API accepting only live access tokens of `oauth`; after `revoke_after` answers it revokes them all
+    (as a server does when a token dies mid-run), so every request then in flight gets a 401."""
+
+    def __init__(self, oauth: Any, revoke_after: int, **kwargs: Any) -> None:
+        self.oauth, self.revoke_after, self.answers, self.unauthorized = oauth, revoke_after, 0, 0
+        super().__init__(**kwargs)
+
+    def _guarded(self, handler: Any) -> Any:
+        inner = super()._guarded(handler)
+
+        def guarded(request: Any) -> Any:
+            from tests.emulators.base import Response
+
+            with self.lock:
+                if self.oauth.access.check(request.bearer()) is None:
+                    self.unauthorized += 1
+                    return Response.json({"error": "invalid_token"}, status=401)
+                self.answers += 1
+                if self.answers == self.revoke_after:
+                    self.oauth.access.revoke_all()
+            return inner(request)
+
+        return guarded
+
+
+def test_a_401_for_every_request_in_flight_costs_one_token_request():
+    from airflow_provider_authapi.auth import AuthConfig, CommonConfig, OAuth2Config, build_auth, build_token_manager
+    from tests.emulators.oauth2_server import OAuth2Server
+
+    # the token dies as page 1 is served, so the 8 requests sent after it all meet the dead token at once
+    with OAuth2Server() as oauth, _OAuthPaged(oauth, revoke_after=1, total=100, latency=0.05) as api:
+        config = AuthConfig(
+            OAuth2Config(token_url=f"{oauth.url}/token", client_id=oauth.client_id, client_secret=oauth.client_secret),
+            CommonConfig(base_url=api.url),
+        )
+        manager = build_token_manager(config)
+
+        async def main() -> list[Any]:
+            async with httpx.AsyncClient(base_url=api.url, auth=build_auth(config, manager)) as client:
+                return await offset_fetcher(concurrency=8).arun(client)
+
+        records = asyncio.run(main())
+        assert [r["id"] for r in records] == IDS
+        assert api.unauthorized >= 2  # several requests in flight met the dead token...
+        assert oauth.token_requests == 2  # ...and one refresh served them all
