@@ -6,13 +6,13 @@ from __future__ import annotations
 import httpx
 import pendulum
 import pytest
-import respx
 
 from airflow_provider_authapi.auth import OAuth2Config
 from airflow_provider_authapi.auth.errors import ConfigError, InvalidGrantError
 from airflow_provider_authapi.auth.grants import OAuth2Grant, TokenEndpoint
 from airflow_provider_authapi.auth.store import REFRESH_EXPIRES_AT, MemoryTokenStore, Token
 from tests.core.conftest import FAST
+from tests.emulators.base import Emulator, Response
 
 ACCESS = "access-token-value-0123456789"
 REFRESH = "refresh-token-value-0123456789"
@@ -126,15 +126,23 @@ def test_an_unreachable_endpoint_is_not_confirmed():
     assert "unreachable" in revocations[0].reason and "127.0.0.1:9/revoke" in revocations[0].reason
 
 
-@respx.mock
+class _EchoingRevoker(Emulator):
+    """A revocation endpoint whose error quotes the token it was sent."""
+
+    def setup_routes(self) -> None:
+        self.route(
+            "POST",
+            "/revoke",
+            lambda r: Response.json(
+                {"error": "invalid_request", "error_description": f"bad {r.form()['token']}"}, status=400
+            ),
+        )
+
+
 def test_a_server_that_echoes_the_token_in_its_error_has_it_scrubbed():
-    respx.post("https://auth.example/revoke").mock(
-        return_value=httpx.Response(400, json={"error": "invalid_request", "error_description": f"bad {REFRESH}"})
-    )
-    config = OAuth2Config(
-        token_url="https://auth.example/token", revocation_url="https://auth.example/revoke", client_id="c"
-    )
-    (revocation, _) = TokenEndpoint(OAuth2Grant(config), retry=FAST).revoke(Token(ACCESS, refresh_token=REFRESH))
+    with _EchoingRevoker() as server:
+        config = OAuth2Config(token_url=f"{server.url}/token", revocation_url=f"{server.url}/revoke", client_id="c")
+        (revocation, _) = TokenEndpoint(OAuth2Grant(config), retry=FAST).revoke(Token(ACCESS, refresh_token=REFRESH))
     assert not revocation.confirmed and "invalid_request" in revocation.reason
     assert REFRESH not in revocation.reason and "***" in revocation.reason
 
