@@ -8,10 +8,12 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from tests.deployment.harness import ROOT, Deployment, DeploymentError, max_concurrency, percentile, variable_traffic
+from tests.emulators.jwt_oauth2 import KeyPair, new_key
 from tests.emulators.strict_oauth2 import StrictOAuth2Server
 
 DAG_ID = "shared_cache_load"
@@ -39,6 +41,7 @@ class Scenario:
     operator_tasks: int = env_int("AUTHAPI_DEPLOYMENT_OPERATOR_TASKS", 3)  # sync, and as many deferrable, per run
     interval: float = 2.0
     runs: int = 2
+    min_lifetimes: float = MIN_LIFETIMES  # the first to last API call must span this many token lifetimes
 
     @property
     def conf(self) -> dict[str, Any]:
@@ -51,17 +54,38 @@ class Scenario:
         }
 
 
-# Durations leave a few seconds over 3 lifetimes: the first to last API call must span at least 3 lifetimes.
+# Durations leave a few seconds over `min_lifetimes`: the first to last API call must span that many lifetimes.
+# jwt_bearer is short (it adds about a minute to CI): 45 s of calls plus the tasks' staggered start span 2 lifetimes.
 SCENARIOS = (
     Scenario("rotating", "authapi_rotating", "refresh_token", lifetime=60, duration=190),
     Scenario("client_credentials", "authapi_client_credentials", "client_credentials", lifetime=20, duration=75),
+    Scenario("jwt_bearer", "authapi_jwt_bearer", "jwt_bearer", lifetime=20, duration=45, min_lifetimes=2),
 )
+
+
+@cache
+def assertion_key(scenario: Scenario) -> KeyPair:
+    """The RSA key a jwt_bearer scenario signs its assertions with, made at test time (none is committed)."""
+    return new_key("RS256")
+
+
+def new_server(scenario: Scenario) -> StrictOAuth2Server:
+    """The scenario's strict server, not started; for jwt_bearer it verifies assertions with the scenario's key."""
+    public_key = assertion_key(scenario).public_key if scenario.grant_type == "jwt_bearer" else None
+    return StrictOAuth2Server(access_lifetime=scenario.lifetime, assertion_key=public_key)
 
 
 def connection(scenario: Scenario, server: StrictOAuth2Server) -> dict[str, Any]:
     extra: dict[str, Any] = {"login_url": "/token", "grant_type": scenario.grant_type, "scopes": "read"}
     if scenario.grant_type == "refresh_token":
         extra["refresh_token"] = server.issue_refresh_token(scope="read")  # as if a user had consented
+    if scenario.grant_type == "jwt_bearer":  # RFC 7523: the signed assertion is the only credential
+        extra.update(
+            assertion_private_key=assertion_key(scenario).pem,
+            assertion_issuer="loader@service.example",
+            assertion_subject="load-test-user",
+        )
+        return {"conn_type": "authapi_oauth2", "host": server.url, "extra": extra}
     return {
         "conn_type": "authapi_oauth2",
         "host": server.url,
@@ -132,10 +156,12 @@ def run_scenario(d: Deployment, server: StrictOAuth2Server, scenario: Scenario) 
         problems.append(f"{scenario.name}: {len(failed)} task instance(s) did not succeed {dict(errors)}\n{reports}")
     if figures["max_concurrent"] < MIN_CONCURRENT:
         problems.append(f"{scenario.name}: only {figures['max_concurrent']} task instances ran at once")
-    if lifetimes < MIN_LIFETIMES:
+    if lifetimes < scenario.min_lifetimes:
         problems.append(f"{scenario.name}: the API was used for {lifetimes:.2f} token lifetimes only")
     if server.reuses:
         problems.append(f"{scenario.name}: {server.reuses} refresh token(s) presented twice (chain revoked)")
+    if server.jti_reuses:
+        problems.append(f"{scenario.name}: {server.jti_reuses} assertion jti(s) presented twice")
     if token_requests > MAX_TOKEN_REQUESTS_PER_LIFETIME * lifetimes:
         problems.append(
             f"{scenario.name}: {token_requests} token requests over {lifetimes:.2f} lifetimes "

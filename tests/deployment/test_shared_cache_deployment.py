@@ -4,15 +4,17 @@ against strict OAuth 2.0 servers that revoke the whole token chain when a refres
 
 Scenario A (`rotating`): grant `refresh_token`, the refresh token rotates on every use, access tokens live 60 s.
 Scenario B (`client_credentials`): access tokens live 20 s, less than the provider's default 60 s leeway.
+Scenario C (`jwt_bearer`): RFC 7523 assertions signed RS256 with a key made at test time, tokens live 20 s, tasks
+run 45 s (2 lifetimes at least); a `jti` presented twice is counted like a reused refresh token.
 
-Per scenario: 2 runs x (18 hook tasks + 3 sync + 3 deferrable operators) = 48 task instances at once, for at
-least 3 token lifetimes. Checked: every task instance succeeded, at least 48 ran at once and for 3 lifetimes, no
-refresh token was presented twice, token requests <= 1.5 x lifetimes elapsed, and the stored token is the live
-one. Both scenarios share one deployment and run one after the other in one test, so that pytest-xdist cannot
+Per scenario: 2 runs x (18 hook tasks + 3 sync + 3 deferrable operators) = 48 task instances at once. Checked:
+every task instance succeeded, at least 48 ran at once, for 3 token lifetimes (C: 2), no refresh token nor
+assertion `jti` was presented twice, token requests <= 1.5 x lifetimes elapsed, and the stored token is the live
+one. All scenarios share one deployment and run one after the other in one test, so that pytest-xdist cannot
 split them over two workers (two deployments at once would not fit a 2-core machine) and so that a failure of
-A still leaves B's figures. Figures are printed and written to test-artifacts/deployment-<scenario>.json.
+one still leaves the others' figures. Figures are printed and written to test-artifacts/deployment-<scenario>.json.
 
-Run: `python -m pytest tests/deployment -q -p no:xdist -s` (about 11 minutes on 2 cores; root installs
+Run: `python -m pytest tests/deployment -q -p no:xdist -s` (about 12 minutes on 2 cores; root installs
 PostgreSQL with apt-get when it is missing). `AUTHAPI_DEPLOYMENT_PROVIDER_REV=<git rev>` runs that revision of
 the provider instead of the working tree (to measure an earlier design).
 """
@@ -25,14 +27,22 @@ from collections.abc import Iterator
 import pytest
 
 from tests.deployment.harness import Deployment
-from tests.deployment.scenarios import SCENARIOS, connection, env_int, run_scenario, write_figures
+from tests.deployment.scenarios import (
+    SCENARIOS,
+    assertion_key,
+    connection,
+    env_int,
+    new_server,
+    run_scenario,
+    write_figures,
+)
 from tests.emulators.strict_oauth2 import StrictOAuth2Server
 
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, StrictOAuth2Server]]:
     """One strict OAuth 2.0 server per scenario (its counters are then the scenario's), in this process."""
-    running = {s.name: StrictOAuth2Server(access_lifetime=s.lifetime).start() for s in SCENARIOS}
+    running = {s.name: new_server(s).start() for s in SCENARIOS}
     yield running
     for server in running.values():
         server.stop()
@@ -72,6 +82,26 @@ def test_strict_server_revokes_the_chain_on_reuse() -> None:
         assert httpx.get(f"{server.url}/api/whoami", headers=bearer).status_code == 401
         assert [e.outcome for e in server.token_events] == ["ok", "reuse"]
         assert server.summary()["api_refused"] == 1
+
+
+def test_strict_server_refuses_a_reused_jti() -> None:
+    """The jwt_bearer scenario's server: a signed assertion buys a token once; its jti presented again is counted."""
+    import httpx
+
+    from airflow_provider_authapi.auth.assertions import AssertionSigner, load_private_key
+
+    scenario = next(s for s in SCENARIOS if s.grant_type == "jwt_bearer")
+    with new_server(scenario) as server:
+        signer = AssertionSigner(load_private_key(assertion_key(scenario).pem, "RS256", "key"), "RS256", lifetime=60)
+        claims = {"iss": "loader", "sub": "user", "aud": f"{server.url}/token"}
+        grant = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": signer.sign(claims)}
+        first = httpx.post(f"{server.url}/token", data=grant)
+        assert first.status_code == 200 and server.issued_access_token(first.json()["access_token"])
+        assert httpx.post(f"{server.url}/token", data=grant).json()["error"] == "invalid_grant"
+        wrong_aud = {**grant, "assertion": signer.sign({**claims, "aud": "https://elsewhere.example/token"})}
+        assert httpx.post(f"{server.url}/token", data=wrong_aud).json()["error"] == "invalid_grant"
+        assert [e.outcome for e in server.token_events] == ["ok", "jti_reuse", "bad_assertion"]
+        assert (server.jti_reuses, server.summary()["token_requests"]) == (1, 3)
 
 
 @pytest.mark.deployment

@@ -10,10 +10,14 @@ revokes the whole chain, so every refresh token and access token of that grant s
         assert server.reuses == 0
         assert stored == server.live_refresh_token()
 
-Counters: `token_requests_by_grant`, `reuses`, `invalid_grants`, `api_calls` (per route), `api_refused` (401s),
-and `token_events` (time, grant type, a short hash of the presented refresh token, outcome) for each token
-request. `GET /api/items?offset=&limit=&total=&delay=` pages through `total` records and answers each page
-after `delay` seconds (at most 30), so one paginated task can span minutes.
+Given an `assertion_key` (a public key), it also takes the JWT bearer grant (RFC 7523) with no client
+authentication: an RS256 `assertion` whose signature verifies, `aud` is the token URL, `exp` lies ahead, and `jti`
+was never presented before; a second presentation of a `jti` is refused and counted in `jti_reuses`.
+
+Counters: `token_requests_by_grant`, `reuses`, `jti_reuses`, `invalid_grants`, `api_calls` (per route),
+`api_refused` (401s), and `token_events` (time, grant type, a short hash of the presented refresh token, outcome)
+for each token request. `GET /api/items?offset=&limit=&total=&delay=` pages through `total` records and answers
+each page after `delay` seconds (at most 30), so one paginated task can span minutes.
 """
 
 from __future__ import annotations
@@ -28,10 +32,13 @@ from dataclasses import dataclass
 from itertools import count
 from typing import Any
 
+import jwt
+
 from tests.emulators.base import Request, Response
 from tests.emulators.oauth2_server import OAuth2Server
 from tests.emulators.tokens import bearer_challenge
 
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_PAGE_DELAY = 30.0
 LISTEN_BACKLOG = 1024
 
@@ -63,8 +70,10 @@ class ApiCall:
 class StrictOAuth2Server(OAuth2Server):
     """`OAuth2Server` plus refresh-token reuse detection with chain revocation, and load-test counters."""
 
-    def __init__(self, *, access_lifetime: float = 60, **kwargs: Any) -> None:
+    def __init__(self, *, access_lifetime: float = 60, assertion_key: Any = None, **kwargs: Any) -> None:
         super().__init__(access_lifetime=access_lifetime, **kwargs)
+        self.assertion_key = assertion_key  # public key of the JWT bearer grant's assertions (None: no such grant)
+        self._jtis: set[str] = set()
         self._chains = threading.Lock()
         self._chain_of: dict[str, int] = {}  # every access and refresh token issued -> its chain
         self._redeemed: set[str] = set()  # refresh tokens presented once already
@@ -72,6 +81,7 @@ class StrictOAuth2Server(OAuth2Server):
         self._chain_ids = count(1)
         self._request = threading.local()  # the chain the current token request continues (None: a new one)
         self.reuses = 0
+        self.jti_reuses = 0
         self.token_requests_by_grant: Counter[str] = Counter()
         self.token_events: list[TokenEvent] = []
         self.api_calls: Counter[str] = Counter()
@@ -145,6 +155,7 @@ class StrictOAuth2Server(OAuth2Server):
                 "token_requests_by_grant": dict(self.token_requests_by_grant),
                 "token_outcomes": dict(outcomes),
                 "reuses": self.reuses,
+                "jti_reuses": self.jti_reuses,
                 "invalid_grants": self.invalid_grants,
                 "revoked_chains": len(self._revoked),
                 "api_calls": dict(self.api_calls),
@@ -158,8 +169,12 @@ class StrictOAuth2Server(OAuth2Server):
         grant_type = form.get("grant_type") or "?"
         presented = form.get("refresh_token") if grant_type == "refresh_token" else None
         self._request.chain, self._request.outcome, self._request.issued = None, None, None
-        refreshing = grant_type == "refresh_token"
-        response = self._refresh_grant(request, form) if refreshing else super().token(request)
+        if grant_type == "refresh_token":
+            response = self._refresh_grant(request, form)
+        elif grant_type == JWT_BEARER and self.assertion_key is not None:
+            response = self._jwt_grant(request, form)
+        else:
+            response = super().token(request)
         self._record(grant_type, presented, response)
         return response
 
@@ -187,6 +202,36 @@ class StrictOAuth2Server(OAuth2Server):
         if grant is None:
             return self._invalid_grant(f"refresh token {outcome}")
         return self._tokens(grant.subject, scope or grant.scope, refresh=True)
+
+    def _jwt_grant(self, request: Request, form: dict[str, str]) -> Response:
+        refused = self.refusal(request, form)
+        if refused is not None:
+            return refused
+        try:
+            claims = jwt.decode(
+                form.get("assertion") or "",
+                self.assertion_key,
+                algorithms=["RS256"],
+                audience=f"{self.url}/token",
+                options={"require": ["iss", "sub", "aud", "exp", "jti"]},
+            )
+        except jwt.PyJWTError as exc:
+            self._request.outcome = "bad_assertion"
+            return self._invalid_grant(f"assertion refused: {type(exc).__name__}")
+        with self._chains:  # check and mark in one step: two concurrent presentations cannot both win
+            reused = str(claims["jti"]) in self._jtis
+            self._jtis.add(str(claims["jti"]))
+            self.jti_reuses += reused
+        if reused:
+            self._request.outcome = "jti_reuse"
+            return self._invalid_grant("jti replayed: this assertion was used before")
+        return self._tokens(str(claims["sub"]), form.get("scope", ""), refresh=False)
+
+    def _client_ok(self, request: Request, form: dict[str, str]) -> bool:
+        no_client_auth = request.basic_auth() is None and "client_id" not in form
+        if form.get("grant_type") == JWT_BEARER and no_client_auth:
+            return True  # client authentication is optional for the JWT bearer grant (RFC 7523 section 3.1)
+        return super()._client_ok(request, form)
 
     def _tokens(self, subject: str, scope: str, *, refresh: bool) -> Response:
         response = super()._tokens(subject, scope, refresh=refresh)
