@@ -485,14 +485,8 @@ def send(
 
     try:
         response = retrying(once)
-    except _RetryableResponse as exc:
-        response = exc.response
-    except httpx.LocalProtocolError:
-        raise _unsendable(request) from None  # its message quotes the offending header value: a secret, maybe
-    except httpx.TransportError as exc:
-        raise _transport_error(request, exc, retrying.statistics.get("attempt_number", 1)) from exc
-    except httpx.DecodingError as exc:
-        raise ApiResponseError(f"{request.label}: {exc}") from None
+    except (_RetryableResponse, httpx.HTTPError) as exc:
+        response = _last_answer(request, exc, retrying.statistics.get("attempt_number", 1))
     return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
 
 
@@ -521,15 +515,22 @@ async def asend(
 
     try:
         response = await retrying(once)
-    except _RetryableResponse as exc:
-        response = exc.response
-    except httpx.LocalProtocolError:
-        raise _unsendable(request) from None  # its message quotes the offending header value: a secret, maybe
-    except httpx.TransportError as exc:
-        raise _transport_error(request, exc, retrying.statistics.get("attempt_number", 1)) from exc
-    except httpx.DecodingError as exc:
-        raise ApiResponseError(f"{request.label}: {exc}") from None
+    except (_RetryableResponse, httpx.HTTPError) as exc:
+        response = _last_answer(request, exc, retrying.statistics.get("attempt_number", 1))
     return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
+
+
+def _last_answer(request: RequestSpec, exc: BaseException, attempts: int) -> httpx.Response:
+    """What the last attempt of `send`/`asend` ended with: a retryable answer given up on, or a typed error."""
+    if isinstance(exc, _RetryableResponse):
+        return exc.response
+    if isinstance(exc, httpx.LocalProtocolError):
+        raise _unsendable(request) from None  # its message quotes the offending header value: a secret, maybe
+    if isinstance(exc, httpx.TransportError):
+        raise _transport_error(request, exc, attempts) from exc
+    if isinstance(exc, httpx.DecodingError):
+        raise ApiResponseError(f"{request.label}: {exc}") from None
+    raise exc
 
 
 def _unsendable(request: RequestSpec) -> ApiTransportError:
