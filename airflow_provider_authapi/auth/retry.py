@@ -11,23 +11,25 @@ Two uses, two sets of numbers: `TOKEN_RETRY` (a token blocks every API call: giv
 `Pace` spaces requests out before the server has to refuse them: at most `max_requests_per_second`, and slower
 when its rate-limit headers say the budget runs low, across every request of a run in flight.
 
-Each attempt is bounded too (`send_bounded`, `asend_bounded`): headers and body within `DEADLINE_TIMEOUTS` times
-the client's timeout (httpx's timeouts bound each read, so a server trickling a byte a second never trips them),
-and a body of at most `MAX_BODY_BYTES` once decompressed. An attempt past its deadline fails as a timeout.
+Each attempt is bounded too (`send_bounded`, `asend_bounded`): connecting, headers and body within
+`DEADLINE_TIMEOUTS` times the client's timeout (httpx's timeouts bound each read, so a server trickling a byte a
+second never trips them), and a body of at most `MAX_BODY_BYTES` once decompressed. An attempt past its deadline
+fails as a timeout.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextvars
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import httpcore
 import httpx
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, stop_after_delay
 
@@ -191,14 +193,24 @@ def attempt_deadline(client: httpx.Client | httpx.AsyncClient) -> float | None:
 
 
 def send_bounded(client: httpx.Client, request: httpx.Request, *, max_bytes: int | None = None) -> httpx.Response:
-    """`client.send(request)` with the body read under the attempt's deadline and size limit."""
-    deadline, limit = attempt_deadline(client), max_bytes or MAX_BODY_BYTES
-    started = time.monotonic()
-    response = client.send(request, stream=True)
+    """`client.send(request)`, its headers and body read under the attempt's deadline and size limit."""
+    attempt, limit = _Attempt(attempt_deadline(client)), max_bytes or MAX_BODY_BYTES
+    _bound_sockets(client)
+    bound = _ATTEMPT.set(attempt)
     try:
-        chunks = list(_bounded(response.iter_bytes(), started, deadline, limit))
+        response = client.send(request, stream=True)
+        try:
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                attempt.check(size, limit)
+        finally:
+            response.close()
+    except httpx.TimeoutException as exc:
+        raise attempt.late(exc, request) from None
     finally:
-        response.close()
+        _ATTEMPT.reset(bound)
     response._content = b"".join(chunks)  # what httpx's own `Response.read()` does with the chunks it reads
     return response
 
@@ -206,46 +218,173 @@ def send_bounded(client: httpx.Client, request: httpx.Request, *, max_bytes: int
 async def asend_bounded(
     client: httpx.AsyncClient, request: httpx.Request, *, max_bytes: int | None = None
 ) -> httpx.Response:
-    """Async `send_bounded`; the deadline covers the wait for the headers too."""
-    deadline, limit = attempt_deadline(client), max_bytes or MAX_BODY_BYTES
-    started = time.monotonic()
-
-    async def attempt() -> httpx.Response:
+    """Async `send_bounded`."""
+    attempt, limit = _Attempt(attempt_deadline(client)), max_bytes or MAX_BODY_BYTES
+    _bound_sockets(client)
+    bound = _ATTEMPT.set(attempt)
+    try:
         response = await client.send(request, stream=True)
-        chunks, size = [], 0
         try:
+            chunks, size = [], 0
             async for chunk in response.aiter_bytes():
                 chunks.append(chunk)
                 size += len(chunk)
-                _check(size, started, deadline, limit)
+                attempt.check(size, limit)
         finally:
             await response.aclose()
-        response._content = b"".join(chunks)
-        return response
-
-    try:
-        return await asyncio.wait_for(attempt(), deadline) if deadline else await attempt()
-    except asyncio.TimeoutError:
-        raise DeadlineExceeded(_late(deadline or 0.0), request=request) from None
-
-
-def _bounded(chunks: Iterator[bytes], started: float, deadline: float | None, max_bytes: int) -> Iterator[bytes]:
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        _check(size, started, deadline, max_bytes)
-        yield chunk
+    except httpx.TimeoutException as exc:
+        raise attempt.late(exc, request) from None
+    finally:
+        _ATTEMPT.reset(bound)
+    response._content = b"".join(chunks)
+    return response
 
 
-def _check(size: int, started: float, deadline: float | None, max_bytes: int) -> None:
-    if size > max_bytes:
-        raise BodyTooLarge(f"the body is over {max_bytes:,} bytes once decompressed")
-    if deadline is not None and time.monotonic() - started > deadline:
-        raise DeadlineExceeded(_late(deadline))
+class _Attempt:
+    """The clock and the byte count of one attempt. The clock starts at the attempt's first read or write on a
+    socket, so the time an auth flow spends getting a token (its own attempts, bounded alike) is not counted."""
+
+    __slots__ = ("ends", "seconds")
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds, self.ends = seconds, None
+
+    def left(self) -> float | None:
+        """Seconds left (None: no deadline); starts the clock."""
+        if self.seconds is None:
+            return None
+        now = time.monotonic()
+        if self.ends is None:
+            self.ends = now + self.seconds
+        return self.ends - now
+
+    def check(self, size: int, max_bytes: int) -> None:
+        if size > max_bytes:
+            raise BodyTooLarge(f"the body is over {max_bytes:,} bytes once decompressed")
+        left = self.left()
+        if left is not None and left <= 0:
+            raise DeadlineExceeded(_late(self.seconds or 0.0))
+
+    def late(self, exc: httpx.TimeoutException, request: httpx.Request) -> httpx.TimeoutException:
+        """`exc`, or `DeadlineExceeded` when it is the deadline, not one read's timeout, that ran out."""
+        left = self.left()
+        if isinstance(exc, DeadlineExceeded) or left is None or left > 0:
+            return exc
+        return DeadlineExceeded(_late(self.seconds or 0.0), request=request)
 
 
 def _late(deadline: float) -> str:
     return f"no complete answer within {deadline:.0f} s ({DEADLINE_TIMEOUTS} x the connection's timeout)"
+
+
+# httpx bounds each read of a socket (`timeout`), never a whole answer: a server that sends a byte a second,
+# headers included, keeps a blocking client waiting for ever, and httpx offers no public way to change that.
+# So each connection pool of a client is put on a network backend whose every connect, read and write waits no
+# longer than what is left of the current attempt (`_ATTEMPT`, set by `send_bounded` in the task or thread that
+# sends). This reaches into httpx's `_transport`/`_mounts` and httpcore's `_network_backend`;
+# `tests/api/test_hostile_pages.py` fails if a release of either moves them.
+
+_ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar("authapi_attempt", default=None)
+
+
+def _within(timeout: float | None, error: type[Exception]) -> float | None:
+    """`timeout` cut to what is left of the current attempt; `error` when nothing is."""
+    attempt = _ATTEMPT.get()
+    left = attempt.left() if attempt is not None else None
+    if left is None:
+        return timeout
+    if left <= 0:
+        raise error("the attempt's deadline has passed")
+    return left if timeout is None else min(timeout, left)
+
+
+def _bound_sockets(client: httpx.Client | httpx.AsyncClient) -> None:
+    for transport in (client._transport, *client._mounts.values()):
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if isinstance(backend, httpcore.NetworkBackend) and not isinstance(backend, _Backend):
+            pool._network_backend = _Backend(backend)  # type: ignore[union-attr]
+        elif isinstance(backend, httpcore.AsyncNetworkBackend) and not isinstance(backend, _AsyncBackend):
+            pool._network_backend = _AsyncBackend(backend)  # type: ignore[union-attr]
+
+
+class _Stream(httpcore.NetworkStream):
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _within(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _within(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        return _Stream(self._stream.start_tls(ssl_context, server_hostname, _within(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._backend = backend
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, *args: Any, **kwargs: Any) -> Any:
+        return _Stream(
+            self._backend.connect_tcp(host, port, _within(timeout, httpcore.ConnectTimeout), *args, **kwargs)
+        )
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, *args: Any, **kwargs: Any) -> Any:
+        return _Stream(
+            self._backend.connect_unix_socket(path, _within(timeout, httpcore.ConnectTimeout), *args, **kwargs)
+        )
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+class _AsyncStream(httpcore.AsyncNetworkStream):
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._stream.read(max_bytes, _within(timeout, httpcore.ReadTimeout))
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._stream.write(buffer, _within(timeout, httpcore.WriteTimeout))
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> Any:
+        tls = await self._stream.start_tls(ssl_context, server_hostname, _within(timeout, httpcore.ConnectTimeout))
+        return _AsyncStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _AsyncBackend(httpcore.AsyncNetworkBackend):
+    def __init__(self, backend: httpcore.AsyncNetworkBackend) -> None:
+        self._backend = backend
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, *args: Any, **kwargs: Any) -> Any:
+        stream = await self._backend.connect_tcp(host, port, _within(timeout, httpcore.ConnectTimeout), *args, **kwargs)
+        return _AsyncStream(stream)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, *args: Any, **kwargs: Any) -> Any:
+        stream = await self._backend.connect_unix_socket(
+            path, _within(timeout, httpcore.ConnectTimeout), *args, **kwargs
+        )
+        return _AsyncStream(stream)
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
 
 
 # -- The pace of requests -------------------------------------------------------------------------------------------

@@ -145,6 +145,55 @@ def test_a_trickling_body_is_cut_off_at_the_attempt_deadline_async(api):
     assert "no complete answer within 2 s" in str(caught.value)
 
 
+# Trickling headers: the status line and headers (about 130 bytes) at 0.25 s a byte would take over 30 s, and no
+# byte is late for the read timeout; only the deadline (2 s, as above) stops them, within the same 8 s bound.
+
+
+def test_trickling_headers_are_cut_off_at_the_attempt_deadline(api):
+    started = time.monotonic()
+    with client(api, timeout=0.5) as c, pytest.raises(ApiTransportError) as caught:
+        Fetcher(RequestSpec("GET", "/trickle-headers"), retry=ONCE, response_filter="items").run(c)
+    assert time.monotonic() - started < TRICKLE_BOUND
+    assert "no complete answer within 2 s (4 x the connection's timeout)" in str(caught.value)
+
+
+def test_trickling_headers_are_cut_off_at_the_attempt_deadline_async(api):
+    started = time.monotonic()
+    with pytest.raises(ApiTransportError) as caught:
+        arun(api, "/trickle-headers", timeout=0.5)
+    assert time.monotonic() - started < TRICKLE_BOUND
+    assert "no complete answer within 2 s" in str(caught.value)
+
+
+class SlowToken(httpx.Auth):
+    """An auth flow that takes `seconds` to get its token (waiting on the refresh queue, say) before it sends."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def sync_auth_flow(self, request: httpx.Request):
+        time.sleep(self.seconds)
+        yield request
+
+    async def async_auth_flow(self, request: httpx.Request):
+        await asyncio.sleep(self.seconds)
+        yield request
+
+
+def test_the_deadline_starts_with_the_request_not_with_the_wait_for_a_token(api):
+    # deadline 4 x 0.25 = 1 s; the token takes 1.5 s; the answer itself comes at once
+    with httpx.Client(base_url=api.url, timeout=0.25, auth=SlowToken(1.5)) as c:
+        assert Fetcher(RequestSpec("GET", "/wrong-key"), retry=ONCE, response_filter="data").run(c) == [1, 2]
+
+
+def test_the_deadline_starts_with_the_request_not_with_the_wait_for_a_token_async(api):
+    async def main() -> list:
+        async with httpx.AsyncClient(base_url=api.url, timeout=0.25, auth=SlowToken(1.5)) as c:
+            return await Fetcher(RequestSpec("GET", "/wrong-key"), retry=ONCE, response_filter="data").arun(c)
+
+    assert asyncio.run(main()) == [1, 2]
+
+
 def test_a_slow_but_steady_body_within_the_deadline_is_read_whole(api):
     with client(api, timeout=2.0) as c:
         records = Fetcher(RequestSpec("GET", "/trickle?n=30&delay=0.01"), retry=ONCE, response_filter="items").run(c)

@@ -166,3 +166,12 @@ def test_a_trickling_token_answer_is_cut_off_at_the_attempt_deadline(hostile, ca
     error = failure(hostile, "trickle", caplog, timeout=0.5)
     assert time.monotonic() - started < 10
     assert "no complete answer within 2 s" in str(error)
+
+
+def test_trickling_token_answer_headers_are_cut_off_at_the_attempt_deadline(hostile, caplog):
+    # about 130 bytes of status line and headers at 0.25 s each would take over 30 s; no byte is late for the
+    # read timeout of 0.5 s, so only the 2 s deadline can stop them; the 10 s bound leaves room
+    started = time.monotonic()
+    error = failure(hostile, "trickle-headers", caplog, timeout=0.5)
+    assert time.monotonic() - started < 10
+    assert "no complete answer within 2 s" in str(error)

@@ -66,6 +66,7 @@ class Response:
     body: bytes | str | Any = b""
     headers: dict[str, str] = field(default_factory=dict)
     seconds_per_byte: float = 0.0  # > 0: the body trickles out a byte at a time (a slow or hostile server)
+    header_seconds_per_byte: float = 0.0  # > 0: so do the status line and headers, before any body
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -173,20 +174,31 @@ class Emulator:
         for name, value in response.headers.items():
             raw.send_header(name, value)
         raw.send_header("Content-Length", str(len(payload)))
-        raw.end_headers()
+        if response.header_seconds_per_byte:  # what end_headers() would send at once, a byte at a time
+            head, raw._headers_buffer = b"".join(raw._headers_buffer) + b"\r\n", []  # type: ignore[attr-defined]
+            if not self._trickle(raw, head, response.header_seconds_per_byte):
+                return
+        else:
+            raw.end_headers()
         if raw.command == "HEAD":
             return
         if not response.seconds_per_byte:
             raw.wfile.write(payload)
             return
+        self._trickle(raw, payload, response.seconds_per_byte)
+
+    def _trickle(self, raw: BaseHTTPRequestHandler, data: bytes, seconds_per_byte: float) -> bool:
+        """Write `data` a byte at a time; False when the client hung up first (what a bounded client does)."""
         try:
-            for i in range(len(payload)):
-                raw.wfile.write(payload[i : i + 1])
+            for i in range(len(data)):
+                raw.wfile.write(data[i : i + 1])
                 raw.wfile.flush()
-                time.sleep(response.seconds_per_byte)
-        except (BrokenPipeError, ConnectionResetError):  # the client gave up: what a bounded client does
+                time.sleep(seconds_per_byte)
+        except (BrokenPipeError, ConnectionResetError):
             with self.lock:
                 self.calls["trickle abandoned"] += 1
+            return False
+        return True
 
     def _handle(self, request: Request) -> Response:
         path_matched = False

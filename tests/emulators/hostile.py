@@ -10,12 +10,13 @@ circles, a body that trickles, a decompression bomb. Each route is one case of t
 - GET /cursor-stuck           the same cursor on every page
 - GET /cursor-forever         a new cursor on every page, for ever
 - GET /trickle?n=40           a JSON body of n bytes, `delay` seconds per byte (default 0.25)
+- GET /trickle-headers        the status line and headers a byte every `delay` seconds (default 0.25)
 - GET /bomb?mib=8             a gzip body that inflates to `mib` MiB of JSON
 - POST /token/<kind>          a token endpoint answering 200 with `ISSUED` as a JSON array (`array`), a bare
                               JSON string (`string`), plain text (`plain`), a form-encoded body (`form`,
                               `form-text`), `expires_in` of "abc" (`abc`) or 1e12 (`forever`), a JSON object of
-                              200,000 keys and no token (`keys`), a trickling body (`trickle`); or 400 echoing the
-                              Authorization header (`echo`)
+                              200,000 keys and no token (`keys`), a trickling body (`trickle`) or trickling
+                              headers (`trickle-headers`); or 400 echoing the Authorization header (`echo`)
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class HostileApi(Emulator):
         self.route("GET", r"/cursor-stuck", lambda r: Response.json({"records": [1], "next_cursor": "abc"}))
         self.route("GET", r"/cursor-forever", self.cursor_forever)
         self.route("GET", r"/trickle", self.trickle)
+        self.route("GET", r"/trickle-headers", self.trickle_headers)
         self.route("GET", r"/bomb", self.bomb)
         self.route("POST", r"/token/(?P<kind>[\w-]+)", self.token)
 
@@ -57,6 +59,10 @@ class HostileApi(Emulator):
         size = int(request.query.get("n", "40"))
         body = json.dumps({"items": ["x" * max(0, size - 14)]}).encode()
         return Response(200, body, _JSON, seconds_per_byte=float(request.query.get("delay", "0.25")))
+
+    def trickle_headers(self, request: Request) -> Response:
+        delay = float(request.query.get("delay", "0.25"))
+        return Response(200, json.dumps({"items": [1]}).encode(), _JSON, header_seconds_per_byte=delay)
 
     def bomb(self, request: Request) -> Response:
         inflated = b'{"items": "' + b"0" * (int(request.query.get("mib", "8")) * 2**20) + b'"}'
@@ -76,6 +82,9 @@ class HostileApi(Emulator):
             "keys": lambda: Response.json({f"key{i}": i for i in range(200_000)}),
             "trickle": lambda: Response(
                 200, json.dumps({"access_token": issued}).encode(), _JSON, seconds_per_byte=0.25
+            ),
+            "trickle-headers": lambda: Response(
+                200, json.dumps({"access_token": issued}).encode(), _JSON, header_seconds_per_byte=0.25
             ),
             "echo": lambda: Response(400, f"bad request; you sent {request.header('authorization')}".encode(), _TEXT),
         }
