@@ -218,9 +218,11 @@ class Fetcher:
     def _next(self, request: RequestSpec, paginator: BasePaginator) -> None:
         """Edit `request` into the next page's; a request already sent means the API is going round in circles."""
         paginator.update_request(request)
-        self._remember(request)
+        self._remember(request, paginator)
 
-    def _remember(self, request: RequestSpec) -> None:
+    def _remember(self, request: RequestSpec, paginator: BasePaginator) -> None:
+        if paginator.predictable:  # offsets and page numbers are counted up, not read from answers: no circles
+            return
         blob = json.dumps([request.method, request.url, request.params, request.json, request.data], default=str)
         key = hashlib.sha256(blob.encode()).hexdigest()
         if key in self._requested:
@@ -236,7 +238,7 @@ class Fetcher:
         request, paginator = self.request.copy(), get_paginator(self.paginator_spec)
         if paginator is not None:
             paginator.init_request(request)
-            self._remember(request)
+            self._remember(request, paginator)
         return request, paginator
 
     # -- sync --------------------------------------------------------------------------------------------------
@@ -473,7 +475,6 @@ def send(
 
     With `pace`, each attempt waits for its slot first and tells the pace what the answer said of the rate limit."""
     policy = policy or API_RETRY
-    retrying = Retrying(**_Attempts(policy, request, logger).kwargs(sleep))
 
     def once() -> httpx.Response:
         if pace is not None and (wait := pace.delay()) > 0:
@@ -483,8 +484,13 @@ def send(
             pace.observe(response)
         return _classify(response)
 
+    try:  # the first attempt outside tenacity: most requests need no other, and its machinery costs per page
+        return _final(request, once(), 1, ok_statuses, secrets, policy)
+    except (_RetryableResponse, httpx.HTTPError) as exc:
+        first = exc
+    retrying = Retrying(**_Attempts(policy, request, logger).kwargs(sleep))
     try:
-        response = retrying(once)
+        response = retrying(_replaying(first, once))
     except (_RetryableResponse, httpx.HTTPError) as exc:
         response = _last_answer(request, exc, retrying.statistics.get("attempt_number", 1))
     return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
@@ -503,7 +509,6 @@ async def asend(
 ) -> httpx.Response:
     """Async `send()`."""
     policy = policy or API_RETRY
-    retrying = AsyncRetrying(**_Attempts(policy, request, logger).kwargs(sleep))
 
     async def once() -> httpx.Response:
         if pace is not None and (wait := pace.delay()) > 0:
@@ -514,10 +519,34 @@ async def asend(
         return _classify(response)
 
     try:
-        response = await retrying(once)
+        return _final(request, await once(), 1, ok_statuses, secrets, policy)
+    except (_RetryableResponse, httpx.HTTPError) as exc:
+        first = exc
+    retrying = AsyncRetrying(**_Attempts(policy, request, logger).kwargs(sleep))
+
+    attempt = _replaying(first, once)
+
+    async def replayed() -> httpx.Response:
+        return await attempt()  # the first failure raised again, then `once` itself
+
+    try:
+        response = await retrying(replayed)
     except (_RetryableResponse, httpx.HTTPError) as exc:
         response = _last_answer(request, exc, retrying.statistics.get("attempt_number", 1))
     return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
+
+
+def _replaying(first: BaseException, once: Callable[[], Any]) -> Callable[[], Any]:
+    """`once`, except that its first call raises `first`: how the retry loop learns of the attempt already made
+    (so it counts, waits, logs and gives up exactly as if it had made that attempt itself)."""
+    pending = [first]
+
+    def attempt() -> Any:
+        if pending:
+            raise pending.pop()
+        return once()
+
+    return attempt
 
 
 def _last_answer(request: RequestSpec, exc: BaseException, attempts: int) -> httpx.Response:

@@ -8,6 +8,7 @@ over a list (`data[*].id`); `$` or an empty path is the whole body. A missing ke
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -59,7 +60,7 @@ def find_path(data: Any, path: str | list[PathPart], missing: Any = None) -> Any
     """The value at `path` in `data`, or `missing` when a key or index is not there (None by default).
 
     Under `[*]` each item's missing value is None: a list keeps one entry per item."""
-    parts = parse_path(path) if isinstance(path, str) else path
+    parts = _parsed(path) if isinstance(path, str) else path
     for position, part in enumerate(parts):
         if part == STAR:
             if not isinstance(data, list):
@@ -76,6 +77,12 @@ def find_path(data: Any, path: str | list[PathPart], missing: Any = None) -> Any
             return missing
         data = data[index]
     return data
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(path: str) -> tuple[PathPart, ...]:
+    """`parse_path`, once per path: a paginator reads the same path on every page."""
+    return tuple(parse_path(path))
 
 
 def _list_index(part: PathPart) -> int | None:

@@ -24,6 +24,7 @@ import random
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
@@ -298,7 +299,13 @@ def _within(timeout: float | None, error: type[Exception]) -> float | None:
     return left if timeout is None else min(timeout, left)
 
 
+_BOUND: weakref.WeakSet[httpx.Client | httpx.AsyncClient] = weakref.WeakSet()  # clients already on _Backend
+
+
 def _bound_sockets(client: httpx.Client | httpx.AsyncClient) -> None:
+    if client in _BOUND:
+        return
+    _BOUND.add(client)
     for transport in (client._transport, *client._mounts.values()):
         pool = getattr(transport, "_pool", None)
         backend = getattr(pool, "_network_backend", None)
@@ -401,7 +408,9 @@ def rate_limit(response: httpx.Response) -> tuple[int, float] | None:
     Read: `X-RateLimit-Remaining`/`-Reset` (and `X-Rate-Limit-*`, `RateLimit-*`), the IETF `RateLimit` field in
     both drafts' syntax (`remaining=5, reset=30` and `"default";r=5;t=30`), with `RateLimit-Policy`'s window
     (`w=60`) when no reset is given. A reset may be seconds or a Unix time."""
-    headers = response.headers
+    headers = {name: value for name, value in response.headers.items() if "rate" in name}  # one pass, lower-case
+    if not headers:
+        return None
     remaining = reset = None
     for prefix in ("x-ratelimit-", "x-rate-limit-", "ratelimit-"):
         if (value := headers.get(prefix + "remaining")) is not None and value.strip().isdigit():

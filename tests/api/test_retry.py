@@ -117,16 +117,29 @@ def test_a_missing_or_unreadable_retry_after_is_none(headers):
     assert retry_after(httpx.Response(429, headers=headers)) is None
 
 
-def run_async(api, path: str) -> httpx.Response:
+def run_async(api, path: str, policy: RetryPolicy = FAST) -> httpx.Response:
     async def main() -> httpx.Response:
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
-            return await asend(client, RequestSpec("GET", path), FAST)
+            return await asend(client, RequestSpec("GET", path), policy)
 
     return asyncio.run(main())
 
 
 def test_async_retries_5xx(api):
     assert run_async(api, "/flaky/e").json()["attempts"] == 3
+
+
+def test_async_gives_up_after_the_bounded_attempts_each_logged(api, caplog):
+    # the first attempt is made outside the retry loop (a fast path); the loop must still count it
+    with pytest.raises(ApiHTTPError) as caught:
+        run_async(api, "/flaky/g?fail=9", RetryPolicy(attempts=3, backoff=0.01))
+    assert "GET /flaky/g answered 503 Service Unavailable after 3 attempts" in str(caught.value)
+    assert api.hits["flaky:g"] == 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert [w.split(", retrying")[0] for w in warnings] == [
+        "GET /flaky/g answered 503; attempt 1 of 3",
+        "GET /flaky/g answered 503; attempt 2 of 3",
+    ]
 
 
 def test_async_waits_what_retry_after_asks(api):
