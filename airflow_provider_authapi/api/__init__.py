@@ -1,8 +1,7 @@
 """Airflow-free request layer over httpx: pagination, response filters, sending with retries, JSON Lines output.
 
-The errors, the retry policy and the path language live in the auth core and are re-exported here.
-`call.ApiCall` holds the request arguments the operator, the sensor and the trigger share (its `hook()` and
-`ahook()` import the Airflow hook when called).
+The errors, the retry policy and the path language live in the auth core and are re-exported here. The request
+arguments the operator, the sensor and the trigger share (`ApiCall`) sit with the Airflow hook that runs them.
 """
 
 from __future__ import annotations

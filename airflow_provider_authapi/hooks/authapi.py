@@ -1,14 +1,42 @@
-"""`AuthApiHook`: an authenticated httpx client for any of our connection types, with a shared token cache."""
+"""`AuthApiHook`: an authenticated httpx client for any of our connection types, with a shared token cache; and
+`ApiCall`: the request arguments the operator, the sensor and the trigger share, as one value.
+
+The operator and the sensor build an `ApiCall` from their rendered arguments, fill the endpoint's placeholders
+from the hook, then either fetch in the worker or hand `to_dict()` to `AuthApiTrigger`, which rebuilds it with
+`from_dict()` in the triggerer:
+
+    call = ApiCall("crm", "/v3/company/{realm_id}/query", query_params={"query": "select ..."})
+    hook = call.hook()
+    call = call.with_endpoint_vars(hook.endpoint_vars())
+    with hook.get_client() as client:
+        records = call.fetcher(hook).run(client)
+
+The dict form holds the connection id and request specs only, never a token or secret.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import string
 import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from airflow.sdk import BaseHook
 
+from airflow_provider_authapi.api.fetch import Fetcher, check_response_actions
+from airflow_provider_authapi.api.pagination import (
+    PaginatorSpec,
+    RequestSpec,
+    ResponseFilter,
+    callable_ref,
+    get_paginator,
+    resolve_callable,
+)
 from airflow_provider_authapi.auth import (
     build_auth,
     build_token_manager,
@@ -16,7 +44,8 @@ from airflow_provider_authapi.auth import (
 )
 from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig
 from airflow_provider_authapi.auth.config import config_secrets as core_config_secrets
-from airflow_provider_authapi.auth.errors import AuthApiError
+from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
+from airflow_provider_authapi.auth.retry import RetryPolicy
 from airflow_provider_authapi.auth.store import PUBLIC_EXTRA_KEYS, Token
 from airflow_provider_authapi.connections import auth_config_from_connection
 from airflow_provider_authapi.connections.mapping import connection_value
@@ -24,6 +53,8 @@ from airflow_provider_authapi.store import VariableTokenStore
 
 if TYPE_CHECKING:
     from airflow_provider_authapi.auth.manager import TokenManager
+
+DEFAULT_CONN_ID = "authapi_default"
 
 # One TokenManager per (connection, credentials) in this process: every hook instance, task and trigger
 # running here shares its in-memory token, so the store is read at most once per token lifetime.
@@ -76,7 +107,7 @@ class AuthApiHook(BaseHook):
     """
 
     conn_name_attr = "authapi_conn_id"
-    default_conn_name = "authapi_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "authapi_oauth2"
     hook_name = "Authenticated REST API"
 
@@ -198,3 +229,205 @@ class AuthApiHook(BaseHook):
         from airflow_provider_authapi.plugins.connection_check import run_connection_test
 
         return run_connection_test(self)
+
+
+# -- the request arguments operator, sensor and trigger share ----------------------------------------------------
+
+# The request arguments Airflow renders with Jinja, and how the UI shows them rendered.
+REQUEST_TEMPLATE_FIELDS = ("endpoint", "query_params", "json", "data", "headers")
+REQUEST_TEMPLATE_RENDERERS = {"query_params": "json", "json": "json", "data": "py", "headers": "json"}
+
+ResponseFilterSpec = str | Callable[[Any], Any] | dict[str, str] | None
+ResponseCheck = Callable[[Any], bool]
+
+
+class AuthApiTaskError(AuthApiError):
+    """A deferred request failed in the triggerer; the message is the trigger's, secret-free."""
+
+
+def format_endpoint(endpoint: str, variables: Mapping[str, str]) -> str:
+    """Fill `{name}` placeholders (e.g. `/v3/company/{realm_id}/query`) from the hook's `endpoint_vars()`."""
+    if "{" not in endpoint:
+        return endpoint
+    names = {name for _, name, _, _ in string.Formatter().parse(endpoint) if name}
+    missing = sorted(names - set(variables))
+    if missing:
+        known = ", ".join(sorted(variables)) or "none"
+        raise ConfigError("endpoint", f"{endpoint!r} needs {missing}; the connection provides: {known}")
+    return endpoint.format_map(variables)
+
+
+def event_result(event: dict[str, Any]) -> Any:
+    """The result a trigger sent back, or raise with its (secret-free) error message."""
+    if event.get("status") != "success":
+        raise AuthApiTaskError(f"{event.get('error', 'Error')}: {event.get('message', 'no message')}")
+    return event.get("result")
+
+
+def _by_import_path(field_name: str, build: Callable[[], Any], why: str) -> Any:
+    """`build()`, with a refusal re-worded to say why an import path is needed."""
+    try:
+        return build()
+    except ConfigError as exc:
+        raise ConfigError(field_name, f"{exc} ({why})") from None
+
+
+TASK_ARGUMENTS = ("endpoint", "method", "query_params", "json", "data", "headers", "response_filter", "response_check")
+
+
+@dataclass
+class ApiCall:
+    """One call through an `authapi_*` connection: what to request and how to read the answer.
+
+    `endpoint` may hold `{name}` placeholders until `with_endpoint_vars()`; `response_filter` is a path, a
+    callable or its spec; `pagination` a paginator, its name or its dict; `ok_statuses` are statuses that
+    mean "not yet" to a sensor; `allow_empty_pages` takes a page without the filtered path as no records
+    instead of an error; `concurrency`, `max_requests_per_second` and `response_actions` are `Fetcher`'s.
+    """
+
+    authapi_conn_id: str = DEFAULT_CONN_ID
+    endpoint: str = ""
+    method: str = "GET"
+    query_params: dict[str, Any] | None = None
+    json: Any = None
+    data: Any = None
+    headers: dict[str, str] | None = None
+    response_filter: ResponseFilterSpec = None
+    pagination: PaginatorSpec = None
+    response_check: ResponseCheck | None = None
+    max_pages: int | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    ok_statuses: tuple[int, ...] = ()
+    allow_empty_pages: bool = False
+    concurrency: int = 1
+    max_requests_per_second: float | None = None
+    response_actions: dict[int, str] | None = None
+
+    def __post_init__(self) -> None:
+        self.method = self.method.upper()
+        self.ok_statuses = tuple(self.ok_statuses or ())
+
+    @classmethod
+    def of_task(cls, task: Any, **more: Any) -> ApiCall:
+        """The call an operator or sensor describes with its (rendered) attributes of the same names."""
+        shared = {name: getattr(task, name) for name in TASK_ARGUMENTS}
+        return cls(task.authapi_conn_id, retry=task.request_retry, **shared, **more)
+
+    def validate(self, *, deferrable: bool = False) -> None:
+        """Fail when the DAG is parsed, not at run time, on a bad filter or paginator (and, for a deferrable
+        task, on a callable the triggerer could not import)."""
+        ResponseFilter.of(self.response_filter)
+        get_paginator(self.pagination)
+        check_response_actions(self.response_actions)
+        if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise ConfigError("concurrency", f"must be a whole number, 1 or more (got {self.concurrency!r})")
+        if self.max_requests_per_second is not None and not self.max_requests_per_second > 0:
+            raise ConfigError("max_requests_per_second", f"must be above 0 (got {self.max_requests_per_second!r})")
+        if deferrable:
+            self._reading_specs()
+
+    # -- in the worker -----------------------------------------------------------------------------------------
+
+    def hook(self) -> AuthApiHook:
+        """The connection's hook."""
+        return AuthApiHook(self.authapi_conn_id)
+
+    def with_endpoint_vars(self, variables: Mapping[str, str]) -> ApiCall:
+        """This call with the endpoint's placeholders filled (done once, in the worker)."""
+        return replace(self, endpoint=format_endpoint(self.endpoint, variables))
+
+    def request(self) -> RequestSpec:
+        return RequestSpec(
+            self.method,
+            self.endpoint,
+            params=dict(self.query_params or {}),
+            json=self.json,
+            data=self.data,
+            headers=self.headers or {},
+        )
+
+    def fetcher(self, hook: AuthApiHook, logger: logging.Logger | Any = None) -> Fetcher:
+        """The page loop of this call; errors are scrubbed of every secret of the hook's connection."""
+        return Fetcher(
+            self.request(),
+            paginator=self.pagination,
+            response_filter=self.response_filter,
+            response_check=self.response_check,
+            retry=self.retry,
+            max_pages=self.max_pages,
+            secrets=core_config_secrets(hook.config),
+            logger=logger or logging.getLogger(__name__),
+            ok_statuses=self.ok_statuses,
+            allow_empty_pages=self.allow_empty_pages,
+            concurrency=self.concurrency,
+            max_requests_per_second=self.max_requests_per_second,
+            response_actions=self.response_actions,
+        )
+
+    # -- to and from the triggerer -----------------------------------------------------------------------------
+
+    def _reading_specs(self) -> dict[str, Any]:
+        """Paginator, filter and check as plain data; a lambda or nested function is refused, naming its field."""
+        paginator = get_paginator(self.pagination)
+        pagination_spec = paginator.to_spec() if paginator else None
+        response_filter = ResponseFilter.of(self.response_filter)
+        filter_spec = check_ref = None
+        if response_filter is not None:
+            why = "deferrable=True sends it by import path"
+            filter_spec = _by_import_path("response_filter", response_filter.to_spec, why)
+        if self.response_check is not None:
+            check, why = self.response_check, "deferrable=True sends it to the triggerer by import path"
+            check_ref = _by_import_path("response_check", lambda: callable_ref(check), why)
+        return {
+            "pagination": pagination_spec,
+            "response_filter": filter_spec,
+            "response_check": check_ref,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The trigger's kwargs: plain data; callables and custom paginators by import path."""
+        return {
+            "authapi_conn_id": self.authapi_conn_id,
+            "request": self.request().to_dict(),
+            **self._reading_specs(),
+            "max_pages": self.max_pages,
+            "retry": self.retry.to_spec(),
+            "ok_statuses": list(self.ok_statuses) or None,
+            "allow_empty_pages": self.allow_empty_pages,
+            "concurrency": self.concurrency,
+            "max_requests_per_second": self.max_requests_per_second,
+            "response_actions": {str(k): v for k, v in (self.response_actions or {}).items()} or None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ApiCall:
+        """Inverse of `to_dict()`: imports the callables it names."""
+        request = RequestSpec.from_dict(data["request"])
+        check = data.get("response_check")
+        return cls(
+            authapi_conn_id=data["authapi_conn_id"],
+            endpoint=request.url,
+            method=request.method,
+            query_params=request.params,
+            json=request.json,
+            data=request.data,
+            headers=request.headers,
+            response_filter=data.get("response_filter"),
+            pagination=data.get("pagination"),
+            response_check=resolve_callable(check) if check else None,
+            max_pages=data.get("max_pages"),
+            retry=RetryPolicy.of(data.get("retry")),
+            ok_statuses=tuple(data.get("ok_statuses") or ()),
+            allow_empty_pages=bool(data.get("allow_empty_pages")),
+            concurrency=int(data.get("concurrency") or 1),
+            max_requests_per_second=data.get("max_requests_per_second"),
+            response_actions=check_response_actions(data.get("response_actions")) or None,
+        )
+
+    async def ahook(self) -> AuthApiHook:
+        """The connection's hook inside the triggerer's event loop."""
+        connection = await AuthApiHook.aget_connection(self.authapi_conn_id)
+        hook = AuthApiHook(self.authapi_conn_id, connection=connection)
+        # building the config registers its secrets with the masker, a sync Task SDK call: not on the loop
+        await asyncio.to_thread(getattr, hook, "config")
+        return hook

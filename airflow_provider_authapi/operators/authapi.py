@@ -11,14 +11,14 @@ from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.configuration import conf
 
 from airflow_provider_authapi.api import JsonLinesWriter, RetryPolicy
-from airflow_provider_authapi.api.call import (
+from airflow_provider_authapi.api.fetch import Fetcher
+from airflow_provider_authapi.api.pagination import PaginatorSpec
+from airflow_provider_authapi.hooks.authapi import (
     REQUEST_TEMPLATE_FIELDS,
     REQUEST_TEMPLATE_RENDERERS,
     ApiCall,
     event_result,
 )
-from airflow_provider_authapi.api.fetch import Fetcher
-from airflow_provider_authapi.api.pagination import PaginatorSpec
 from airflow_provider_authapi.operators.assets import add_to_outlet_events, load_summary
 from airflow_provider_authapi.operators.incremental import Incremental, IncrementalLoad
 

@@ -29,7 +29,7 @@ from airflow_provider_authapi.auth.errors import ApiResponseError, ConfigError
 from airflow_provider_authapi.auth.json_path import STAR, find_path, parse_path
 
 if TYPE_CHECKING:
-    from airflow_provider_authapi.api.call import ApiCall
+    from airflow_provider_authapi.hooks.authapi import ApiCall
 
 log = logging.getLogger(__name__)
 

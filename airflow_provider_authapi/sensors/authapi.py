@@ -10,7 +10,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 
 from airflow_provider_authapi.api import RetryPolicy
-from airflow_provider_authapi.api.call import (
+from airflow_provider_authapi.hooks.authapi import (
     REQUEST_TEMPLATE_FIELDS,
     REQUEST_TEMPLATE_RENDERERS,
     ApiCall,

@@ -15,7 +15,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_authapi.api import Fetcher, JsonLinesWriter
-from airflow_provider_authapi.api.call import ApiCall, AuthApiTaskError
+from airflow_provider_authapi.hooks.authapi import ApiCall, AuthApiTaskError
 
 MAX_EVENT_BYTES = 1024 * 1024  # a result larger than this (as JSON) needs output_path: events live in the metadata DB
 

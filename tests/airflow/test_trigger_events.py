@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from airflow_provider_authapi.api.call import ApiCall
 from airflow_provider_authapi.api.pagination import OffsetPaginator
+from airflow_provider_authapi.hooks.authapi import ApiCall
 from airflow_provider_authapi.triggers import authapi as trigger_module
 from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
 from tests.emulators.paged_api import PagedApiEmulator

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_authapi.api.call import ApiCall, AuthApiTaskError, event_result
 from airflow_provider_authapi.api.pagination import OffsetPaginator
 from airflow_provider_authapi.auth.errors import ConfigError
 from airflow_provider_authapi.auth.retry import RetryPolicy
+from airflow_provider_authapi.hooks.authapi import ApiCall, AuthApiTaskError, event_result
 
 
 def is_done(body):
