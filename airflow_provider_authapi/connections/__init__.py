@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from airflow_provider_authapi.connections.fields import CONNECTION_TYPES, ConnectionType, FieldSpec
-from airflow_provider_authapi.connections.mapping import auth_config_from_connection, connection_value
+from airflow_provider_authapi.connections.fields import (
+    CONNECTION_TYPES,
+    ConnectionType,
+    FieldSpec,
+    auth_config_from_connection,
+    connection_value,
+)
 
 __all__ = ["CONNECTION_TYPES", "ConnectionType", "FieldSpec", "auth_config_from_connection", "connection_value"]

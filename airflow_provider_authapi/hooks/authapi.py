@@ -48,7 +48,7 @@ from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
 from airflow_provider_authapi.auth.retry import RetryPolicy
 from airflow_provider_authapi.auth.store import PUBLIC_EXTRA_KEYS, Token
 from airflow_provider_authapi.connections import auth_config_from_connection
-from airflow_provider_authapi.connections.mapping import connection_value
+from airflow_provider_authapi.connections.fields import connection_value
 from airflow_provider_authapi.store import VariableTokenStore
 
 if TYPE_CHECKING:

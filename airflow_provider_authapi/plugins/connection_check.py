@@ -73,7 +73,7 @@ def _run(hook: Any, shown: str, secrets: list[str]) -> tuple[bool, str]:
 
 
 def _static(hook: Any, config: Any) -> tuple[bool, str]:
-    from airflow_provider_authapi.connections.mapping import connection_value
+    from airflow_provider_authapi.connections.fields import connection_value
 
     endpoint = connection_value(hook.connection, "test_endpoint")
     with httpx.Client(**{**client_kwargs(config.common), "auth": build_auth(config)}) as client:
