@@ -304,9 +304,10 @@ def expected_extra(form: Form, plan: Plan) -> dict[str, Any]:
     return {name: typed.get(name, field["schema"].get("default")) for name, field in form.fields.items()}
 
 
-def as_shown(spec: FieldSpec, value: Any) -> Any:
-    """A stored value as the form shows it: text fields show text, "" for none."""
-    if spec.kind in ("choice", "boolean", "object"):
+def as_shown(spec: FieldSpec, value: Any, schema: dict[str, Any]) -> Any:
+    """A stored value as the form shows it: text fields show text, "" for none; a dropdown (any field the form
+    offers choices for, `profile` included) shows its value, None when none is chosen."""
+    if spec.kind in ("choice", "boolean", "object") or "enum" in schema:
         return value
     return "" if value is None else str(value)
 
@@ -347,7 +348,7 @@ def check_edit_form(page: Any, plan: Plan, expected: dict[str, Any], shots: Path
                 continue
             shown = form.shown(name)
             assert shown != "***", f"{plan.conn_id}: {name} shows Airflow's mask"
-            assert shown == as_shown(spec, expected[name]), (plan.conn_id, name, shown)
+            assert shown == as_shown(spec, expected[name], form.fields[name]["schema"]), (plan.conn_id, name, shown)
     form.open_part(DEFAULT_SECTION if DEFAULT_SECTION in by_part else next(iter(by_part)))
     form.dialog.screenshot(path=shots / f"connection-form-{plan.conn_type}-edit.png")  # the first part
     for secret in plan.secrets:

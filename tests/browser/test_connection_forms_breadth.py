@@ -215,21 +215,6 @@ def pasting(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return held
 
 
-@pytest.fixture
-def no_profile_reads_empty(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`check_edit_form` compares each field with `as_shown(spec, value)`, which reads `profile` as a text field
-    (its spec's kind) while the form renders it as a dropdown: one left unchosen reads None, not "". The
-    connections here use no profile, so an unchosen profile dropdown is read as the empty text it stands for."""
-    shown = Form.shown
-
-    def shown_or_empty(self: Form, name: str) -> Any:
-        value = shown(self, name)
-        dropdown = "enum" in self.fields[name]["schema"] and self.specs[name].kind != "choice"
-        return "" if dropdown and value is None else value
-
-    monkeypatch.setattr(Form, "shown", shown_or_empty)
-
-
 # -- checks ----------------------------------------------------------------------------------------------------
 
 
@@ -335,7 +320,6 @@ def test_newer_auth_fields_typed_in_the_form_work(
     airflow_url: str,
     emulators: Emulators,
     pasting: dict[str, str],
-    no_profile_reads_empty: None,
     artifacts_dir: Path,
 ):
     started = time.monotonic()
