@@ -25,7 +25,7 @@ from typing import Any
 from airflow_provider_authapi.auth import authorization_url, exchange_code, new_pkce_verifier
 from airflow_provider_authapi.auth.config import OAuth2Config
 from airflow_provider_authapi.auth.errors import AuthApiError
-from airflow_provider_authapi.auth.store import REALM_ID, Token
+from airflow_provider_authapi.auth.tokens import REALM_ID, Token
 from airflow_provider_authapi.store import VariableTokenStore
 
 CONSENT_TTL_SECONDS = 600.0

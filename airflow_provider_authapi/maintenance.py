@@ -25,7 +25,7 @@ from airflow_provider_authapi.auth.client import ssl_verify
 from airflow_provider_authapi.auth.config import OAuth2Config
 from airflow_provider_authapi.auth.errors import AuthApiError, scrub
 from airflow_provider_authapi.auth.grants import OAuth2Grant, Revocation, TokenEndpoint
-from airflow_provider_authapi.auth.store import REFRESH_EXPIRES_AT, Token
+from airflow_provider_authapi.auth.tokens import REFRESH_EXPIRES_AT, Token
 from airflow_provider_authapi.plugins.pages import when as _when
 from airflow_provider_authapi.store import VariableTokenStore
 from airflow_provider_authapi.store.variables import TOKEN_VARIABLE_PREFIX, variables_for_this_process

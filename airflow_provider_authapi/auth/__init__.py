@@ -28,7 +28,7 @@ from airflow_provider_authapi.auth.config import (
     TokenPlacement,
 )
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError, TokenEndpointError, UnauthorizedError
-from airflow_provider_authapi.auth.store import Token
+from airflow_provider_authapi.auth.tokens import Token
 
 __all__ = [
     "ApiKeyConfig",

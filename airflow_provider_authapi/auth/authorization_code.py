@@ -13,7 +13,7 @@ from airflow_provider_authapi.auth.config import CommonConfig, OAuth2Config
 from airflow_provider_authapi.auth.errors import ConfigError
 from airflow_provider_authapi.auth.grants import OAuth2Grant, TokenEndpoint
 from airflow_provider_authapi.auth.retry import RetryPolicy
-from airflow_provider_authapi.auth.store import Token
+from airflow_provider_authapi.auth.tokens import Token
 
 
 def new_pkce_verifier() -> str:

@@ -34,9 +34,8 @@ from airflow_provider_authapi.auth.config import (
 )
 from airflow_provider_authapi.auth.errors import ConfigError, UnauthorizedError, response_excerpt
 from airflow_provider_authapi.auth.grants import SESSION_COOKIES, LoginGrant, OAuth2Grant, TokenEndpoint, basic_header
-from airflow_provider_authapi.auth.manager import TokenManager
 from airflow_provider_authapi.auth.retry import RetryPolicy
-from airflow_provider_authapi.auth.store import Token, TokenStore
+from airflow_provider_authapi.auth.tokens import Token, TokenManager, TokenStore
 
 # -- The httpx.Auth schemes -----------------------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ from airflow_provider_authapi.auth.retry import (
     retry_after,
     send_bounded,
 )
-from airflow_provider_authapi.auth.store import INSTANCE_URL, LAST_TIMESTAMP, REFRESH_EXPIRES_AT, Token
+from airflow_provider_authapi.auth.tokens import INSTANCE_URL, LAST_TIMESTAMP, REFRESH_EXPIRES_AT, Token
 
 # Token-response keys that say how long the refresh token lives (QuickBooks; Keycloak; others), kept in
 # `Token.extra[REFRESH_EXPIRES_AT]` as an absolute time (never a secret). 0 or less: no expiry given.

@@ -46,13 +46,13 @@ from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, Beare
 from airflow_provider_authapi.auth.config import config_secrets as core_config_secrets
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
 from airflow_provider_authapi.auth.retry import RetryPolicy
-from airflow_provider_authapi.auth.store import PUBLIC_EXTRA_KEYS, Token
+from airflow_provider_authapi.auth.tokens import PUBLIC_EXTRA_KEYS, Token
 from airflow_provider_authapi.connections import auth_config_from_connection
 from airflow_provider_authapi.connections.fields import connection_value
 from airflow_provider_authapi.store import VariableTokenStore
 
 if TYPE_CHECKING:
-    from airflow_provider_authapi.auth.manager import TokenManager
+    from airflow_provider_authapi.auth.tokens import TokenManager
 
 DEFAULT_CONN_ID = "authapi_default"
 

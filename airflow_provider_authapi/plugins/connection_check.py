@@ -19,7 +19,7 @@ import httpx
 from airflow_provider_authapi.auth import build_auth, build_token_manager, client_kwargs
 from airflow_provider_authapi.auth.config import OAuth2Config, TokenLoginConfig, TokenPlacement
 from airflow_provider_authapi.auth.errors import AuthApiError, UnauthorizedError, scrub
-from airflow_provider_authapi.auth.store import MemoryTokenStore, Token
+from airflow_provider_authapi.auth.tokens import MemoryTokenStore, Token
 from airflow_provider_authapi.plugins.connection_test import tested_connection_id
 
 STORED_TOKEN_GRANTS = ("authorization_code", "refresh_token")

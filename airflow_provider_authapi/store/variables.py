@@ -2,7 +2,7 @@
 
 Inside a task, the triggerer or the DAG processor the Variables are read and written through the Task SDK
 (Airflow 3 tasks may not touch the database), which reaches the execution API over HTTP: slow under load, so
-the coordination on top (`auth.store.RefreshQueue`) makes no timing assumption but a ticket's time to live.
+the coordination on top (`auth.tokens.RefreshQueue`) makes no timing assumption but a ticket's time to live.
 In server and CLI processes the metadata ORM is used. Both paths skip the secrets cache and other secrets
 backends: a token read must be fresh, or a rotated refresh token could be lost.
 """
@@ -13,7 +13,7 @@ import hashlib
 from typing import Any
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
-from airflow_provider_authapi.auth.store import TICKET_TTL, Registers, SharedTokenStore
+from airflow_provider_authapi.auth.tokens import TICKET_TTL, Registers, SharedTokenStore
 
 TOKEN_VARIABLE_PREFIX = "authapi_token_"
 QUEUE_VARIABLE_PREFIX = "authapi_refresh_queue:"  # ':' is no character of a conn_id: no name can collide

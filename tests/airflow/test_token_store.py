@@ -12,7 +12,7 @@ import pendulum
 import pytest
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
-from airflow_provider_authapi.auth.store import Token
+from airflow_provider_authapi.auth.tokens import Token
 from airflow_provider_authapi.store import (
     MetadataVariables,
     VariableTokenStore,

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from airflow_provider_authapi.auth import AuthConfig, build_auth, client_kwargs
-from airflow_provider_authapi.auth.manager import TokenManager
 from airflow_provider_authapi.auth.retry import RetryPolicy
+from airflow_provider_authapi.auth.tokens import TokenManager
 from tests.emulators.oauth2_server import LoginServer, OAuth2Server
 
 FAST = RetryPolicy(attempts=3, max_total=10, backoff=0.01, max_backoff=0.05, max_retry_after=2)

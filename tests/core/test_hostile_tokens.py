@@ -23,7 +23,7 @@ from airflow_provider_authapi.auth.errors import (
     response_excerpt,
 )
 from airflow_provider_authapi.auth.retry import RetryPolicy
-from airflow_provider_authapi.auth.store import LIFETIME_BOUNDS, Token
+from airflow_provider_authapi.auth.tokens import LIFETIME_BOUNDS, Token
 from tests.emulators.hostile import ISSUED, HostileApi
 
 NOW = pendulum.datetime(2026, 11, 23, tz="UTC")

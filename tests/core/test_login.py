@@ -15,7 +15,7 @@ from airflow_provider_authapi.auth import (
     build_token_manager,
 )
 from airflow_provider_authapi.auth.json_path import find_path
-from airflow_provider_authapi.auth.store import MemoryTokenStore
+from airflow_provider_authapi.auth.tokens import MemoryTokenStore
 from tests.core.conftest import FAST, call
 from tests.emulators.base import Emulator, Response
 

@@ -18,7 +18,7 @@ from airflow_provider_authapi.auth import (
     new_pkce_verifier,
 )
 from airflow_provider_authapi.auth.errors import InvalidGrantError
-from airflow_provider_authapi.auth.store import MemoryTokenStore
+from airflow_provider_authapi.auth.tokens import MemoryTokenStore
 from tests.core.conftest import FAST, call
 
 

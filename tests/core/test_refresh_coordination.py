@@ -12,8 +12,7 @@ import pendulum
 import pytest
 
 from airflow_provider_authapi.auth import AuthConfig, OAuth2Config, Token, build_token_manager
-from airflow_provider_authapi.auth.manager import TokenManager
-from airflow_provider_authapi.auth.store import MemoryRegisters, RefreshQueue, SharedTokenStore
+from airflow_provider_authapi.auth.tokens import MemoryRegisters, RefreshQueue, SharedTokenStore, TokenManager
 from tests.core.conftest import FAST
 from tests.emulators.base import Request, Response
 from tests.emulators.oauth2_server import OAuth2Server

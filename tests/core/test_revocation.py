@@ -10,7 +10,7 @@ import pytest
 from airflow_provider_authapi.auth import OAuth2Config
 from airflow_provider_authapi.auth.errors import ConfigError, InvalidGrantError
 from airflow_provider_authapi.auth.grants import OAuth2Grant, TokenEndpoint
-from airflow_provider_authapi.auth.store import REFRESH_EXPIRES_AT, MemoryTokenStore, Token
+from airflow_provider_authapi.auth.tokens import REFRESH_EXPIRES_AT, MemoryTokenStore, Token
 from tests.core.conftest import FAST
 from tests.emulators.base import Emulator, Response
 

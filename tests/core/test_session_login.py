@@ -23,7 +23,7 @@ from airflow_provider_authapi.auth import (
 from airflow_provider_authapi.auth.client import set_cookies
 from airflow_provider_authapi.auth.grants import SESSION_COOKIES
 from airflow_provider_authapi.auth.json_path import find_path, parse_path
-from airflow_provider_authapi.auth.store import MemoryTokenStore
+from airflow_provider_authapi.auth.tokens import MemoryTokenStore
 from airflow_provider_authapi.connections import auth_config_from_connection
 from tests.core.conftest import FAST, call
 from tests.emulators.base import Emulator, Request, Response

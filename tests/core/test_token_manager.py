@@ -12,7 +12,7 @@ import pytest
 
 from airflow_provider_authapi.auth import AuthConfig, OAuth2Config, Token, build_token_manager
 from airflow_provider_authapi.auth.errors import InvalidGrantError, TokenStoreError
-from airflow_provider_authapi.auth.store import MemoryTokenStore
+from airflow_provider_authapi.auth.tokens import MemoryTokenStore
 from tests.core.conftest import FAST
 
 

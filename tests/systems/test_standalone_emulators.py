@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from airflow_provider_authapi.auth import build_auth, build_token_manager, client_kwargs
-from airflow_provider_authapi.auth.store import MemoryTokenStore
+from airflow_provider_authapi.auth.tokens import MemoryTokenStore
 from airflow_provider_authapi.connections import auth_config_from_connection
 from tests.conftest import ROOT
 from tests.emulators.google import SPREADSHEET_ID
