@@ -41,6 +41,7 @@ from airflow_provider_authapi.auth.errors import (
     request_secrets,
     response_excerpt,
     scrub,
+    unsendable,
 )
 from airflow_provider_authapi.auth.json_path import MISSING
 from airflow_provider_authapi.auth.retry import (
@@ -554,7 +555,7 @@ def _last_answer(request: RequestSpec, exc: BaseException, attempts: int) -> htt
     if isinstance(exc, _RetryableResponse):
         return exc.response
     if isinstance(exc, httpx.LocalProtocolError):
-        raise _unsendable(request) from None  # its message quotes the offending header value: a secret, maybe
+        raise ApiTransportError(unsendable(request.label)) from None  # its own message quotes the value
     if isinstance(exc, httpx.TransportError):
         raise _transport_error(request, exc, attempts) from exc
     if isinstance(exc, httpx.DecodingError):
@@ -562,11 +563,6 @@ def _last_answer(request: RequestSpec, exc: BaseException, attempts: int) -> htt
     raise exc
 
 
-def _unsendable(request: RequestSpec) -> ApiTransportError:
-    return ApiTransportError(
-        f"{request.label} could not be sent: a header holds a line break or another character HTTP forbids (check "
-        "the connection's header_prefix and extra_headers, and the token or key for a trailing newline)"
-    )
 
 
 def _transport_error(request: RequestSpec, exc: httpx.TransportError, attempts: int) -> ApiTransportError:

@@ -122,6 +122,15 @@ MIN_SECRET_CHARS = 4  # shorter values would scrub ordinary words
 SENSITIVE_NAME = re.compile(r"auth|token|key|secret|passw|signature|session|cookie", re.IGNORECASE)
 
 
+def unsendable(what: str) -> str:
+    """Why `what` (a request) could not be sent, without the value at fault: httpx's `LocalProtocolError` quotes
+    the header value it refuses, which is often a credential with a trailing newline pasted from a file."""
+    return (
+        f"{what} could not be sent: a header holds a line break or another character HTTP forbids (check the "
+        "connection's header_prefix and extra_headers, and the token, key or credentials for a trailing newline)"
+    )
+
+
 def request_secrets(response: httpx.Response) -> list[str]:
     """Credential-looking values the request carried (auth headers, `?api_key=`...), to scrub from excerpts."""
     try:

@@ -40,6 +40,7 @@ from airflow_provider_authapi.auth.errors import (
     response_excerpt,
     safe_url,
     scrub,
+    unsendable,
 )
 from airflow_provider_authapi.auth.json_path import find_path, parse_path
 from airflow_provider_authapi.auth.retry import (
@@ -590,11 +591,7 @@ def _cause(exc: httpx.HTTPError) -> httpx.HTTPError | None:
 def _transport_error(request: TokenRequest, exc: httpx.HTTPError) -> TokenTransportError:
     url = safe_url(request.url)
     if isinstance(exc, httpx.LocalProtocolError):
-        message = (
-            f"token request to {url} could not be sent: a header holds a line break or another character HTTP "
-            "forbids (check the connection's extra_headers and credentials for a trailing newline)"
-        )
-        return TokenTransportError(message, transient=False, url=url)
+        return TokenTransportError(unsendable(f"token request to {url}"), transient=False, url=url)
     if isinstance(exc, httpx.DecodingError):
         return TokenTransportError(f"token endpoint {url}: {exc}", transient=False, url=url)
     if is_tls_verification_error(exc):
