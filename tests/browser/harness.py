@@ -125,3 +125,15 @@ def sign_in(page: Any, shot: Path | None = None) -> None:
     if shot is not None:
         page.screenshot(path=shot)
     page.get_by_role("button", name="Sign in").click()
+
+
+@contextmanager
+def signed_in_connections_page(airflow_url: str) -> Iterator[Any]:
+    """Chromium on Admin > Connections, signed in, the clipboard allowed (JSON and PEM text are pasted)."""
+    with chromium() as browser, new_page(browser, width=1100, height=1500) as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+        page.goto(f"{airflow_url}/connections")
+        page.wait_for_url("**/auth/login**")
+        sign_in(page)
+        page.wait_for_url(f"{airflow_url}/connections")
+        yield page

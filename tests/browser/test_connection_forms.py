@@ -27,7 +27,7 @@ from airflow_provider_authapi.connections.fields import CONNECTION_TYPES, FieldS
 from airflow_provider_authapi.get_provider_info import get_provider_info
 from airflow_provider_authapi.hooks.authapi import AuthApiHook, reset_token_managers
 from airflow_provider_authapi.profiles import PROFILES
-from tests.browser.harness import PASSWORD, USER, api_server, chromium, free_port, new_page, sign_in
+from tests.browser.harness import PASSWORD, USER, api_server, free_port, signed_in_connections_page
 from tests.conftest import ROOT, run_dag
 from tests.emulators.appsmith import AppsmithEmulator
 from tests.emulators.aspire import AspireEmulator
@@ -173,13 +173,8 @@ def airflow_url(airflow_db: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def page(airflow_url: str) -> Iterator[Any]:
-    """One signed-in Chromium page for the module (clipboard allowed: JSON is pasted)."""
-    with chromium() as browser, new_page(browser, width=1100, height=1500) as page:
-        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-        page.goto(f"{airflow_url}/connections")
-        page.wait_for_url("**/auth/login**")
-        sign_in(page)
-        page.wait_for_url(f"{airflow_url}/connections")
+    """One signed-in Chromium page for the module."""
+    with signed_in_connections_page(airflow_url) as page:
         yield page
 
 

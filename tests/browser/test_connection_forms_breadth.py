@@ -32,7 +32,7 @@ import pytest
 
 from airflow_provider_authapi.hooks.authapi import reset_token_managers
 from airflow_provider_authapi.maintenance import clear_and_revoke
-from tests.browser.harness import api_server, chromium, free_port, new_page, sign_in
+from tests.browser.harness import api_server, free_port, signed_in_connections_page
 from tests.browser.test_connection_forms import (
     Form,
     Plan,
@@ -179,13 +179,8 @@ def airflow_url(airflow_db: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def page(airflow_url: str) -> Iterator[Any]:
-    """One signed-in Chromium page for the module (clipboard allowed: JSON and PEM text are pasted)."""
-    with chromium() as browser, new_page(browser, width=1100, height=1500) as page:
-        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-        page.goto(f"{airflow_url}/connections")
-        page.wait_for_url("**/auth/login**")
-        sign_in(page)
-        page.wait_for_url(f"{airflow_url}/connections")
+    """One signed-in Chromium page for the module."""
+    with signed_in_connections_page(airflow_url) as page:
         yield page
 
 
