@@ -104,6 +104,14 @@ class DagRunResult:
             tis = self.dag_run.get_task_instances(session=session)
             return {(ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis}
 
+    def task_seconds(self, task_id: str) -> float:
+        """How long the task instance ran, start to end, as the metadata DB recorded it."""
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            ti = next(ti for ti in self.dag_run.get_task_instances(session=session) if ti.task_id == task_id)
+            return (ti.end_date - ti.start_date).total_seconds()
+
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         from airflow.models.xcom import XComModel
         from airflow.utils.session import create_session
