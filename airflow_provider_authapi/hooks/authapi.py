@@ -42,8 +42,7 @@ from airflow_provider_authapi.auth import (
     build_token_manager,
     client_kwargs,
 )
-from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig
-from airflow_provider_authapi.auth.config import config_secrets as core_config_secrets
+from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig, config_secrets
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
 from airflow_provider_authapi.auth.retry import RetryPolicy
 from airflow_provider_authapi.auth.tokens import PUBLIC_EXTRA_KEYS, Token
@@ -66,11 +65,6 @@ def reset_token_managers() -> None:
     """Forget every in-process token (tests; or after `airflow authapi token clear`)."""
     with _MANAGERS_LOCK:
         _MANAGERS.clear()
-
-
-def config_secrets(config: AuthConfig) -> list[str]:
-    """Every secret a config holds, to be masked in task logs."""
-    return core_config_secrets(config)
 
 
 def mask(*secrets: str | None) -> None:
@@ -355,7 +349,7 @@ class ApiCall:
             response_check=self.response_check,
             retry=self.retry,
             max_pages=self.max_pages,
-            secrets=core_config_secrets(hook.config),
+            secrets=config_secrets(hook.config),
             logger=logger or logging.getLogger(__name__),
             ok_statuses=self.ok_statuses,
             allow_empty_pages=self.allow_empty_pages,

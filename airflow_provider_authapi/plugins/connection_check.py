@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from airflow_provider_authapi.auth import build_auth, build_token_manager, client_kwargs
-from airflow_provider_authapi.auth.config import OAuth2Config, TokenLoginConfig, TokenPlacement
+from airflow_provider_authapi.auth.config import OAuth2Config, TokenLoginConfig, TokenPlacement, config_secrets
 from airflow_provider_authapi.auth.errors import AuthApiError, UnauthorizedError, scrub
 from airflow_provider_authapi.auth.tokens import MemoryTokenStore, Token
 from airflow_provider_authapi.plugins.connection_test import tested_connection_id
@@ -41,8 +41,6 @@ def run_connection_test(hook: Any) -> tuple[bool, str]:
 
 
 def _run(hook: Any, shown: str, secrets: list[str]) -> tuple[bool, str]:
-    from airflow_provider_authapi.hooks.authapi import config_secrets
-
     config = hook.config
     secrets += config_secrets(config)
     scheme = config.scheme
