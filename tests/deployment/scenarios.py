@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -14,10 +15,11 @@ from typing import Any
 
 from tests.deployment.harness import ROOT, Deployment, DeploymentError, max_concurrency, percentile, variable_traffic
 from tests.emulators.jwt_oauth2 import KeyPair, new_key
-from tests.emulators.strict_oauth2 import StrictOAuth2Server
+from tests.emulators.strict_oauth2 import StrictOAuth2Server, item_id
 
 DAG_ID = "shared_cache_load"
 WORKING_TASKS = ("call_api", "sync_pages", "deferred_pages")  # the tasks that use the token (not the planners)
+OPERATOR_TASKS = ("sync_pages", "deferred_pages")
 MIN_CONCURRENT = 48
 MIN_LIFETIMES = 3
 MAX_TOKEN_REQUESTS_PER_LIFETIME = 1.5
@@ -42,6 +44,10 @@ class Scenario:
     interval: float = 2.0
     runs: int = 2
     min_lifetimes: float = MIN_LIFETIMES  # the first to last API call must span this many token lifetimes
+    # The deferrable operators' `concurrency` (pages in flight in the triggerer); each page is then this many times
+    # slower at the emulator, so the tasks use the token as long as with 1. 1 (the default) passes no
+    # `concurrency` at all: bench/deployment.py's baseline revision predates it.
+    deferred_concurrency: int = 1
 
     @property
     def conf(self) -> dict[str, Any]:
@@ -51,16 +57,27 @@ class Scenario:
             "operator_tasks": self.operator_tasks,
             "duration": self.duration,
             "interval": self.interval,
+            "deferred_concurrency": self.deferred_concurrency,
         }
+
+    @property
+    def pages(self) -> int:
+        """One-record pages each operator task fetches (as the DAG's `operator_arguments` counts them)."""
+        return max(1, round(self.duration / self.interval))
 
 
 # Durations leave a few seconds over `min_lifetimes`: the first to last API call must span that many lifetimes.
 # jwt_bearer is short (it adds about a minute to CI): 45 s of calls plus the tasks' staggered start span 2 lifetimes.
+# Every scenario's deferrable operators page CONCURRENCY at a time in the triggerer (each page CONCURRENCY x 2 s slow).
+CONCURRENCY = 3
 SCENARIOS = (
-    Scenario("rotating", "authapi_rotating", "refresh_token", lifetime=60, duration=190),
-    Scenario("client_credentials", "authapi_client_credentials", "client_credentials", lifetime=20, duration=75),
-    Scenario("jwt_bearer", "authapi_jwt_bearer", "jwt_bearer", lifetime=20, duration=45, min_lifetimes=2),
-)
+    Scenario("rotating", "authapi_rotating", "refresh_token", lifetime=60, duration=190,
+             deferred_concurrency=CONCURRENCY),
+    Scenario("client_credentials", "authapi_client_credentials", "client_credentials", lifetime=20, duration=75,
+             deferred_concurrency=CONCURRENCY),
+    Scenario("jwt_bearer", "authapi_jwt_bearer", "jwt_bearer", lifetime=20, duration=45, min_lifetimes=2,
+             deferred_concurrency=CONCURRENCY),
+)  # fmt: skip
 
 
 @cache
@@ -168,6 +185,9 @@ def run_scenario(d: Deployment, server: StrictOAuth2Server, scenario: Scenario) 
             f"(bound {MAX_TOKEN_REQUESTS_PER_LIFETIME * lifetimes:.1f})"
         )
     problems += check_stored_token(d, server, scenario)
+    for check in (check_pages(d, server, scenario, run_ids), check_trigger_logs(d, scenario, run_ids)):
+        figures.update(check[0])
+        problems += check[1]
     return figures, problems
 
 
@@ -193,6 +213,106 @@ def check_stored_token(d: Deployment, server: StrictOAuth2Server, scenario: Scen
     if token.get("refresh_token"):
         return [f"{scenario.name}: a refresh token was stored for a grant that has none"]
     return []
+
+
+def page_label(run_id: str, task_id: str, map_index: int) -> str:
+    """The `task` query parameter of one operator task's pages: as `page_label` in dags/shared_cache_load.py."""
+    return f"{run_id}/{task_id}/{map_index}"
+
+
+def expected_ids(scenario: Scenario, run_id: str, task_id: str, map_index: int) -> list[str]:
+    """Every record id the operator task must return, in page order (the emulator's `item_id`s)."""
+    label = page_label(run_id, task_id, map_index)
+    return [item_id(label, number) for number in range(1, scenario.pages + 1)]
+
+
+def _difference(got: Any, expected: list[str]) -> str:
+    if not isinstance(got, list):
+        return f"returned {type(got).__name__}, not a list"
+    if sorted(map(str, got)) == sorted(expected):
+        first = next(n for n, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b)
+        return f"every id, but out of page order from position {first}"
+    missing, extra = len(set(expected) - set(map(str, got))), len(set(map(str, got)) - set(expected))
+    return f"{len(got)} ids for {len(expected)}: {missing} missing, {extra} not expected"
+
+
+def check_pages(
+    d: Deployment, server: StrictOAuth2Server, scenario: Scenario, run_ids: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Each operator task's XCom is every id of its pages in page order; the emulator saw the deferred ones keep
+    up to `deferred_concurrency` (and more than one) pages in flight, the sync ones one at a time."""
+    problems, wrong, done = [], [], 0
+    in_flight: dict[str, list[int]] = {task_id: [] for task_id in OPERATOR_TASKS}
+    for run_id in run_ids:
+        for task_id in OPERATOR_TASKS:
+            results = d.xcoms(DAG_ID, run_id, task_id)
+            for index in range(scenario.operator_tasks):
+                label = page_label(run_id, task_id, index)
+                in_flight[task_id].append(server.items_max_in_flight.get(label, 0))
+                expected = expected_ids(scenario, run_id, task_id, index)
+                if index not in results:
+                    wrong.append(f"{label}: no XCom")
+                elif results[index] != expected:
+                    wrong.append(f"{label}: {_difference(results[index], expected)}")
+                else:
+                    done += 1
+    if wrong:
+        problems.append(f"{scenario.name}: {len(wrong)} operator result(s) are not every page's ids in order: {wrong}")
+    most = scenario.deferred_concurrency
+    deferred = in_flight["deferred_pages"]
+    if most > 1 and (not deferred or min(deferred) < 2):
+        problems.append(f"{scenario.name}: not every deferred task had pages in flight at once (most per task: "
+                        f"{deferred}; concurrency={most})")  # fmt: skip
+    if any(n > most for n in deferred) or any(n > 1 for n in in_flight["sync_pages"]):
+        problems.append(f"{scenario.name}: more pages in flight than the concurrency: {in_flight} "
+                        f"(deferred concurrency={most}, sync 1)")  # fmt: skip
+    figures = {
+        "pages_per_operator": scenario.pages,
+        "operator_results_in_order": f"{done}/{len(run_ids) * len(OPERATOR_TASKS) * scenario.operator_tasks}",
+        "items_max_in_flight": in_flight,
+    }
+    return figures, problems
+
+
+ITEM_ID = re.compile(r"item-[0-9a-f]{16}")
+FIRED = "Trigger fired event"
+
+
+def check_trigger_logs(d: Deployment, scenario: Scenario, run_ids: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Each deferred task's trigger log (`attempt=N.log.trigger.<job>.log`, where the triggerer writes what its
+    triggers log, "Trigger fired event" included) shows the event with the result's size only (`<N records, M bytes
+    as JSON>`); neither those files nor the triggerer's process log (its own lines only) hold any record id."""
+    sizes = re.compile(rf"<{scenario.pages:,} records, [\d,]+ bytes as JSON>")
+    triggerer = d.services["triggerer"].log if "triggerer" in d.services else d.home / "triggerer.log"
+    files = [triggerer]
+    shown, missing = 0, []
+    for run_id in run_ids:
+        for index in range(scenario.operator_tasks):
+            paths = [p for p in d.task_log_paths(DAG_ID, run_id, "deferred_pages", index) if ".trigger." in p.name]
+            files += paths
+            lines = [line for path in paths for line in path.read_text(errors="replace").splitlines()]
+            fired = [line for line in lines if FIRED in line]
+            if any(sizes.search(line) for line in fired):
+                shown += 1
+            else:
+                missing.append(f"{page_label(run_id, 'deferred_pages', index)}: {fired[:1] or 'no fired event'}")
+    leaked: Counter[str] = Counter()
+    for path in files:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if found := len(ITEM_ID.findall(text)):
+            leaked[path.name] += found
+    problems = []
+    if missing:
+        problems.append(f"{scenario.name}: {len(missing)} deferred task(s) without a '{FIRED}' line giving the "
+                        f"result's size in its trigger log: {missing}")  # fmt: skip
+    if leaked:
+        problems.append(f"{scenario.name}: record ids in the triggerer's logs: {dict(leaked)} (files under {d.home})")
+    figures = {
+        "trigger_events_with_sizes": shown,
+        "record_ids_in_trigger_logs": sum(leaked.values()),
+        "trigger_log_files": len(files),
+    }
+    return figures, problems
 
 
 def write_figures(figures: dict[str, Any]) -> Path:

@@ -7,12 +7,16 @@ Scenario B (`client_credentials`): access tokens live 20 s, less than the provid
 Scenario C (`jwt_bearer`): RFC 7523 assertions signed RS256 with a key made at test time, tokens live 20 s, tasks
 run 45 s (2 lifetimes at least); a `jti` presented twice is counted like a reused refresh token.
 
-Per scenario: 2 runs x (18 hook tasks + 3 sync + 3 deferrable operators) = 48 task instances at once. Checked:
-every task instance succeeded, at least 48 ran at once, for 3 token lifetimes (C: 2), no refresh token nor
-assertion `jti` was presented twice, token requests <= 1.5 x lifetimes elapsed, and the stored token is the live
-one. All scenarios share one deployment and run one after the other in one test, so that pytest-xdist cannot
-split them over two workers (two deployments at once would not fit a 2-core machine) and so that a failure of
-one still leaves the others' figures. Figures are printed and written to test-artifacts/deployment-<scenario>.json.
+Per scenario: 2 runs x (18 hook tasks + 3 sync + 3 deferrable operators) = 48 task instances at once; the
+deferrable operators page with `concurrency=3` in the real triggerer. Checked: every task instance succeeded, at
+least 48 ran at once, for 3 token lifetimes (C: 2), no refresh token nor assertion `jti` was presented twice, token
+requests <= 1.5 x lifetimes elapsed, and the stored token is the live one; each operator's XCom is every id of its
+pages in page order, the emulator saw each deferred task keep 2 to 3 pages in flight at once (each sync one 1), and
+each deferred task's trigger log shows its "Trigger fired event" with the result's size while no record id appears
+in any trigger log or the triggerer's own log. All scenarios share one deployment and run one after the other in
+one test, so that pytest-xdist cannot split them over two workers (two deployments at once would not fit a 2-core
+machine) and so that a failure of one still leaves the others' figures. Figures are printed and written to
+test-artifacts/deployment-<scenario>.json.
 
 Run: `python -m pytest tests/deployment -q -p no:xdist -s` (about 12 minutes on 2 cores; root installs
 PostgreSQL with apt-get when it is missing). `AUTHAPI_DEPLOYMENT_PROVIDER_REV=<git rev>` runs that revision of
@@ -26,13 +30,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.deployment.harness import Deployment
+from tests.deployment.harness import DEPLOYMENT_DAGS, Deployment
 from tests.deployment.scenarios import (
+    CONCURRENCY,
+    DAG_ID,
+    OPERATOR_TASKS,
     SCENARIOS,
+    Scenario,
     assertion_key,
     connection,
     env_int,
+    expected_ids,
     new_server,
+    page_label,
     run_scenario,
     write_figures,
 )
@@ -102,6 +112,29 @@ def test_strict_server_refuses_a_reused_jti() -> None:
         assert httpx.post(f"{server.url}/token", data=wrong_aud).json()["error"] == "invalid_grant"
         assert [e.outcome for e in server.token_events] == ["ok", "jti_reuse", "bad_assertion"]
         assert (server.jti_reuses, server.summary()["token_requests"]) == (1, 3)
+
+
+@pytest.mark.slow
+def test_load_dag_runs_in_dag_test(airflow_db, set_connection) -> None:
+    """The load DAG's wiring in seconds, before the deployment test proves it for real: each operator returns
+    every page's ids in order, the deferrable one with `concurrency` pages in flight at once, the sync one 1."""
+    from tests.conftest import run_dag
+
+    link = airflow_db / "dags" / f"{DAG_ID}.py"
+    if not link.exists():
+        link.symlink_to(DEPLOYMENT_DAGS / f"{DAG_ID}.py")
+    scenario = Scenario("dag_test", "authapi_dag_test", "client_credentials", lifetime=60, duration=2, interval=0.5,
+                        hook_tasks=1, operator_tasks=1, runs=1, deferred_concurrency=CONCURRENCY)  # fmt: skip
+    with new_server(scenario) as server:
+        set_connection(scenario.conn_id, **connection(scenario, server))
+        result = run_dag(DAG_ID, scenario.conf)
+        assert result.state == "success", result.task_states()
+        for task_id in OPERATOR_TASKS:
+            assert result.xcom(task_id, map_index=0) == expected_ids(scenario, result.run_id, task_id, 0)
+        in_flight = {task_id: server.items_max_in_flight[page_label(result.run_id, task_id, 0)]
+                     for task_id in OPERATOR_TASKS}  # fmt: skip
+        assert in_flight == {"sync_pages": 1, "deferred_pages": CONCURRENCY}
+        assert server.summary()["api_calls"]["items"] == 2 * scenario.pages
 
 
 @pytest.mark.deployment

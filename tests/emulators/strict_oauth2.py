@@ -16,8 +16,11 @@ was never presented before; a second presentation of a `jti` is refused and coun
 
 Counters: `token_requests_by_grant`, `reuses`, `jti_reuses`, `invalid_grants`, `api_calls` (per route),
 `api_refused` (401s), and `token_events` (time, grant type, a short hash of the presented refresh token, outcome)
-for each token request. `GET /api/items?offset=&limit=&total=&delay=` pages through `total` records and answers
-each page after `delay` seconds (at most 30), so one paginated task can span minutes.
+for each token request. `GET /api/items?offset=&limit=&total=&delay=&task=` pages through `total` records and
+answers each page after `delay` seconds (at most 30), so one paginated task can span minutes. Record `i` (from 1)
+is `{"id": i}`, or with a `task` label `{"id": item_id(task, i)}`: a string found nowhere else (not in the URL,
+which carries only the label), so a test can look for records in logs. `items_max_in_flight[task]` is the most
+requests of one `task` label the server was answering at once (`items_in_flight`: now).
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ from tests.emulators.tokens import bearer_challenge
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_PAGE_DELAY = 30.0
 LISTEN_BACKLOG = 1024
+
+
+def item_id(task: str, number: int) -> str:
+    """Record `number`'s id in the pages of `task` (a label): unique to both, and unlike anything in a request."""
+    return "item-" + hashlib.sha256(f"{task}#{number}".encode()).hexdigest()[:16]
 
 
 def short_hash(token: str | None) -> str | None:
@@ -87,6 +95,8 @@ class StrictOAuth2Server(OAuth2Server):
         self.api_calls: Counter[str] = Counter()
         self.api_refused = 0
         self.api_log: list[ApiCall] = []
+        self.items_in_flight: Counter[str] = Counter()  # /api/items requests being answered now, by `task`
+        self.items_max_in_flight: Counter[str] = Counter()  # the most at once, by `task`
 
     # -- server ----------------------------------------------------------------------------------------------
 
@@ -288,12 +298,22 @@ class StrictOAuth2Server(OAuth2Server):
         return Response.json({"subject": self.client_id})
 
     def items(self, request: Request) -> Response:
-        """Offset paging over `total` records `{"id": i}`; each page answered after `delay` seconds."""
+        """Offset paging over `total` records `{"id": i}` (with `task`: `item_id(task, i)`); each page answered after
+        `delay` seconds, counted in `items_in_flight[task]` meanwhile."""
         refusal = self._api("items", request)
         if refusal is not None:
             return refusal
         q = request.query
         offset, limit, total = int(q.get("offset", 0)), int(q.get("limit", 10)), int(q.get("total", 25))
-        time.sleep(min(float(q.get("delay", 0)), MAX_PAGE_DELAY))
-        records = [{"id": i} for i in range(offset + 1, min(total, offset + limit) + 1)]
+        task = q.get("task") or ""
+        with self.lock:
+            self.items_in_flight[task] += 1
+            self.items_max_in_flight[task] = max(self.items_max_in_flight[task], self.items_in_flight[task])
+        try:
+            time.sleep(min(float(q.get("delay", 0)), MAX_PAGE_DELAY))
+        finally:
+            with self.lock:
+                self.items_in_flight[task] -= 1
+        numbers = range(offset + 1, min(total, offset + limit) + 1)
+        records = [{"id": item_id(task, i) if task else i} for i in numbers]
         return Response.json({"items": records, "total": total})
