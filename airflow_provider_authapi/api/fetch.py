@@ -427,9 +427,9 @@ class _Attempts:
             delay,
         )
 
-    def kwargs(self, sleep: Callable[[float], Any]) -> dict[str, Any]:
+    def kwargs(self, sleep: Callable[[float], Any], started: float) -> dict[str, Any]:
         return self.policy.tenacity_kwargs(
-            retry_on=self.should_retry, asked=_asked, before_sleep=self.before_sleep, sleep=sleep
+            retry_on=self.should_retry, asked=_asked, before_sleep=self.before_sleep, sleep=sleep, started=started
         )
 
 
@@ -485,11 +485,12 @@ def send(
             pace.observe(response)
         return _classify(response)
 
+    started = time.monotonic()
     try:  # the first attempt outside tenacity: most requests need no other, and its machinery costs per page
         return _final(request, once(), 1, ok_statuses, secrets, policy)
     except (_RetryableResponse, httpx.HTTPError) as exc:
         first = exc
-    retrying = Retrying(**_Attempts(policy, request, logger).kwargs(sleep))
+    retrying = Retrying(**_Attempts(policy, request, logger).kwargs(sleep, started))
     try:
         response = retrying(_replaying(first, once))
     except (_RetryableResponse, httpx.HTTPError) as exc:
@@ -519,11 +520,12 @@ async def asend(
             pace.observe(response)
         return _classify(response)
 
+    started = time.monotonic()
     try:
         return _final(request, await once(), 1, ok_statuses, secrets, policy)
     except (_RetryableResponse, httpx.HTTPError) as exc:
         first = exc
-    retrying = AsyncRetrying(**_Attempts(policy, request, logger).kwargs(sleep))
+    retrying = AsyncRetrying(**_Attempts(policy, request, logger).kwargs(sleep, started))
 
     attempt = _replaying(first, once)
 

@@ -122,11 +122,13 @@ class RetryPolicy:
         asked: Callable[[BaseException | None], float | None],
         before_sleep: Callable[[RetryCallState], None],
         sleep: Callable[[float], Any] | None = None,
+        started: float | None = None,
     ) -> dict[str, Any]:
         """Arguments for tenacity's `Retrying` / `AsyncRetrying`; the same for sync and async.
 
         `retry_on(exc)` says whether a failure is worth another attempt; `asked(exc)` is the `Retry-After` it
-        carries (or None). The last failure is re-raised.
+        carries (or None). The last failure is re-raised. `max_total` counts from `started` (`time.monotonic()`)
+        when given: the first attempt was made before the loop began.
         """
 
         def worth_retrying(exc: BaseException) -> bool:
@@ -137,8 +139,11 @@ class RetryPolicy:
             return self.wait(state.attempt_number, asked(exc))
 
         stop = stop_after_attempt(self.attempts)
-        if self.max_total is not None:
+        if self.max_total is not None and started is None:
             stop = stop | stop_after_delay(self.max_total)
+        elif self.max_total is not None:
+            total = self.max_total
+            stop = stop | (lambda state: time.monotonic() - started >= total)
         kwargs: dict[str, Any] = {
             "retry": retry_if_exception(worth_retrying),
             "wait": wait,

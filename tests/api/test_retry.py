@@ -39,6 +39,16 @@ def test_gives_up_after_the_bounded_attempts(api, client):
     assert api.hits["flaky:b"] == 3
 
 
+def test_max_total_counts_the_first_attempt_too(api, client):
+    # Each answer takes 1 s; max_total 1.8 s. Counted from the first attempt, the second ends past 1.8 s: 2 attempts.
+    # Counted from the retry loop (which starts after the first attempt), a third would go. The 0.8 s of slack
+    # covers a first attempt slowed down by a loaded machine.
+    policy = RetryPolicy(attempts=10, max_total=1.8, backoff=0.01, max_backoff=0.01)
+    with pytest.raises(ApiHTTPError, match="after 2 attempts"):
+        send(client, RequestSpec("GET", "/flaky/total?fail=9&delay=1"), policy)
+    assert api.hits["flaky:total"] == 2
+
+
 def test_429_waits_what_retry_after_asks(api, client):
     started = time.monotonic()
     response = send(client, RequestSpec("GET", "/rate-limited/c?after=1"), FAST)

@@ -217,6 +217,7 @@ class PagedApiEmulator(Emulator):
         assert request.match is not None
         key = request.match["key"]
         attempt = self._hit(f"flaky:{key}")
+        time.sleep(float(request.query.get("delay", 0)))  # a slow answer, e.g. to spend a retry budget
         if attempt <= int(request.query.get("fail", 2)):
             return Response.json({"error": "unavailable", "attempt": attempt}, status=503)
         return Response.json({"key": key, "attempts": attempt})
