@@ -115,16 +115,19 @@ def test_max_pages_given_stops_quietly_below_or_above_the_default_ceiling(api, m
         assert fetcher.run(c) == [1] * 8
 
 
-# A trickling body: 40 bytes at 0.25 s each would take 10 s; the client's timeout of 0.5 s gives a deadline of
-# 2 s per attempt (4 x). Each byte comes well within the read timeout, so only the deadline can stop it; the
-# bound below (8 s) leaves 6 s for a loaded machine and still fails if the whole body was waited for.
+# A trickling body: 40 bytes at 0.25 s each would take 10 s; trickling headers (the status line and headers, about
+# 130 bytes) at 0.25 s a byte would take over 30 s. The client's timeout of 0.5 s gives a deadline of 2 s per
+# attempt (4 x). Each byte comes well within the read timeout, so only the deadline can stop it; the bound below
+# (8 s) leaves 6 s for a loaded machine and still fails if the whole answer was waited for.
 TRICKLE_BOUND = 8.0
+TRICKLING = pytest.mark.parametrize("path", ["/trickle?n=40", "/trickle-headers"], ids=["body", "headers"])
 
 
-def test_a_trickling_body_is_cut_off_at_the_attempt_deadline(api):
+@TRICKLING
+def test_a_trickling_answer_is_cut_off_at_the_attempt_deadline(api, path):
     started = time.monotonic()
     with client(api, timeout=0.5) as c, pytest.raises(ApiTransportError) as caught:
-        Fetcher(RequestSpec("GET", "/trickle?n=40"), retry=ONCE, response_filter="items").run(c)
+        Fetcher(RequestSpec("GET", path), retry=ONCE, response_filter="items").run(c)
     assert time.monotonic() - started < TRICKLE_BOUND
     assert "no complete answer within 2 s (4 x the connection's timeout)" in str(caught.value)
 
@@ -137,30 +140,11 @@ def arun(api: HostileApi, path: str, timeout: float = 5.0) -> None:
     asyncio.run(main())
 
 
-def test_a_trickling_body_is_cut_off_at_the_attempt_deadline_async(api):
+@TRICKLING
+def test_a_trickling_answer_is_cut_off_at_the_attempt_deadline_async(api, path):
     started = time.monotonic()
     with pytest.raises(ApiTransportError) as caught:
-        arun(api, "/trickle?n=40", timeout=0.5)
-    assert time.monotonic() - started < TRICKLE_BOUND
-    assert "no complete answer within 2 s" in str(caught.value)
-
-
-# Trickling headers: the status line and headers (about 130 bytes) at 0.25 s a byte would take over 30 s, and no
-# byte is late for the read timeout; only the deadline (2 s, as above) stops them, within the same 8 s bound.
-
-
-def test_trickling_headers_are_cut_off_at_the_attempt_deadline(api):
-    started = time.monotonic()
-    with client(api, timeout=0.5) as c, pytest.raises(ApiTransportError) as caught:
-        Fetcher(RequestSpec("GET", "/trickle-headers"), retry=ONCE, response_filter="items").run(c)
-    assert time.monotonic() - started < TRICKLE_BOUND
-    assert "no complete answer within 2 s (4 x the connection's timeout)" in str(caught.value)
-
-
-def test_trickling_headers_are_cut_off_at_the_attempt_deadline_async(api):
-    started = time.monotonic()
-    with pytest.raises(ApiTransportError) as caught:
-        arun(api, "/trickle-headers", timeout=0.5)
+        arun(api, path, timeout=0.5)
     assert time.monotonic() - started < TRICKLE_BOUND
     assert "no complete answer within 2 s" in str(caught.value)
 
