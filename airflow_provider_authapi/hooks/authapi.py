@@ -26,7 +26,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from airflow.sdk import BaseHook
 
 from airflow_provider_authapi.api.fetch import Fetcher, check_response_actions
 from airflow_provider_authapi.api.pagination import (
@@ -46,6 +45,7 @@ from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, Beare
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
 from airflow_provider_authapi.auth.retry import RetryPolicy
 from airflow_provider_authapi.auth.tokens import PUBLIC_EXTRA_KEYS, Token
+from airflow_provider_authapi.compat import BaseHook
 from airflow_provider_authapi.connections import auth_config_from_connection
 from airflow_provider_authapi.connections.fields import connection_value
 from airflow_provider_authapi.store import VariableTokenStore
@@ -69,7 +69,7 @@ def reset_token_managers() -> None:
 
 def mask(*secrets: str | None) -> None:
     """Register secrets with Airflow's secrets masker so task logs show `***` in their place."""
-    from airflow.sdk.log import mask_secret
+    from airflow_provider_authapi.compat import mask_secret
 
     for secret in secrets:
         if secret:

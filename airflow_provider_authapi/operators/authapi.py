@@ -8,11 +8,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
-from airflow.sdk.configuration import conf
 
 from airflow_provider_authapi.api import JsonLinesWriter, RetryPolicy
 from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.pagination import PaginatorSpec
+from airflow_provider_authapi.compat import conf
 from airflow_provider_authapi.hooks.authapi import (
     REQUEST_TEMPLATE_FIELDS,
     REQUEST_TEMPLATE_RENDERERS,

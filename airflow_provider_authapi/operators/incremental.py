@@ -5,9 +5,12 @@ sends `updated_since=<mark>` (the stored mark, else `initial`), takes the larges
 fetched as the next mark, and saves it as the last step of a successful `execute`: a failed request, check or
 write leaves the stored mark as it was, so the next run asks again from the same point.
 
-Where the mark lives (Airflow 3.3, AIP-103):
-- with an `Asset` outlet: the asset state store (`context["asset_state_store"][asset]`), key `high_water_mark`.
-  It outlives DAG runs and is shared by every task that names the asset (a consumer can read it).
+Where the mark lives:
+- with an `Asset` outlet, on Airflow 3.3 (AIP-103): the asset state store (the task context's `asset_state_store`),
+  key `high_water_mark`. It outlives DAG runs and is shared by every task that names the asset (a consumer can
+  read it). Airflow 3.1 and 3.2 have no asset state store: there the mark is the Variable
+  `authapi_mark_asset.<asset name>.<key>`, shared by the tasks naming the asset as well. After the upgrade to 3.3
+  a task whose asset state store has no mark yet reads that Variable once and saves the next mark in the store.
 - otherwise: an Airflow Variable `authapi_mark_<dag_id>.<task_id>`. The task state store
   (`context["task_state_store"]`) is scoped to one DAG run (its rows are keyed by dag_run_id, task_id and
   map_index: retries share them, the next run does not), so it cannot carry a mark between runs.
@@ -16,8 +19,10 @@ A mapped task instance adds `.<map_index>` to the key or Variable name (keep the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -27,6 +32,7 @@ from airflow_provider_authapi.api.fetch import as_records
 from airflow_provider_authapi.api.output import JsonLinesWriter
 from airflow_provider_authapi.auth.errors import ApiResponseError, ConfigError
 from airflow_provider_authapi.auth.json_path import STAR, find_path, parse_path
+from airflow_provider_authapi.compat import asset_state_store
 
 if TYPE_CHECKING:
     from airflow_provider_authapi.hooks.authapi import ApiCall
@@ -103,14 +109,20 @@ class MarkStore(Protocol):
 
 
 class AssetMarkStore:
-    """The mark as one key of an asset's state store (AIP-103; the key must not be None-valued)."""
+    """The mark as one key of an asset's state store (AIP-103; the key must not be None-valued). `before` is where
+    Airflow < 3.3 kept it: read while the store has none, so a mark survives the upgrade."""
 
-    def __init__(self, accessor: Any, asset_name: str, key: str) -> None:
-        self.accessor, self.key = accessor, key
+    def __init__(self, accessor: Any, asset_name: str, key: str, before: MarkStore | None = None) -> None:
+        self.accessor, self.key, self.before = accessor, key, before
         self.where = f"asset state store of {asset_name!r}, key {key!r}"
 
     def get(self) -> Mark | None:
-        return self.accessor.get(self.key)
+        value = self.accessor.get(self.key)
+        if value is None and self.before is not None:
+            value = self.before.get()
+            if value is not None:
+                self.where = f"{self.before.where} (kept before Airflow 3.3; the next mark goes to the {self.where})"
+        return value
 
     def set(self, value: Mark) -> None:
         self.accessor.set(self.key, value)
@@ -141,14 +153,28 @@ def first_asset(outlets: Iterable[Any]) -> Any:
     return next((outlet for outlet in outlets if isinstance(outlet, Asset)), None)
 
 
+_PLAIN_NAME = re.compile(r"[\w.:/-]{1,150}")
+
+
+def asset_variable_name(asset_name: str, key: str) -> str:
+    """The Variable holding an asset's mark where Airflow has no asset state store (< 3.3); an asset name that is
+    long or unusual is shortened to a digest, so the name stays within a Variable key's 250 characters."""
+    if not _PLAIN_NAME.fullmatch(asset_name):
+        asset_name = "~" + hashlib.sha256(asset_name.encode()).hexdigest()[:24]
+    return f"{VARIABLE_PREFIX}asset.{asset_name}.{key[:80]}"
+
+
 def mark_store(spec: Incremental, task: Any, context: Mapping[str, Any]) -> MarkStore:
-    """The asset state store of the task's first `Asset` outlet, else a Variable named after the dag and task."""
+    """The asset state store of the task's first `Asset` outlet (a Variable on Airflow < 3.3), else a Variable
+    named after the dag and task."""
     map_index = getattr(context.get("ti"), "map_index", None)
     suffix = f".{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
     asset = first_asset(task.outlets or ())
     if asset is not None:
-        accessor = context["asset_state_store"][asset]
-        return AssetMarkStore(accessor, asset.name, (spec.state_key or ASSET_STATE_KEY) + suffix)
+        key = (spec.state_key or ASSET_STATE_KEY) + suffix
+        variable = VariableMarkStore(asset_variable_name(asset.name, key))
+        states = asset_state_store(context)
+        return variable if states is None else AssetMarkStore(states[asset], asset.name, key, before=variable)
     return VariableMarkStore((spec.state_key or f"{VARIABLE_PREFIX}{task.dag_id}.{task.task_id}") + suffix)
 
 

@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
+from airflow_provider_authapi.compat import airflow_user_from_request
 from airflow_provider_authapi.consent import (
     ConsentError,
     ConsentStates,
@@ -40,8 +41,7 @@ class LoginRequired(Exception):
 
 async def current_user(request: Request) -> Any:
     """The signed-in Airflow user, resolved by the auth manager exactly as the REST API does."""
-    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
-
+    bearer_scheme, get_user = airflow_user_from_request()
     try:
         return await get_user(request, None, await bearer_scheme(request))
     except HTTPException as exc:

@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
 
 from airflow_provider_authapi.api import RetryPolicy
+from airflow_provider_authapi.compat import conf
 from airflow_provider_authapi.hooks.authapi import (
     REQUEST_TEMPLATE_FIELDS,
     REQUEST_TEMPLATE_RENDERERS,

@@ -42,7 +42,7 @@ def redacted(text: str) -> str:
 
     Our own errors are already secret-free; this covers a third-party exception quoting a URL or a header.
     """
-    from airflow.sdk.log import redact
+    from airflow_provider_authapi.compat import redact
 
     return str(redact(text))
 

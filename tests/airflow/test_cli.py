@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from airflow_provider_authapi.cli.commands import _check_redirect
+from airflow_provider_authapi.compat import READS_PROVIDER_CLI
 from airflow_provider_authapi.consent import ConsentError, PendingConsent
 from tests.conftest import conn_env
 from tests.emulators.aspire import AspireEmulator
@@ -58,16 +59,20 @@ def cli_env(airflow_db, oauth) -> dict[str, str]:
     return {**env, "redirect_port": str(redirect_port)}
 
 
+# `airflow authapi` where Airflow reads the provider's `cli` key (3.2+), else the `airflow-authapi` script's module
+AUTHAPI_CLI = [sys.executable, "-m", "airflow", "authapi"]
+if not READS_PROVIDER_CLI:
+    AUTHAPI_CLI = [sys.executable, "-m", "airflow_provider_authapi.cli"]
+
+
 def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "airflow", "authapi", *args], env=env, capture_output=True, text=True, timeout=180
-    )
+    return subprocess.run([*AUTHAPI_CLI, *args], env=env, capture_output=True, text=True, timeout=180)
 
 
 def start_authorize(env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[str], str]:
     """Start `airflow authapi authorize`, return the process and the authorization URL it printed."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "authapi", "authorize", CONN_ID, *extra],
+        [*AUTHAPI_CLI, "authorize", CONN_ID, *extra],
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

@@ -10,8 +10,9 @@ import pendulum
 import pytest
 
 from airflow_provider_authapi.auth.errors import ApiResponseError, ConfigError
+from airflow_provider_authapi.compat import HAS_ASSET_STATE_STORE
 from airflow_provider_authapi.operators import AuthApiOperator
-from airflow_provider_authapi.operators.incremental import Incremental, IncrementalLoad
+from airflow_provider_authapi.operators.incremental import Incremental, IncrementalLoad, asset_variable_name
 from tests.conftest import load_dag, run_dag
 from tests.emulators.paged_api import PagedApiEmulator
 
@@ -34,6 +35,9 @@ def asked_since(api: PagedApiEmulator, task: str) -> list[str | None]:
 
 
 def asset_state(asset_name: str, key: str) -> object:
+    """The mark of an asset: in its asset state store (Airflow 3.3), else in the Variable Airflow < 3.3 uses."""
+    if not HAS_ASSET_STATE_STORE:
+        return variable(asset_variable_name(asset_name, key))
     from airflow.models.asset import AssetModel
     from airflow.models.asset_state_store import AssetStateStoreModel
     from airflow.utils.session import create_session
@@ -222,6 +226,29 @@ def test_the_mark_advances_on_success_only_in_the_asset_state_store_and_a_variab
     assert variable(variable_name) == mark_2
     assert asset_events("authapi_test_changes", third.run_id) == []
     assert not (tmp_path / "3" / "asset.jsonl").exists()  # the partial file is removed
+
+
+def test_a_mark_kept_before_airflow_3_3_is_found_after_the_upgrade(changes_api):
+    """Airflow 3.1/3.2 keep an asset outlet's mark in a Variable; 3.3 reads it while its asset state store has none
+    and saves the next mark in the store. On 3.1/3.2 the same run reads and advances the Variable."""
+    from airflow_provider_authapi.store.variables import MetadataVariables
+
+    kept = asset_variable_name("authapi_test_upgraded", "high_water_mark")
+    assert kept == "authapi_mark_asset.authapi_test_upgraded.high_water_mark"
+    MetadataVariables().set(kept, json.dumps("2026-01-01T00:20:00Z"))  # as a run on Airflow 3.2 left it
+
+    first = run_dag("op_incremental_upgrade")
+    assert first.state == "success", first.task_states()
+    assert asked_since(changes_api, "upgraded") == ["2026-01-01T00:20:00Z"]
+    assert [record["id"] for record in first.xcom("upgraded")] == [21, 22, 23, 24, 25]
+    assert asset_state("authapi_test_upgraded", "high_water_mark") == "2026-01-01T00:25:00Z"
+    if HAS_ASSET_STATE_STORE:
+        assert variable(kept) == "2026-01-01T00:20:00Z", "3.3 saves the mark in the asset state store only"
+
+    changes_api.asked.clear()
+    second = run_dag("op_incremental_upgrade")
+    assert second.state == "success", second.task_states()
+    assert asked_since(changes_api, "upgraded") == ["2026-01-01T00:25:00Z"], "the newer mark wins over the Variable"
 
 
 def test_partial_expand_makes_one_child_request_per_parent_id(changes_api):

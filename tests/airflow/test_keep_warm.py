@@ -170,3 +170,19 @@ def test_the_keep_warm_dag_refreshes_the_connection_whose_refresh_token_dies_soo
     assert stored_token("kw_dag_later") == first["kw_dag_later"]
     text = str(outcomes)
     no_secret_in(text, now["access_token"], now["refresh_token"], first["kw_dag_soon"]["refresh_token"])
+
+
+def test_a_task_lists_stored_tokens_on_airflow_3_3_and_is_told_what_to_do_before(connect, soon):
+    from airflow_provider_authapi.compat import TASKS_LIST_VARIABLES
+
+    connect("kw_listed", soon)
+    listed = run_dag("keep_warm_listing")
+    assert listed.state == "success", listed.task_states()
+    if TASKS_LIST_VARIABLES:
+        assert "kw_listed" in listed.xcom("listing")["ids"]
+    else:
+        error = listed.xcom("listing")["error"]
+        assert "needs Airflow 3.3 or later; this is Airflow 3." in error
+        assert "conn_ids" in error and "token refresh --all" in error
+        everything = run_dag("authapi_keep_warm", conf={"expiring_within": "30d", "conn_ids": []})
+        assert everything.task_states() == {"refresh_expiring_tokens": "failed"}, "no silent 'nothing to do'"

@@ -1,0 +1,121 @@
+"""Every Airflow name or feature that moved, appeared or changed between Airflow 3.1, 3.2 and 3.3: the one place.
+
+Other modules import moved names from here only; a feature a version lacks is a flag here, and the user of that
+version gets `NeedsNewerAirflow` naming the version it needs (never an ImportError or a KeyError).
+
+| what                                       | 3.1                         | 3.2                    | 3.3    |
+|--------------------------------------------|-----------------------------|------------------------|--------|
+| `conf` for tasks and DAG files             | airflow.configuration       | airflow.sdk.configuration       |
+| `BaseHook`; `mask_secret`, `redact`        | airflow.sdk; airflow.sdk.log (3.0: no BaseHook, no redact)    |
+| provider info `conn-fields` and `cli`      | ignored: hook widgets and   | read                            |
+|                                            | the `airflow-authapi` script|                                 |
+| masked `format: password` form input       | yes (PasswordField)         | plain text box         | masked |
+| task context `asset_state_store` (AIP-103) | no: marks in a Variable                              | yes    |
+| Variable key listing from tasks (Task SDK) | no                                                   | yes    |
+| plugin `external_views`, `get_user(request, oauth, bearer)`: 3.1+ (3.0 has neither)               |
+
+Why our own module and not `apache-airflow-providers-common-compat` (checked in the versions installed beside
+Airflow 3.1.8, 3.2.2 and 3.3.2: common-compat 1.16.0, 1.18.0, 1.23.0):
+- most of what moved for us is not in it: the asset state store, Task SDK Variable key listing, the provider `cli`
+  and `conn-fields` keys, the token page's security helpers. We would need this module anyway.
+- its own API moves with its releases: `mask_secret` is in its `sdk` from 1.23 only, absent from the 1.16/1.18
+  that Airflow 3.1.8/3.2.2 images ship; relying on it would mean pinning a common-compat newer than a managed
+  Airflow's, which those images fix themselves.
+- the names it does cover (`conf`, `BaseHook`, version flags) are a few lines here, without a lazy-import layer
+  whose fallbacks go to Airflow 2 paths this provider never supports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow import __version__ as AIRFLOW_VERSION_TEXT
+from packaging.version import Version
+
+from airflow_provider_authapi.auth.errors import AuthApiError
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseHook as BaseHook
+    from airflow.sdk.configuration import conf as conf
+    from airflow.sdk.log import mask_secret as mask_secret
+    from airflow.sdk.log import redact as redact
+
+AIRFLOW_VERSION: tuple[int, ...] = Version(AIRFLOW_VERSION_TEXT).release
+AIRFLOW_V_3_1_PLUS = AIRFLOW_VERSION >= (3, 1)
+AIRFLOW_V_3_2_PLUS = AIRFLOW_VERSION >= (3, 2)
+AIRFLOW_V_3_3_PLUS = AIRFLOW_VERSION >= (3, 3)
+LOWEST_SUPPORTED = "3.1"
+
+if not AIRFLOW_V_3_1_PLUS:  # pragma: no cover - pyproject's floor stops the install; this is for forced ones
+    raise RuntimeError(
+        f"airflow-provider-authapi needs Airflow {LOWEST_SUPPORTED} or later; this is Airflow {AIRFLOW_VERSION_TEXT}"
+    )
+
+# What a version reads or offers (named for the feature, so a caller says what it needs, not which version).
+READS_CONN_FIELDS = AIRFLOW_V_3_2_PLUS  # provider info `conn-fields`; before: the hook's wtforms widgets
+READS_PROVIDER_CLI = AIRFLOW_V_3_2_PLUS  # provider info `cli`; before: the `airflow-authapi` console script
+HAS_ASSET_STATE_STORE = AIRFLOW_V_3_3_PLUS  # context["asset_state_store"]
+TASKS_LIST_VARIABLES = AIRFLOW_V_3_3_PLUS  # Task SDK GetVariableKeys
+CLI_NAME = "airflow authapi" if READS_PROVIDER_CLI else "airflow-authapi"  # how this version's users run our CLI
+
+# Moved names, imported on first use (`import airflow.sdk` takes seconds; the flags above cost nothing).
+_MOVED = {
+    "BaseHook": ("airflow.sdk", "BaseHook"),  # 3.1+ (3.0: airflow.hooks.base)
+    "mask_secret": ("airflow.sdk.log", "mask_secret"),
+    "redact": ("airflow.sdk.log", "redact"),  # 3.1+
+    "conf": ("airflow.sdk.configuration" if AIRFLOW_V_3_2_PLUS else "airflow.configuration", "conf"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MOVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    module, attribute = _MOVED[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+class NeedsNewerAirflow(AuthApiError):
+    """A feature this Airflow version does not have; the message names the version that has it."""
+
+    def __init__(self, feature: str, version: str, instead: str = "") -> None:
+        self.feature, self.version = feature, version
+        message = f"{feature} needs Airflow {version} or later; this is Airflow {AIRFLOW_VERSION_TEXT}"
+        super().__init__(f"{message}. {instead}" if instead else message)
+
+
+def asset_state_store(context: Mapping[str, Any]) -> Any | None:
+    """The task context's asset state store (Airflow 3.3, AIP-103), None on versions without it."""
+    return context.get("asset_state_store")
+
+
+def airflow_user_from_request() -> tuple[Any, Any]:
+    """The API server's `(bearer_scheme, get_user)`, as its REST routes resolve the signed-in user (3.1+)."""
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
+
+    return bearer_scheme, get_user
+
+
+__all__ = [
+    "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
+    "CLI_NAME",
+    "HAS_ASSET_STATE_STORE",
+    "LOWEST_SUPPORTED",
+    "READS_CONN_FIELDS",
+    "READS_PROVIDER_CLI",
+    "TASKS_LIST_VARIABLES",
+    "BaseHook",
+    "NeedsNewerAirflow",
+    "airflow_user_from_request",
+    "asset_state_store",
+    "conf",
+    "mask_secret",
+    "redact",
+]
