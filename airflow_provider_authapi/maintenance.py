@@ -13,6 +13,7 @@ through the connection's `TokenManager`, the path every task takes: the refresh 
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -26,10 +27,15 @@ from airflow_provider_authapi.auth.config import OAuth2Config
 from airflow_provider_authapi.auth.errors import AuthApiError, scrub
 from airflow_provider_authapi.auth.grants import OAuth2Grant, Revocation, TokenEndpoint
 from airflow_provider_authapi.auth.tokens import REFRESH_EXPIRES_AT, Token
-from airflow_provider_authapi.compat import CLI_NAME, TASKS_LIST_VARIABLES, NeedsNewerAirflow
 from airflow_provider_authapi.plugins.pages import when as _when
 from airflow_provider_authapi.store import VariableTokenStore
-from airflow_provider_authapi.store.variables import TOKEN_VARIABLE_PREFIX, variables_for_this_process
+from airflow_provider_authapi.store.variables import (
+    LEGACY_TOKEN_VARIABLE_PREFIX,
+    TOKEN_VARIABLE_PREFIX,
+    variables_for_this_process,
+)
+
+log = logging.getLogger(__name__)
 
 # -- revocation, then clear -----------------------------------------------------------------------------------------
 
@@ -38,6 +44,7 @@ NOT_REVOKED = {
     "no_url": "the connection has no revocation_url",
     "not_oauth2": "only OAuth 2.0 connections revoke tokens",
     "unreadable": "the connection cannot be read",
+    "damaged": "the stored record was damaged, so no token could be read from it",
 }
 
 
@@ -87,8 +94,10 @@ def clear_and_revoke(conn_id: str) -> Cleared:
     record = VariableTokenStore(conn_id, fingerprint="").read_record()
     revocations: tuple[Revocation, ...] = ()
     not_revoked = ""
-    if record is not None:
-        revocations, not_revoked = _revoke(conn_id, Token.from_dict(record["token"]))
+    if record is not None and record.token is not None:
+        revocations, not_revoked = _revoke(conn_id, record.token)
+    elif record is not None:  # damaged: no token can be read back to revoke; clearing is the fix
+        not_revoked = "damaged"
     stored = clear_token(conn_id)
     return Cleared(conn_id, stored, revocations if stored else (), not_revoked if stored else "")
 
@@ -141,25 +150,16 @@ class KeptWarm:
         return asdict(self)
 
 
-def _refuse_listing_in_an_old_task(variables: Any) -> None:
-    """Tasks list Variables from Airflow 3.3 on; before, a task is told what to do instead."""
-    from airflow_provider_authapi.store.variables import TaskSdkVariables
-
-    if isinstance(variables, TaskSdkVariables) and not TASKS_LIST_VARIABLES:
-        raise NeedsNewerAirflow(
-            "Finding every connection with a stored token from a task (keep_warm without conn_ids)",
-            "3.3",
-            "Name the connections (the keep-warm DAG's conn_ids param, or keep_warm(conn_ids=[...])), or run "
-            f"`{CLI_NAME} token refresh --all --expiring-within 30d` on a host with the metadata database.",
-        )
-
-
 def stored_conn_ids() -> list[str]:
     """The connection id of every stored token, read through this process's path to Variables."""
     variables = variables_for_this_process()
-    _refuse_listing_in_an_old_task(variables)
-    keys = variables.keys(TOKEN_VARIABLE_PREFIX)
-    return sorted(key.removeprefix(TOKEN_VARIABLE_PREFIX) for key in keys)
+    return sorted(
+        {
+            key.removeprefix(prefix)
+            for prefix in (TOKEN_VARIABLE_PREFIX, LEGACY_TOKEN_VARIABLE_PREFIX)
+            for key in variables.keys(prefix)
+        }
+    )
 
 
 def keep_warm(
@@ -201,6 +201,8 @@ def refresh_connection(
         manager = hook.token_manager
         if manager is None:
             return KeptWarm(conn_id, "skipped", f"a {conn_type} connection obtains no tokens")
+        if any_token and within is None:
+            _drop_damaged(manager.store)
         token = manager.store.load()
         if token is not None:
             secrets += [token.access_token, token.refresh_token]
@@ -221,6 +223,14 @@ def refresh_connection(
     else:
         detail = "no refresh token"
     return KeptWarm(conn_id, "refreshed", detail, expiry)
+
+
+def _drop_damaged(store: Any) -> None:
+    """An explicit refresh replaces a damaged record: nothing in it can be read back, so nothing is lost."""
+    record = store.read_record()
+    if record is not None and record.problem is not None:
+        log.warning("Replacing the damaged token record of %s: %s", store.name, record.problem)
+        store.clear()
 
 
 def _why_not(token: Token | None, within: timedelta | None) -> str | None:

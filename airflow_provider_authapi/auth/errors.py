@@ -80,6 +80,11 @@ class TokenStoreError(AuthApiError):
     """The token store could not be read or written."""
 
 
+class DamagedRecordError(TokenStoreError):
+    """The stored token record cannot be read back (redacted by a Save in Airflow's UI, edited by hand, garbage);
+    the message names the one action that fixes it. Never a secret: no value of the record is quoted."""
+
+
 class ApiHTTPError(AuthApiError):
     """The API answered an error status; the message has the status and a secret-free body excerpt."""
 

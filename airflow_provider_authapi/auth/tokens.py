@@ -49,7 +49,7 @@ import pendulum
 from pendulum import DateTime
 
 from airflow_provider_authapi.auth.config import DEFAULT_LEEWAY
-from airflow_provider_authapi.auth.errors import InvalidGrantError, TokenStoreError
+from airflow_provider_authapi.auth.errors import DamagedRecordError, InvalidGrantError, TokenStoreError
 
 if TYPE_CHECKING:
     from airflow_provider_authapi.auth.grants import TokenEndpoint
@@ -182,7 +182,7 @@ class Token:
 
 # -- Where tokens live ----------------------------------------------------------------------------------------------
 
-STORE_FORMAT_VERSION = 1
+STORE_FORMAT_VERSION = 2  # version 1: the whole token in plain JSON under `token` (read, migrated on save)
 TICKET_TTL = 180.0  # > a token request's worst case (30 s timeout x retries within 60 s) plus the save
 LATENCY_FLOOR = 0.01
 
@@ -389,10 +389,37 @@ class TokenStore(Protocol):
         """Forget the stored token."""
 
 
+class Sealer(Protocol):
+    """Encrypts the secrets of a token record (the Airflow layer: Fernet with Airflow's key)."""
+
+    def seal(self, data: bytes) -> str | None:
+        """`data` encrypted as text, or None when this process has no key (the record then keeps them readable)."""
+
+    def unseal(self, text: str) -> bytes:
+        """The sealed data; ValueError (saying why, never quoting `text`) when it cannot be decrypted here."""
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A token record as read: its token and fingerprint, or the `problem` that makes it unreadable (damaged)."""
+
+    key: str
+    fingerprint: str | None = None
+    token: Token | None = field(default=None, repr=False)
+    problem: str | None = None
+
+
 class SharedTokenStore:
     """One token record (JSON, with a fingerprint of the credentials) and a refresh queue on `registers`.
 
-    A token saved under other credentials reads as absent.
+    A token saved under other credentials reads as absent. The record's layout (version 2) keeps what a person
+    may see in plain JSON (`expires_at`, `obtained_at`, `scope`, `fingerprint`) and the secrets (tokens, token
+    type, `extra`) in `sealed`, encrypted by `sealer`, or, without a sealer or key, in `secrets` (a key name
+    Airflow's masker hides). Every key name is one the masker leaves alone but `secrets`, so Airflow's Variables
+    page shows the record as it is and a Save writes it back unchanged. A record that does not read back
+    (redacted `***` values, hand edits, garbage, another connection's sealed part) is damaged: `load` raises
+    `DamagedRecordError` naming the fix, `status` reports it, `clear` always works. `legacy_key` holds a version 1
+    record (`{"token": {...}}`), read while the key holds none and deleted by the next save.
     """
 
     def __init__(
@@ -404,8 +431,12 @@ class SharedTokenStore:
         token_key: str,
         queue_prefix: str,
         ticket_ttl: float = TICKET_TTL,
+        sealer: Sealer | None = None,
+        legacy_key: str | None = None,
     ) -> None:
         self.name, self.fingerprint, self.key = name, fingerprint, token_key
+        self.sealer, self.legacy_key = sealer, legacy_key
+        self._legacy_seen = False
         self.meter = LatencyMeter()
         self.registers: Registers = _TimedRegisters(registers, self.meter)
         self.queue = RefreshQueue(self.registers, queue_prefix, self.meter, ticket_ttl)
@@ -417,58 +448,92 @@ class SharedTokenStore:
     def latency(self) -> float:
         return self.meter.value
 
-    def read_record(self) -> dict[str, Any] | None:
-        """The raw stored record (token included), or None; a corrupt record raises `TokenStoreError`."""
+    def read_record(self) -> StoredRecord | None:
+        """The stored record (damaged or not), or None when nothing is stored; only a failed read raises."""
         raw = self.registers.get(self.key)
-        if not raw:
-            return None
-        try:
-            record = json.loads(raw)
-            Token.from_dict(record["token"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TokenStoreError(
-                f"{self.key!r} does not hold a token record ({type(exc).__name__}); "
-                f"clear it with `airflow authapi token clear {self.name}`"
-            ) from None
-        return record
+        if raw:
+            return _decode_record(raw, self.key, self.name, self.sealer)
+        if self.legacy_key and (raw := self.registers.get(self.legacy_key)):
+            self._legacy_seen = True
+            return _decode_record(raw, self.legacy_key, self.name, self.sealer)
+        return None
+
+    def damage_message(self, record: StoredRecord) -> str:
+        """What is wrong with a damaged record and the one action that fixes it (no value of the record)."""
+        return (
+            f"the token record {record.key!r} of connection {self.name!r} is damaged: {record.problem}. Clear it "
+            f"(Admin > API tokens > Clear, or `airflow authapi token clear {self.name}`); the next task then obtains "
+            "a new token (an authorization code connection needs Authorize again)"
+        )
 
     def load(self) -> Token | None:
         record = self.read_record()
-        if record is None or record.get("fingerprint") != self.fingerprint:
+        if record is None:
             return None
-        return Token.from_dict(record["token"])
+        if record.problem is not None:
+            raise DamagedRecordError(self.damage_message(record))
+        return record.token if record.fingerprint == self.fingerprint else None
 
     def save(self, token: Token) -> None:
-        record = {
-            "version": STORE_FORMAT_VERSION,
-            "conn_id": self.name,
-            "fingerprint": self.fingerprint,
-            "saved_at": time.time(),
-            "token": token.to_dict(),
-        }
         try:
-            self.registers.set(self.key, json.dumps(record))
+            self.registers.set(self.key, self._encode(token))
         except TokenStoreError:
             raise
         except Exception as exc:
             raise TokenStoreError(
                 f"could not save the token of connection {self.name!r} to {self.key!r}: {type(exc).__name__}"
             ) from None
+        if self._legacy_seen and self.legacy_key:  # migrated: the version 1 record is no longer read
+            try:
+                self.registers.delete(self.legacy_key)
+                self._legacy_seen = False
+            except Exception as exc:
+                log.warning("Could not delete the old token record %r (%s)", self.legacy_key, type(exc).__name__)
+
+    def _encode(self, token: Token) -> str:
+        secrets = {
+            "conn_id": self.name,
+            "fingerprint": self.fingerprint,
+            "access_token": token.access_token,
+            "refresh_token": token.refresh_token,
+            "token_type": token.token_type,
+            "extra": token.extra,
+        }
+        record: dict[str, Any] = {
+            "version": STORE_FORMAT_VERSION,
+            "conn_id": self.name,
+            "fingerprint": self.fingerprint,
+            "saved_at": time.time(),
+            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+            "obtained_at": token.obtained_at.isoformat(),
+            "scope": token.scope,
+        }
+        sealed = self.sealer.seal(json.dumps(secrets).encode()) if self.sealer is not None else None
+        if sealed is not None:
+            record["sealed"] = sealed
+        else:
+            record["secrets"] = secrets
+        return json.dumps(record)
 
     def clear(self) -> None:
         """Forget the token. Live tickets stay: deleting a renewing process's ticket would let a second one in."""
         self.registers.delete(self.key)
+        if self.legacy_key:
+            self.registers.delete(self.legacy_key)
+        self._legacy_seen = False
 
     def status(self) -> dict[str, Any]:
-        """What may be shown of the stored token: no secret, only its state."""
+        """What may be shown of the stored token: no secret, only its state (or why the record is damaged)."""
         record = self.read_record()
         if record is None:
             return {"conn_id": self.name, "stored": False}
-        token = Token.from_dict(record["token"])
+        if record.token is None:
+            return {"conn_id": self.name, "stored": True, "damaged": True, "error": self.damage_message(record)}
+        token = record.token
         return {
             "conn_id": self.name,
             "stored": True,
-            "current_credentials": record.get("fingerprint") == self.fingerprint,
+            "current_credentials": record.fingerprint == self.fingerprint,
             "expires_at": token.expires_at.isoformat() if token.expires_at else None,
             "expired": token.is_expired(leeway=0),
             "has_refresh_token": bool(token.refresh_token),
@@ -477,6 +542,95 @@ class SharedTokenStore:
             "scope": token.scope,
             "extra": {k: v for k, v in token.extra.items() if k in PUBLIC_EXTRA_KEYS},
         }
+
+
+# What Airflow's secrets masker puts in place of a hidden value; the Variables page saves it back as it shows it.
+REDACTED = "***"
+RECORD_KEYS = ("version", "conn_id", "fingerprint", "saved_at", "expires_at", "obtained_at", "scope", "sealed")
+
+
+class _Damaged(ValueError):
+    """Why a record does not read back: safe to show (never quotes a value)."""
+
+
+def _decode_record(raw: str, key: str, conn_id: str, sealer: Sealer | None) -> StoredRecord:
+    """A stored record read back, or a `StoredRecord` with the problem that makes it unreadable."""
+    try:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise _Damaged("it is not JSON") from None
+        if not isinstance(data, dict):
+            raise _Damaged("it is not a JSON object")
+        if _redacted(data):
+            raise _Damaged(
+                f"values were replaced by {REDACTED} (a Save on Admin > Variables writes back what the page shows)"
+            )
+        if "token" in data and data.get("version", 1) == 1:
+            return _decode_v1(data, key)
+        if data.get("version") != STORE_FORMAT_VERSION:
+            raise _Damaged(f"its version is not {STORE_FORMAT_VERSION}")
+        return _decode_v2(data, key, conn_id, sealer)
+    except _Damaged as damaged:
+        return StoredRecord(key, problem=str(damaged))
+
+
+def _decode_v1(data: dict[str, Any], key: str) -> StoredRecord:
+    try:
+        token = Token.from_dict(data["token"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise _Damaged(f"its token does not read back ({type(exc).__name__})") from None
+    return StoredRecord(key, _text(data.get("fingerprint")), _checked(token))
+
+
+def _decode_v2(data: dict[str, Any], key: str, conn_id: str, sealer: Sealer | None) -> StoredRecord:
+    if "sealed" in data:
+        if not isinstance(data["sealed"], str):
+            raise _Damaged("its sealed part is not text")
+        if sealer is None:
+            raise _Damaged("it is sealed with Airflow's Fernet key, and this process has none")
+        try:
+            secrets = json.loads(sealer.unseal(data["sealed"]))
+        except ValueError as exc:
+            raise _Damaged(f"its sealed part does not decrypt ({exc})") from None
+    else:
+        secrets = data.get("secrets")
+    if not isinstance(secrets, dict):
+        raise _Damaged("it holds no sealed part")
+    if (secrets.get("conn_id"), secrets.get("fingerprint")) != (data.get("conn_id"), data.get("fingerprint")):
+        raise _Damaged("its sealed part belongs to another connection or credentials")
+    if data.get("conn_id") != conn_id:
+        raise _Damaged("it belongs to another connection")
+    try:
+        token = Token.from_dict({**{k: data.get(k) for k in ("expires_at", "obtained_at", "scope")}, **secrets})
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise _Damaged(f"its times or token do not read back ({type(exc).__name__})") from None
+    return StoredRecord(key, _text(data.get("fingerprint")), _checked(token))
+
+
+def _checked(token: Token) -> Token:
+    if not isinstance(token.access_token, str) or not isinstance(token.refresh_token, (str, type(None))):
+        raise _Damaged("its token is not text")
+    if not isinstance(token.scope, (str, type(None))) or not isinstance(token.token_type, str):
+        raise _Damaged("its scope or token type is not text")
+    if not isinstance(token.obtained_at, DateTime) or not isinstance(token.expires_at, (DateTime, type(None))):
+        raise _Damaged("its times are not timestamps")
+    return token
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _redacted(value: Any) -> bool:
+    """True when any string in a JSON value is the masker's replacement."""
+    if isinstance(value, str):
+        return value == REDACTED
+    if isinstance(value, dict):
+        return any(_redacted(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_redacted(v) for v in value)
+    return False
 
 
 class MemoryTokenStore(SharedTokenStore):

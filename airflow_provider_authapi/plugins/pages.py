@@ -173,6 +173,8 @@ def _row(row: dict[str, Any], urls: dict[str, str], labels: dict[str, str], show
     state = str(row.get("state") or ("error" if row.get("error") else "none"))
     stored = bool(row.get("stored"))
     badge = f"<span class='badge {escape(state)}' data-state='{escape(state)}'>{STATE_LABELS.get(state, state)}</span>"
+    if row.get("damaged"):
+        badge = "<span class='badge error' data-state='damaged'>Damaged</span>"
     if row.get("error"):
         badge += f"<span class='problem'>{escape(str(row['error']))}</span>"
     elif state == "other-credentials":
@@ -215,6 +217,9 @@ def _actions(row: dict[str, Any], urls: dict[str, str], conn_id: str, stored: bo
         return "<span class='type'>view only</span>"
     if row.get("error") and not stored:
         return _button(urls["clear"], conn_id, "Clear", disabled="Nothing is stored")
+    if row.get("damaged"):  # the one fix: Clear (then Authorize, for a consent connection)
+        refresh = _button(urls["refresh"], conn_id, "Refresh", disabled="Clear the damaged record first")
+        return refresh + _button(urls["clear"], conn_id, "Clear", primary=True)
     consent = bool(row.get("consent"))
     parts = []
     if consent:

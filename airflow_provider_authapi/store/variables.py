@@ -14,14 +14,21 @@ from typing import Any
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
 from airflow_provider_authapi.auth.tokens import TICKET_TTL, Registers, SharedTokenStore
+from airflow_provider_authapi.store.sealing import AirflowFernetSealer
 
-TOKEN_VARIABLE_PREFIX = "authapi_token_"
+TOKEN_VARIABLE_PREFIX = "authapi_cache_"  # no word Airflow's masker hides: see store/sealing.py
+LEGACY_TOKEN_VARIABLE_PREFIX = "authapi_token_"  # version 1 records, read until the next save migrates them
 QUEUE_VARIABLE_PREFIX = "authapi_refresh_queue:"  # ':' is no character of a conn_id: no name can collide
 
 
 def token_variable_name(conn_id: str) -> str:
-    """The variable holding `conn_id`'s token; its name contains `token`, so the UI masks its value."""
+    """The variable holding `conn_id`'s token record (its secrets sealed, so the UI may show it as it is)."""
     return f"{TOKEN_VARIABLE_PREFIX}{conn_id}"
+
+
+def legacy_token_variable_name(conn_id: str) -> str:
+    """Where a version 1 record of `conn_id` lives (its name contains `token`: the UI masks its whole value)."""
+    return f"{LEGACY_TOKEN_VARIABLE_PREFIX}{conn_id}"
 
 
 def queue_variable_prefix(conn_id: str) -> str:
@@ -133,7 +140,7 @@ class _ProcessVariables:
 
 
 class VariableTokenStore(SharedTokenStore):
-    """One connection's token in the Variable `authapi_token_<conn_id>`, its refresh queue beside it."""
+    """One connection's token in the Variable `authapi_cache_<conn_id>`, its refresh queue beside it."""
 
     def __init__(
         self,
@@ -150,6 +157,8 @@ class VariableTokenStore(SharedTokenStore):
             token_key=token_variable_name(conn_id),
             queue_prefix=queue_variable_prefix(conn_id),
             ticket_ttl=ticket_ttl,
+            sealer=AirflowFernetSealer(),
+            legacy_key=legacy_token_variable_name(conn_id),
         )
         self.conn_id = conn_id
 

@@ -12,6 +12,7 @@ from tests.conftest import run_dag
 from tests.emulators.base import Handler, Request, Response
 from tests.emulators.oauth2_server import OAuth2Server
 from tests.emulators.paged_api import PagedApiEmulator
+from tests.stored_tokens import stored_token
 
 TOKEN = "op-test-bearer-token-0123456789"
 IDS = list(range(1, 26))
@@ -125,7 +126,6 @@ def test_retries_errors_and_sensor_modes(paged_api):
 def test_deferrable_operator_and_sensor_run_in_the_trigger_with_the_shared_token_store(
     oauth_paged_api, tmp_path, monkeypatch
 ):
-    from airflow_provider_authapi.store import MetadataVariables, token_variable_name
     from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
 
     api, oauth = oauth_paged_api
@@ -158,7 +158,7 @@ def test_deferrable_operator_and_sensor_run_in_the_trigger_with_the_shared_token
     assert len(fired) == 5
     # one token for the whole run: five triggers, each starting with an empty memory, read it from the store
     assert oauth.token_requests == 1
-    live = json.loads(MetadataVariables().get(token_variable_name("paged_oauth")))["token"]["access_token"]
+    live = stored_token("paged_oauth")["access_token"]
     assert oauth.access.check(live) is not None
     for secret in (live, oauth.client_secret):
         assert all(secret not in json.dumps(f) for f in fired)

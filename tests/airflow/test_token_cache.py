@@ -36,8 +36,8 @@ def define(set_connection, conn_id: str, server: OAuth2Server, **extra) -> None:
     )
 
 
-def live_token(row) -> str:
-    return json.loads(row.val)["token"]["access_token"]
+def live_token(conn_id: str) -> str:
+    return stored_record(conn_id)["token"]["access_token"]
 
 
 def test_one_token_for_every_task_and_run_until_it_expires_and_secrets_are_masked(oauth, set_connection):
@@ -63,7 +63,7 @@ def test_one_token_for_every_task_and_run_until_it_expires_and_secrets_are_maske
 
     with create_session() as session:
         row = session.query(VariableRow).filter_by(key=token_variable_name("cache_cc")).one()
-        assert row.is_encrypted and live_token(row) not in row._val
+        assert row.is_encrypted and live_token("cache_cc") not in row._val
 
     # Every token and the client secret are registered with Airflow's secrets masker (dag.test runs the
     # tasks in this process), so the task log line that printed them is redacted by Airflow's log pipeline.

@@ -197,3 +197,28 @@ def test_clear_revokes_the_tokens_first_and_says_whether_the_api_confirmed(revoc
     for token in tokens.values():
         assert token["access_token"] not in shown and token["refresh_token"] not in shown
     assert oauth.client_secret not in shown and not any(value in shown for value in revocable.values())
+
+
+def test_a_damaged_record_shows_its_fix_and_clear_works(connections, oauth, monkeypatch):
+    """A record the Variables page redacted (today's `authapi_token_<conn>` after a Save): the row says what is
+    wrong and which action fixes it, Clear is offered (Refresh waits for it), and after Clear the cache works."""
+    import json
+
+    from airflow_provider_authapi.store import MetadataVariables
+    from airflow_provider_authapi.store.variables import legacy_token_variable_name
+
+    redacted = {"version": 1, "conn_id": "***", "fingerprint": "***", "token": {"access_token": "***"}}
+    MetadataVariables().set(legacy_token_variable_name("tp_cc"), json.dumps(redacted))
+    with client_for(monkeypatch) as client:
+        row = rows(client.get("/").text)["tp_cc"]
+        assert "data-state='damaged'" in row and "replaced by ***" in row
+        assert "airflow authapi token clear tp_cc" in row and "authapi_token_tp_cc" in row
+        assert "<button type='submit' name='clear' data-conn-id='tp_cc' class='primary'>" in row
+        assert "title='Clear the damaged record first'" in row
+        cleared = client.post("/clear/tp_cc")
+        assert cleared.status_code == 303 and "why=damaged" in cleared.headers["location"]
+        assert "no token could be read" in client.get(cleared.headers["location"]).text
+        assert stored_record("tp_cc") is None
+        requests = oauth.token_requests
+        assert client.post("/refresh/tp_cc").status_code == 303
+        assert oauth.token_requests == requests + 1 and "data-state='valid'" in rows(client.get("/").text)["tp_cc"]

@@ -13,12 +13,14 @@ import pytest
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
 from airflow_provider_authapi.auth.tokens import Token
+from airflow_provider_authapi.maintenance import stored_conn_ids
 from airflow_provider_authapi.store import (
     MetadataVariables,
     VariableTokenStore,
     queue_variable_prefix,
     token_variable_name,
 )
+from airflow_provider_authapi.store.variables import legacy_token_variable_name
 from tests.conftest import ROOT
 
 SECRET_ACCESS = "at-very-secret-0001"
@@ -46,10 +48,24 @@ def test_save_load_roundtrip_and_fingerprint(airflow_db):
     assert loaded.extra == {"realm_id": "4620816365"}
     # Changed credentials: the old token is not theirs.
     assert VariableTokenStore("store_roundtrip", "fingerprint-b").load() is None
-    # The variable name contains "token", so the Airflow UI masks its value.
-    assert "token" in token_variable_name("store_roundtrip")
-    raw = json.loads(MetadataVariables().get(token_variable_name("store_roundtrip")))
+    raw_text = MetadataVariables().get(token_variable_name("store_roundtrip"))
+    raw = json.loads(raw_text)
     assert raw["fingerprint"] == "fingerprint-a" and raw["conn_id"] == "store_roundtrip"
+    # The secrets are sealed with Airflow's Fernet key: neither token is readable in the record.
+    assert "sealed" in raw and SECRET_ACCESS not in raw_text and SECRET_REFRESH not in raw_text
+
+
+def test_no_name_in_the_record_is_one_the_masker_hides(airflow_db):
+    """The Variables page shows (and a Save writes back) the record as it is: the Variable's name and every key
+    of the record pass the installed masker, so nothing in it is replaced by `***`."""
+    from airflow.sdk.log import redact
+
+    from airflow_provider_authapi.auth.tokens import RECORD_KEYS
+
+    VariableTokenStore("store_names", "fp").save(_token(scope="api1"))
+    raw = MetadataVariables().get(token_variable_name("store_names"))
+    assert set(json.loads(raw)) == set(RECORD_KEYS)
+    assert redact(json.loads(raw), token_variable_name("store_names")) == json.loads(raw)
 
 
 def test_status_shows_state_never_secrets(airflow_db):
@@ -64,10 +80,54 @@ def test_status_shows_state_never_secrets(airflow_db):
     assert store.status() == {"conn_id": "store_status", "stored": False}
 
 
-def test_corrupt_record_is_a_clear_error(airflow_db):
-    MetadataVariables().set(token_variable_name("store_corrupt"), "not json at all")
-    with pytest.raises(TokenStoreError, match=r"authapi_token_store_corrupt.*does not hold a token record"):
-        VariableTokenStore("store_corrupt", "fp").load()
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("not json at all", "it is not JSON"),
+        ('{"version": 2, "conn_id": "store_corrupt", "fingerprint": "fp", "sealed": "gAAAAAB-edited"}', "decrypt"),
+        ('{"version": 1, "token": {"access_token": "***", "refresh_token": "***"}}', "replaced by ***"),
+    ],
+)
+def test_a_damaged_record_is_reported_with_its_fix_and_clear_works(airflow_db, raw, problem):
+    from airflow_provider_authapi.auth.errors import DamagedRecordError
+
+    MetadataVariables().set(token_variable_name("store_corrupt"), raw)
+    store = VariableTokenStore("store_corrupt", "fp")
+    with pytest.raises(DamagedRecordError) as excinfo:
+        store.load()
+    message = str(excinfo.value)
+    assert "authapi_cache_store_corrupt" in message and problem in message
+    assert "airflow authapi token clear store_corrupt" in message and "Clear" in message
+    status = store.status()
+    assert status["stored"] and status["damaged"] and status["error"] == message
+    store.clear()
+    assert store.load() is None and store.status()["stored"] is False
+
+
+def test_a_version_1_record_migrates_without_losing_its_refresh_token(airflow_db):
+    """Today's record under `authapi_token_<conn>` is read as it is; the next save writes the sealed record
+    under the new name and deletes the old one."""
+    old = {
+        "version": 1,
+        "conn_id": "store_v1",
+        "fingerprint": "fp",
+        "saved_at": 1.0,
+        "token": _token().to_dict(),
+    }
+    variables = MetadataVariables()
+    variables.delete(token_variable_name("store_v1"))
+    variables.set(legacy_token_variable_name("store_v1"), json.dumps(old))
+    store = VariableTokenStore("store_v1", "fp")
+    loaded = store.load()
+    assert loaded is not None and (loaded.access_token, loaded.refresh_token) == (SECRET_ACCESS, SECRET_REFRESH)
+    assert store.status()["has_refresh_token"] and "store_v1" in stored_conn_ids()
+    store.save(loaded)
+    assert variables.get(legacy_token_variable_name("store_v1")) is None
+    assert VariableTokenStore("store_v1", "fp").load().refresh_token == SECRET_REFRESH
+    # A damaged version 1 record (the page's `***`) is detected, and clear removes it too.
+    variables.set(legacy_token_variable_name("store_v1"), json.dumps({**old, "token": {"access_token": "***"}}))
+    store.clear()
+    assert variables.get(legacy_token_variable_name("store_v1")) is None and store.load() is None
 
 
 class _BrokenVariables(MetadataVariables):
