@@ -28,18 +28,12 @@ Airflow 3.1.8, 3.2.2 and 3.3.2: common-compat 1.16.0, 1.18.0, 1.23.0):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow import __version__ as AIRFLOW_VERSION_TEXT
 from packaging.version import Version
 
 from airflow_provider_authapi.auth.errors import AuthApiError
-
-if TYPE_CHECKING:
-    from airflow.sdk import BaseHook as BaseHook
-    from airflow.sdk.configuration import conf as conf
-    from airflow.sdk.log import mask_secret as mask_secret
-    from airflow.sdk.log import redact as redact
 
 AIRFLOW_VERSION: tuple[int, ...] = Version(AIRFLOW_VERSION_TEXT).release
 AIRFLOW_V_3_1_PLUS = AIRFLOW_VERSION >= (3, 1)
@@ -59,24 +53,14 @@ HAS_ASSET_STATE_STORE = AIRFLOW_V_3_3_PLUS  # context["asset_state_store"]
 TASKS_LIST_VARIABLES = AIRFLOW_V_3_3_PLUS  # Task SDK GetVariableKeys
 CLI_NAME = "airflow authapi" if READS_PROVIDER_CLI else "airflow-authapi"  # how this version's users run our CLI
 
-# Moved names, imported on first use (`import airflow.sdk` takes seconds; the flags above cost nothing).
-_MOVED = {
-    "BaseHook": ("airflow.sdk", "BaseHook"),  # 3.1+ (3.0: airflow.hooks.base)
-    "mask_secret": ("airflow.sdk.log", "mask_secret"),
-    "redact": ("airflow.sdk.log", "redact"),  # 3.1+
-    "conf": ("airflow.sdk.configuration" if AIRFLOW_V_3_2_PLUS else "airflow.configuration", "conf"),
-}
+# Moved names (`import airflow` above has imported the Task SDK already: these cost nothing more).
+from airflow.sdk import BaseHook  # noqa: E402  3.1+ (3.0: airflow.hooks.base)
+from airflow.sdk.log import mask_secret, redact  # noqa: E402  3.1+ (3.0: no redact)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    module, attribute = _MOVED[name]
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
+if AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk.configuration import conf
+else:
+    from airflow.configuration import conf
 
 
 class NeedsNewerAirflow(AuthApiError):
