@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
+from airflow_provider_authapi.auth.client import NO_CREDENTIALS, credentials_guarded
 from airflow_provider_authapi.auth.errors import ConfigError, PaginationError
 from airflow_provider_authapi.auth.json_path import MISSING, find_path, parse_path
 from airflow_provider_authapi.auth.retry import asend_bounded, send_bounded
@@ -62,6 +63,7 @@ class RequestSpec:
     json: Any = None
     data: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    authenticate: bool = True  # False: no credential of any kind goes with it (`auth.client.NO_CREDENTIALS`)
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -86,6 +88,8 @@ class RequestSpec:
 
     def httpx_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"params": self.params or None, "headers": self.headers or None}
+        if not self.authenticate:
+            kwargs["extensions"] = dict(NO_CREDENTIALS)
         if self.json is not None:
             kwargs["json"] = self.json
         if isinstance(self.data, str | bytes):
@@ -253,7 +257,9 @@ def _same_origin(url: httpx.URL, reference: httpx.URL) -> bool:
 
 @dataclass
 class _NextUrlPaginator(BasePaginator):
-    """Follows an absolute or relative next URL; refuses one on another host (it would get our credentials)."""
+    """Follows an absolute or relative next URL. One on another origin is refused, unless the client's auth rules on
+    where credentials go (`auth.client.OriginBoundAuth`: the next request is refused there, or let through to an
+    origin the connection allows)."""
 
     def reset(self) -> None:
         super().reset()
@@ -268,7 +274,7 @@ class _NextUrlPaginator(BasePaginator):
             self._next_url, self.has_next_page = None, False
             return
         next_url = response.request.url.join(str(reference))
-        if not _same_origin(next_url, response.request.url):
+        if not credentials_guarded(response.request) and not _same_origin(next_url, response.request.url):
             raise PaginationError(
                 f"{self.name}: the next page is on another origin ({next_url.scheme}://{next_url.host}); "
                 "refusing to send credentials there"

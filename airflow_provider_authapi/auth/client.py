@@ -1,7 +1,13 @@
 """The authenticated httpx client: one `httpx.Auth` per scheme, the factories that build them from an
-`AuthConfig`, and the client's own settings (base URL, headers, timeout, TLS).
+`AuthConfig`, the rule of where credentials may go (`OriginBoundAuth`), and the client's own settings (base URL,
+timeout, TLS) and classes (`Client`, `AsyncClient`).
 
 The schemes follow httpx's `_auth.py` generator style and work for `httpx.Client` and `httpx.AsyncClient` alike.
+
+Every credential a connection adds to a request (its scheme's header, query parameter or cookie, the carried
+session cookies, the signature header, the extra headers and query parameters) is added by the auth built here,
+and only to a request whose origin the connection trusts (`CommonConfig.origins`, plus a token's `instance_url`);
+any other is refused before a byte is sent. A request with the `NO_CREDENTIALS` extension gets none of them.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ import secrets
 import ssl
 import tempfile
 import time
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -31,11 +39,20 @@ from airflow_provider_authapi.auth.config import (
     TLSConfig,
     TokenLoginConfig,
     TokenPlacement,
+    config_secrets,
+    origin,
 )
-from airflow_provider_authapi.auth.errors import ConfigError, UnauthorizedError, response_excerpt
+from airflow_provider_authapi.auth.errors import (
+    ConfigError,
+    CredentialOriginError,
+    UnauthorizedError,
+    response_excerpt,
+    safe_url,
+    transport_error,
+)
 from airflow_provider_authapi.auth.grants import SESSION_COOKIES, LoginGrant, OAuth2Grant, TokenEndpoint, basic_header
 from airflow_provider_authapi.auth.retry import RetryPolicy
-from airflow_provider_authapi.auth.tokens import Token, TokenManager, TokenStore
+from airflow_provider_authapi.auth.tokens import INSTANCE_URL, Token, TokenManager, TokenStore
 
 # -- The httpx.Auth schemes -----------------------------------------------------------------------------------------
 
@@ -136,6 +153,26 @@ class ExtraQueryParams(RequestDecorator):
             request.url = request.url.copy_merge_params(missing)
 
 
+class ExtraHeaders(RequestDecorator):
+    """Headers every request carries (the connection's `extra_headers`), unless the request sets the same name
+    itself; a name whose value is still httpx's own default (`Accept: */*`, its `User-Agent`) counts as unset."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = dict(headers)
+
+    def apply(self, request: httpx.Request) -> None:
+        defaults = _httpx_default_headers()
+        for name, value in self.headers.items():
+            if name not in request.headers or request.headers[name] == defaults.get(name):
+                request.headers[name] = value
+
+
+@functools.cache
+def _httpx_default_headers() -> httpx.Headers:
+    with httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(204)), trust_env=False) as client:
+        return httpx.Headers(client.headers)
+
+
 class MultiAuth(RequestDecorator):
     """Several request decorators applied in order (e.g. an API key plus a signature header)."""
 
@@ -206,7 +243,10 @@ class TokenAuth(httpx.Auth):
 
 
 def place_token(request: httpx.Request, token: str, placement: TokenPlacement) -> None:
-    """Put `token` where `placement` says: a header with a prefix, a query parameter or a cookie."""
+    """Put `token` where `placement` says: a header with a prefix, a query parameter or a cookie. Surrounding
+    whitespace (a token endpoint's trailing newline) is left out; a line break inside makes the request unsendable
+    (`errors.unsendable`), never a header that quotes it."""
+    token = token.strip()
     if placement.location == "query":
         request.url = request.url.copy_set_param(placement.query_param, token)
     elif placement.location == "cookie":
@@ -225,6 +265,138 @@ def set_cookies(request: httpx.Request, cookies: dict[str, str]) -> None:
         if pair.strip() and pair.split("=", 1)[0].strip() not in cookies
     ]
     request.headers["Cookie"] = "; ".join([*kept, *(f"{name}={value}" for name, value in cookies.items())])
+
+
+# -- Where credentials may go --------------------------------------------------------------------------------------
+
+AUTHENTICATE = "authapi.authenticate"
+# A request extension: `client.get(url, extensions=NO_CREDENTIALS)` sends no credential of any kind (a presigned
+# download URL from an answer); the hook's `request(..., authenticate=False)` and `ApiCall(authenticate=False)`.
+NO_CREDENTIALS = MappingProxyType({AUTHENTICATE: False})
+_ATTACHED = "authapi.attached"  # a request extension: what the auth attached, and for which origin
+
+
+def authenticated(request: httpx.Request) -> bool:
+    """Whether `request` is to carry the connection's credentials (it does unless it says `NO_CREDENTIALS`)."""
+    return request.extensions.get(AUTHENTICATE) is not False
+
+
+def credentials_guarded(request: httpx.Request) -> bool:
+    """Whether an `OriginBoundAuth` ruled on `request`: it carries credentials only where they may go, so a next
+    link elsewhere needs no refusal of its own (the next request is ruled on too)."""
+    return not authenticated(request) or _ATTACHED in request.extensions
+
+
+@dataclass(frozen=True)
+class Attached:
+    """The header and query parameter names an auth flow set on a request for `origin`: what a redirect to another
+    origin must not carry (httpx itself drops only `Authorization` and the `Cookie` header)."""
+
+    origin: str
+    headers: frozenset[str]
+    params: frozenset[str]
+
+    @classmethod
+    def diff(cls, request: httpx.Request, before: tuple[list[tuple[str, str]], list[tuple[str, str]]]) -> Attached:
+        headers, params = before
+        return cls(
+            origin(request.url),
+            frozenset(name for name, value in request.headers.multi_items() if (name, value) not in headers),
+            frozenset(name for name, value in request.url.params.multi_items() if (name, value) not in params),
+        )
+
+
+def _snapshot(request: httpx.Request) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    return list(request.headers.multi_items()), list(request.url.params.multi_items())
+
+
+class OriginBoundAuth(httpx.Auth):
+    """The one rule of where a connection's credentials go: `inner` (the scheme, extra headers and parameters,
+    signature) runs only for a request whose origin is in `origins` (the base URL's and `allowed_origins`) or, with
+    a token `manager`, the origin of the token's `instance_url` (Salesforce names the API base URL in the token
+    answer). Any other request is refused with `CredentialOriginError` before it is sent; one with
+    `NO_CREDENTIALS` is sent as it is. Each request sent is marked with what `inner` attached (`Attached`)."""
+
+    def __init__(self, inner: httpx.Auth, origins: Sequence[str], manager: TokenManager | None = None) -> None:
+        self.inner = inner
+        self.origins = tuple(origins)
+        self.manager = manager
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if not authenticated(request):
+            yield request
+            return
+        if not self._trusted(request, self.manager.get_token if self._needs_token(request) else None):
+            raise self.refusal(request)
+        before = _snapshot(request)
+        flow = self.inner.sync_auth_flow(request)
+        try:
+            request = next(flow)
+            while True:
+                request.extensions[_ATTACHED] = Attached.diff(request, before)
+                response = yield request
+                request = flow.send(response)
+        except StopIteration:
+            return
+        finally:
+            flow.close()
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if not authenticated(request):
+            yield request
+            return
+        token = await self.manager.aget_token() if self._needs_token(request) else None
+        if not self._trusted(request, (lambda: token) if token is not None else None):
+            raise self.refusal(request)
+        before = _snapshot(request)
+        flow = self.inner.async_auth_flow(request)
+        try:
+            request = await flow.__anext__()
+            while True:
+                request.extensions[_ATTACHED] = Attached.diff(request, before)
+                response = yield request
+                request = await flow.asend(response)
+        except StopAsyncIteration:
+            return
+        finally:
+            await flow.aclose()
+
+    def _needs_token(self, request: httpx.Request) -> bool:
+        """Whether only a token's `instance_url` could make `request`'s origin trusted."""
+        return self.manager is not None and origin(request.url) not in self.origins
+
+    def _trusted(self, request: httpx.Request, token: Callable[[], Token] | None) -> bool:
+        wanted = origin(request.url)
+        if wanted in self.origins:
+            return True
+        instance_url = token().extra.get(INSTANCE_URL) if token is not None else None
+        return isinstance(instance_url, str) and bool(instance_url) and origin(instance_url) == wanted
+
+    def refusal(self, request: httpx.Request) -> CredentialOriginError:
+        what = f"{request.method} {safe_url(request.url)}"
+        return CredentialOriginError(what, origin(request.url), self.origins)
+
+
+def strip_foreign_credentials(request: httpx.Request) -> None:
+    """Before each request a client sends, redirects included: a request `NO_CREDENTIALS` carries no cookie (the
+    client's cookie jar holds the API's), and a redirect to another origin than the one its credentials were
+    attached for loses them all (headers, query parameters, cookies), not only the `Authorization` httpx drops."""
+    if not authenticated(request):
+        request.headers.pop("cookie", None)
+        return
+    attached = request.extensions.get(_ATTACHED)
+    if attached is None or origin(request.url) == attached.origin:
+        return
+    for name in {*attached.headers, "cookie"}:
+        request.headers.pop(name, None)
+    url = request.url
+    for name in attached.params:
+        url = url.copy_remove_param(name)
+    request.url = url
+
+
+async def _astrip_foreign_credentials(request: httpx.Request) -> None:
+    strip_foreign_credentials(request)
 
 
 # -- Built from a config --------------------------------------------------------------------------------------------
@@ -256,10 +428,17 @@ def build_token_manager(
     return TokenManager(endpoint, store, leeway=leeway, initial_refresh_token=initial_refresh_token)
 
 
-def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> httpx.Auth:
-    """The `httpx.Auth` of a config: its scheme, the extra query parameters and the signature header."""
+def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> OriginBoundAuth:
+    """The `httpx.Auth` of a config: its scheme, the extra headers and query parameters and the signature header,
+    bound to the origins the config trusts (`OriginBoundAuth`)."""
+    if isinstance(config.scheme, OAuth2Config | TokenLoginConfig):
+        manager = manager or build_token_manager(config)
+    return OriginBoundAuth(_scheme_auth(config, manager), config.common.origins, manager)
+
+
+def _scheme_auth(config: AuthConfig, manager: TokenManager | None) -> httpx.Auth:
     scheme = config.scheme
-    decorators: list[RequestDecorator] = []
+    decorators: list[RequestDecorator] = [ExtraHeaders(config.common.headers)] if config.common.headers else []
     if isinstance(scheme, BasicAuthConfig) and scheme.http_scheme == "basic":
         decorators.append(BasicAuth(scheme))
     elif isinstance(scheme, BearerAuthConfig):
@@ -271,7 +450,6 @@ def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> httpx
     if config.common.signature is not None:
         decorators.append(SignatureAuth(config.common.signature))
     if isinstance(scheme, OAuth2Config | TokenLoginConfig):
-        manager = manager or build_token_manager(config)
         assert manager is not None
         return TokenAuth(manager, scheme.placement, also=decorators)
     if isinstance(scheme, BasicAuthConfig) and scheme.http_scheme == "digest":
@@ -285,15 +463,63 @@ def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> httpx
 def client_kwargs(common: CommonConfig) -> dict[str, Any]:
     """Keyword arguments for `httpx.Client` / `httpx.AsyncClient`.
 
-    The extra query parameters are not among them: `build_auth` adds them to each request (see
-    `ExtraQueryParams`), so that an endpoint's own query string survives.
+    The extra headers and query parameters are not among them: `build_auth` adds them to each request it lets
+    through (see `OriginBoundAuth`, `ExtraHeaders`, `ExtraQueryParams`), so that they go only where the
+    credentials may, and an endpoint's own query string survives.
     """
-    return {
-        "base_url": common.base_url,
-        "headers": dict(common.headers),
-        "verify": ssl_verify(common.tls),
-        "timeout": common.timeout,
-    }
+    return {"base_url": common.base_url, "verify": ssl_verify(common.tls), "timeout": common.timeout}
+
+
+class Client(httpx.Client):
+    """An `httpx.Client` for a connection: `strip_foreign_credentials` runs before every request it sends
+    (redirects included), and a transport error is raised as a scrubbed `ApiTransportError` of the same httpx
+    class (`errors.transport_error`), the connection's `secrets` and the request's credentials left out."""
+
+    def __init__(self, *, secrets: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.secrets = tuple(secrets)
+        hooks = self.event_hooks
+        self.event_hooks = {**hooks, "request": [*hooks.get("request", []), strip_foreign_credentials]}
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        try:
+            return super().send(request, **kwargs)
+        except httpx.TransportError as exc:
+            typed = transport_error(exc, request, self.secrets)
+            if typed.scrubbed:  # type: ignore[attr-defined]
+                raise typed from None
+            raise typed from exc.__cause__
+
+
+class AsyncClient(httpx.AsyncClient):
+    """The async `Client`."""
+
+    def __init__(self, *, secrets: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.secrets = tuple(secrets)
+        hooks = self.event_hooks
+        self.event_hooks = {**hooks, "request": [*hooks.get("request", []), _astrip_foreign_credentials]}
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        try:
+            return await super().send(request, **kwargs)
+        except httpx.TransportError as exc:
+            typed = transport_error(exc, request, self.secrets)
+            if typed.scrubbed:  # type: ignore[attr-defined]
+                raise typed from None
+            raise typed from exc.__cause__
+
+
+def build_client(config: AuthConfig, auth: httpx.Auth | None = None, **httpx_kwargs: Any) -> Client:
+    """A `Client` for `config`: its `client_kwargs`, `auth` (default: `build_auth(config)`), then `httpx_kwargs`."""
+    settings = {**client_kwargs(config.common), "auth": auth or build_auth(config), **httpx_kwargs}
+    return Client(secrets=config_secrets(config), **settings)
+
+
+def build_async_client(config: AuthConfig, auth: httpx.Auth | None = None, **httpx_kwargs: Any) -> AsyncClient:
+    """The async `build_client`."""
+    settings = {**client_kwargs(config.common), "auth": auth or build_auth(config), **httpx_kwargs}
+    return AsyncClient(secrets=config_secrets(config), **settings)
 
 
 def ssl_verify(tls: TLSConfig) -> ssl.SSLContext | bool:

@@ -14,6 +14,8 @@ import json
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, get_args
 
+import httpx
+
 from airflow_provider_authapi.auth.assertions import (
     CLIENT_ASSERTION_AUTHS,
     MIN_HMAC_BYTES,
@@ -21,7 +23,7 @@ from airflow_provider_authapi.auth.assertions import (
     key_signer,
     service_account_key,
 )
-from airflow_provider_authapi.auth.errors import ConfigError
+from airflow_provider_authapi.auth.errors import SENSITIVE_NAME, ConfigError
 
 MIN_SIGNATURE_SECRET_LENGTH = 32
 
@@ -59,6 +61,9 @@ class TokenPlacement:
         _check_choice("token_placement", self.location, TokenLocation)
         if self.location == "cookie" and not self.cookie_name:
             raise ConfigError("cookie_name", "a cookie name is required to send the token in a cookie")
+        fields_of = {"header_name": "header_name", "prefix": "header_prefix", "query_param": "query_param_name"}
+        for name, field_name in {**fields_of, "cookie_name": "cookie_name"}.items():
+            object.__setattr__(self, name, one_line(field_name, getattr(self, name)))
 
     def describe(self) -> str:
         """Where the token goes, the token left out: `header 'Authorization: Bearer <token>'`."""
@@ -89,6 +94,7 @@ class SignatureConfig:
     issuer: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "header", one_line("signature_header", self.header or ""))
         if not self.header:
             raise ConfigError("signature_header", "a header name is required")
         if len(self.secret or "") < MIN_SIGNATURE_SECRET_LENGTH:
@@ -105,6 +111,18 @@ class CommonConfig:
     tls: TLSConfig = field(default_factory=TLSConfig)
     timeout: float = 30.0
     signature: SignatureConfig | None = None
+    allowed_origins: tuple[str, ...] = ()  # besides the base URL's, origins the credentials may go to
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", _one_line_values("extra_headers", self.headers))
+        object.__setattr__(self, "params", {name: value.strip() for name, value in self.params.items()})
+        object.__setattr__(self, "allowed_origins", tuple(_listed_origin(url) for url in self.allowed_origins))
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Where the connection's credentials may go: its base URL's origin, then `allowed_origins`."""
+        base = (origin(self.base_url),) if self.base_url else ()
+        return tuple(dict.fromkeys((*base, *self.allowed_origins)))
 
 
 @dataclass(frozen=True)
@@ -132,6 +150,11 @@ class BearerAuthConfig:
     header_name: str = HEADER_NAME
     prefix: str = HEADER_PREFIX
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "token", one_line("token", self.token))
+        object.__setattr__(self, "header_name", one_line("header_name", self.header_name))
+        object.__setattr__(self, "prefix", one_line("header_prefix", self.prefix))
+
 
 @dataclass(frozen=True)
 class ApiKeyConfig:
@@ -144,6 +167,8 @@ class ApiKeyConfig:
 
     def __post_init__(self) -> None:
         _check_choice("api_key_location", self.location, Location)
+        for name, field_name in (("key", "api_key"), ("name", "api_key_name"), ("prefix", "api_key_prefix")):
+            object.__setattr__(self, name, one_line(field_name, getattr(self, name)))
         if not self.name:
             raise ConfigError("api_key_name", "a header or query parameter name is required")
 
@@ -324,6 +349,60 @@ class AuthConfig:
         return hashlib.sha256(blob).hexdigest()[:32]
 
 
+# -- Values sent as they are in a header, a cookie or a query parameter -------------------------------------------
+
+FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
+
+
+def one_line(field_name: str, value: str, part: str = "") -> str:
+    """`value` without surrounding whitespace (a token or key pasted with its trailing newline); a line break left
+    inside is refused, naming the field (and `part` of it) but never the value: a request cannot carry it."""
+    trimmed = value.strip()
+    if any(char in trimmed for char in FORBIDDEN_IN_HEADERS):
+        where = f"{part} holds" if part else "holds"
+        raise ConfigError(
+            field_name, f"{where} a line break (or a NUL) that a request cannot carry: paste it on one line"
+        )
+    return trimmed
+
+
+def _one_line_values(field_name: str, headers: dict[str, str]) -> dict[str, str]:
+    """Header names and values trimmed; a line break inside one is refused, naming the header (not its value)."""
+    return {
+        one_line(field_name, name, "a header name"): one_line(field_name, value, f"header {name.strip()!r}")
+        for name, value in headers.items()
+    }
+
+
+# -- Origins: where credentials may go ---------------------------------------------------------------------------
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str | httpx.URL) -> str:
+    """`scheme://host[:port]` of a URL, the default port left out (`https://api.example.com:443` is
+    `https://api.example.com`), host in lower case."""
+    parsed = httpx.URL(url)
+    scheme = parsed.scheme.lower()
+    host = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+    port = f":{parsed.port}" if parsed.port not in (None, DEFAULT_PORTS.get(scheme)) else ""
+    return f"{scheme}://{host}{port}"
+
+
+def _listed_origin(url: str) -> str:
+    """One entry of `allowed_origins`: an absolute http(s) URL with no path beyond `/`, as its origin."""
+    try:
+        parsed = httpx.URL(url.strip())
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError("allowed_origins", f"{url!r} is not an origin such as https://files.example.com")
+    if parsed.path not in ("", "/") or parsed.query or parsed.userinfo:
+        raise ConfigError("allowed_origins", f"{url!r} is more than an origin: give scheme, host and port only")
+    return origin(parsed)
+
+
 def _check_choice(field_name: str, value: str, choices: Any) -> None:
     """`value` must be one of the `Literal` type `choices`."""
     allowed = get_args(choices)
@@ -338,6 +417,8 @@ def config_secrets(config: AuthConfig | SchemeConfig) -> list[str]:
     if isinstance(config, AuthConfig):
         common = config.common
         values += [common.tls.client_key_pem, common.signature.secret if common.signature else None]
+        sent = [*common.headers.items(), *common.params.items()]
+        values += [value for name, value in sent if SENSITIVE_NAME.search(name)]  # `X-Api-Key`, `?api_key=`
     if isinstance(scheme, OAuth2Config):
         values += [scheme.client_secret, scheme.password, scheme.refresh_token, scheme.assertion_private_key]
         values.append(scheme.service_account_json)

@@ -7,9 +7,10 @@ of a config are secret.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import urlencode
 
 import httpx
@@ -106,7 +107,25 @@ class ApiResponseError(AuthApiError):
 
 
 class ApiTransportError(AuthApiError):
-    """The API could not be reached (connect error, timeout) within the retry budget."""
+    """The API could not be reached (connect error, timeout) within the retry budget, or a request could not be
+    sent at all. The clients the hook hands out raise it as a subclass of httpx's own error too (`transport_error`)."""
+
+
+class CredentialOriginError(AuthApiError):
+    """A request with the connection's credentials for an origin it does not trust; refused before it was sent."""
+
+    FIELD = "allowed_origins"
+
+    def __init__(self, what: str, origin: str, trusted: Sequence[str]) -> None:
+        self.origin = origin
+        self.field = self.FIELD
+        known = ", ".join(trusted) or "none: the connection has no API base URL"
+        super().__init__(
+            f"{what}: refusing to send the connection's credentials to {origin}, which is not an origin the "
+            f"connection trusts (its API base URL's and its {self.FIELD}: {known}). Add {origin} to the "
+            f"connection's {self.FIELD} field if it may receive them, or send the request with authenticate=False "
+            "to send it with no credential at all"
+        )
 
 
 class PaginationError(AuthApiError, ValueError):
@@ -127,13 +146,51 @@ MIN_SECRET_CHARS = 4  # shorter values would scrub ordinary words
 SENSITIVE_NAME = re.compile(r"auth|token|key|secret|passw|signature|session|cookie", re.IGNORECASE)
 
 
-def unsendable(what: str) -> str:
+def unsendable(what: str, request: httpx.Request | None = None) -> str:
     """Why `what` (a request) could not be sent, without the value at fault: httpx's `LocalProtocolError` quotes
-    the header value it refuses, which is often a credential with a trailing newline pasted from a file."""
+    the header value it refuses, which is often a credential with a trailing newline pasted from a file. With the
+    `request`, the header at fault is named."""
+    name = unsendable_header(request) if request is not None else None
+    which = f"header {name!r}" if name else "a header"
     return (
-        f"{what} could not be sent: a header holds a line break or another character HTTP forbids (check the "
-        "connection's header_prefix and extra_headers, and the token, key or credentials for a trailing newline)"
+        f"{what} could not be sent: {which} holds a line break or another character HTTP forbids (check the "
+        "request's headers, the connection's header_prefix and extra_headers, and the token, key or credentials "
+        "for a line break)"
     )
+
+
+_UNSENDABLE = re.compile(rb"[\r\n\0]")
+
+
+def unsendable_header(request: httpx.Request) -> str | None:
+    """The name of the first header of `request` whose name or value holds a line break or NUL (a name with one is
+    shown up to it), or None."""
+    for raw_name, raw_value in request.headers.raw:
+        if _UNSENDABLE.search(raw_name) or _UNSENDABLE.search(raw_value):
+            return _UNSENDABLE.split(raw_name)[0].decode("latin-1").strip() or "?"
+    return None
+
+
+@functools.cache
+def _typed_transport_error(cls: type[httpx.TransportError]) -> type[httpx.TransportError]:
+    """`ApiTransportError` and `cls` at once: code that catches httpx's class (the retry policy) still does."""
+    return type(cls.__name__, (ApiTransportError, cls), {"__module__": __name__, "__doc__": cls.__doc__})
+
+
+def transport_error(
+    exc: httpx.TransportError, request: httpx.Request, secrets: Iterable[str | None] = ()
+) -> httpx.TransportError:
+    """`exc` as an `ApiTransportError` of the same httpx class, its message scrubbed of `secrets` and of what the
+    request carried; a request httpx refused to send gets `unsendable`'s message instead. Raise it `from None`
+    when `.scrubbed` is true (the chained original would show what was scrubbed)."""
+    what = f"{request.method} {safe_url(request.url)}"
+    if isinstance(exc, httpx.LocalProtocolError):
+        message = unsendable(what, request)
+    else:
+        message = scrub(str(exc), [*secrets, *credential_values(request)])
+    typed = _typed_transport_error(type(exc))(message, request=request)
+    typed.scrubbed = message != str(exc)  # type: ignore[attr-defined]
+    return typed
 
 
 def request_secrets(response: httpx.Response) -> list[str]:
@@ -142,6 +199,11 @@ def request_secrets(response: httpx.Response) -> list[str]:
         request = response.request
     except RuntimeError:  # a response built without a request
         return []
+    return credential_values(request)
+
+
+def credential_values(request: httpx.Request) -> list[str]:
+    """Credential-looking values `request` carries (auth headers, `?api_key=`...), to scrub from messages."""
     found: list[str] = []
     for name, value in [*request.headers.items(), *request.url.params.multi_items()]:
         if SENSITIVE_NAME.search(name):

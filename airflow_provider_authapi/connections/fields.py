@@ -230,8 +230,13 @@ COMMON_FIELDS = (
            'Query parameters sent with every request. Paste a JSON object, e.g. {"minorversion": "75"}.',
            "CommonConfig.params"),
         _f("timeout", "Timeout (seconds)", "number", "How long to wait for each HTTP request.", "CommonConfig.timeout"),
+        _f("allowed_origins", "Other origins for the credentials", "string",
+           "Origins besides the API base URL's that may receive this connection's credentials, e.g. "
+           "https://files.example.com. Separated by spaces or commas. Any other origin is refused.",
+           "CommonConfig.allowed_origins"),
         _f("test_endpoint", "Test endpoint", "string",
-           "Path of a cheap GET request that the connection Test calls, e.g. /v1/me.", default="/"),
+           "Path of a cheap GET request that the connection Test and airflow authapi test call, e.g. /v1/me. "
+           "Empty: a connection that obtains tokens stops at the token; any other GETs /.", default="/"),
     ),
     *_section(
         "TLS certificates",
@@ -494,6 +499,9 @@ CONFIG_FIELD_NAMES = {
     "token_placement": "auth_location",
     "client_id": "login",
     "client_secret": "password",
+    "token": "password",
+    "api_key": "password",
+    "api_key_prefix": "key_prefix",
 }
 TENANT = "{tenant}"  # in a URL field: the `tenant_id` field's value
 PEM_BLOCK = re.compile(r"(-----BEGIN [A-Z0-9 ]+-----)(.*?)(-----END [A-Z0-9 ]+-----)", re.DOTALL)
@@ -774,7 +782,8 @@ def _common(f: ConnectionFields) -> CommonConfig:
         raise f.error("client_cert_pem", "is required when a client key is given")
     if f.host and "://" not in f.host:
         raise f.error("host", f"must be a URL with a scheme, such as https://{f.host}")
-    return CommonConfig(f.host, headers, params, tls, f.number("timeout"), signature)
+    origins = f.words("allowed_origins")
+    return CommonConfig(f.host, headers, params, tls, f.number("timeout"), signature, allowed_origins=origins)
 
 
 def _placement(f: ConnectionFields) -> TokenPlacement:

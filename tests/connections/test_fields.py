@@ -13,7 +13,7 @@ from airflow_provider_authapi.get_provider_info import get_provider_info
 
 COMMON = {
     "extra_headers", "extra_query_params", "verify_tls", "ca_cert_pem", "client_cert_pem",
-    "client_private_key_pem", "timeout", "signature_header", "signature_secret", "test_endpoint",
+    "client_private_key_pem", "timeout", "allowed_origins", "signature_header", "signature_secret", "test_endpoint",
 }  # fmt: skip
 PLACEMENT = {"auth_location", "header_name", "header_prefix", "query_param_name", "cookie_name"}
 LIFETIMES = {"default_lifetime", "max_lifetime", "leeway"}
