@@ -89,23 +89,38 @@ class FieldSpec:
         """The JSON Schema the Airflow 3 UI renders (enum: dropdown; format: masked or multi-line input).
 
         Every type includes "null", else the form marks the field required; an enum never does, else the dropdown
-        offers a literal "null" (the dropdown can be cleared instead). An empty default ("", ()) is not shown."""
+        offers a literal "null" (the dropdown can be cleared instead). An empty default ("", ()) is not shown, nor
+        one the form would save as a value the secrets masker finds too short (`/`, `json`): every read of the
+        connection would then log "Skipping masking for a secret as it's too short". A dropdown labels that
+        default choice "(default)" instead; the mapping applies the default to an unset field all the same."""
+        default = None if too_short_to_mask(self.default) else self.default
         if self.kind == "choice":
             labels = dict(self.choice_labels)
             schema: dict[str, Any] = {"type": ["string", "null"], "enum": list(self.choices)}
-            schema["values_display"] = {value: labels[value] for value in self.choices}
+            schema["values_display"] = {
+                value: f"{labels[value]} (default)" if value == self.default and default is None else labels[value]
+                for value in self.choices
+            }
         elif self.kind in ("secret", "multiline"):
             schema = {"type": ["string", "null"], "format": "password" if self.secret else "multiline"}
         else:
             schema = {"type": [self.kind, "null"]}
-        if self.default not in (None, "", ()):
-            schema["default"] = _whole(self.default)
+        if default not in (None, "", ()):
+            schema["default"] = _whole(default)
         if self.section:
             schema["section"] = self.section
         return schema
 
     def conn_field(self) -> dict[str, Any]:
         return {"label": self.label, "description": self.description, "schema": self.schema()}
+
+
+# Airflow's secrets masker skips (and warns about) a string shorter than this (`[logging] min_length_masked_secret`).
+MASKER_MIN_LENGTH = 5
+
+
+def too_short_to_mask(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) < MASKER_MIN_LENGTH
 
 
 def config_attribute(fills: str) -> tuple[type, str]:
@@ -212,7 +227,7 @@ def _lifetime(owner: str) -> tuple[FieldSpec, ...]:
     return _section(
         "Token lifetime",
         _f("default_lifetime", "Default lifetime (seconds)", "number",
-           "Used when the login response gives no expiry and the token is not a JWT with an expiry.",
+           "Used when the token response gives no expiry and the token is not a JWT with an expiry.",
            f"{owner}.default_lifetime"),
         _f("max_lifetime", "Maximum lifetime (seconds)", "number",
            "Renew sooner than the API says: the shorter of the two wins. Empty: no maximum.", f"{owner}.max_lifetime"),
