@@ -1,5 +1,9 @@
-"""A real Airflow deployment on 127.0.0.1 for tests and benchmarks: PostgreSQL, api-server, scheduler
-(LocalExecutor), dag-processor and triggerer as separate processes, each stopped by its process id.
+"""A real Airflow deployment on 127.0.0.1 for tests and benchmarks: PostgreSQL, api-server, scheduler,
+dag-processor and triggerer as separate processes, each stopped by its process id. The scheduler runs tasks with
+the LocalExecutor, or with `executor="CeleryExecutor"` (`AUTHAPI_DEPLOYMENT_EXECUTOR=celery`): Redis as the
+broker, PostgreSQL as the result backend, and `workers` Celery workers (`airflow celery worker`, 2 of
+concurrency 8 by default), each its own process with its own Celery hostname and task-instance hostname, as on
+separate machines.
 
     with Deployment(connections={"my_api": {"conn_type": "authapi_oauth2", "host": url, ...}}) as d:
         d.trigger("shared_cache_load", "run_1", {"conn_id": "my_api", ...})
@@ -8,11 +12,14 @@
         d.xcom("shared_cache_load", "run_1", "call_api", map_index=0)
         print(d.failure_report("shared_cache_load", "run_1"))  # failed tasks with the tail of their logs
 
-PostgreSQL comes from Debian's packages (installed with apt-get when missing) and runs as a private cluster in a
-temporary folder as the `postgres` user. Airflow runs from this interpreter's environment, so the provider it
-loads is whatever is installed there (editable: the working tree). Connections are `AIRFLOW_CONN_*` JSON
-environment variables, seen by every process. Nothing outside the temporary folders is touched; `keep=True`
-(or `AUTHAPI_DEPLOYMENT_KEEP=1`) leaves them for inspection.
+PostgreSQL and Redis come from Debian's packages (installed with apt-get when missing); PostgreSQL runs as a
+private cluster in a temporary folder as the `postgres` user, Redis on a free port of 127.0.0.1 without
+persistence. Airflow runs from this interpreter's environment, or from the venv whose bin directory
+`airflow_bin` (`AUTHAPI_DEPLOYMENT_AIRFLOW_BIN`) names, e.g. `/work/venvs/af-3.2.2/bin`; the provider it loads is
+whatever is installed there (editable: the working tree). One deployment runs on a machine at a time: a second
+waits for the first to stop (a file lock), so pytest-xdist never starts two at once. Connections are
+`AIRFLOW_CONN_*` JSON environment variables, seen by every process. Nothing outside the temporary folders (and the
+lock file) is touched; `keep=True` (or `AUTHAPI_DEPLOYMENT_KEEP=1`) leaves them for inspection.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOYMENT_DAGS = Path(__file__).resolve().parent / "dags"
 FERNET_KEY = "hUnLhVNQtXQXT8w0W3aXJ3ELmnzJ5y8JzA4Yg7wXy1E="
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
+LOCK_FILE = Path(tempfile.gettempdir()) / "authapi-deployment.lock"
 FINISHED_RUN_STATES = ("success", "failed")
 
 
@@ -69,6 +78,40 @@ def percentile(values: Sequence[float], fraction: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
 
 
+def executor_name(name: str) -> str:
+    """`LocalExecutor` or `CeleryExecutor` from either spelling (`celery`, `CeleryExecutor`)."""
+    found = EXECUTORS.get(name.lower().removesuffix("executor"))
+    if found is None:
+        raise DeploymentError(f"unknown executor {name!r}: one of {sorted(EXECUTORS.values())}")
+    return found
+
+
+def apt_install(package: str) -> None:
+    """Install one of Debian's packages (as root; the harness needs its servers, not the system's services)."""
+    if os.geteuid() != 0:
+        raise DeploymentError(f"{package} is not installed: run `apt-get install -y {package}` as root")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", package]):
+        subprocess.run(command, check=True, env=env, stdin=subprocess.DEVNULL, capture_output=True)
+
+
+@contextlib.contextmanager
+def machine_lock(path: Path = LOCK_FILE) -> Iterator[None]:
+    """Hold the machine's deployment lock (an exclusive `flock`); says so while waiting for another holder."""
+    import fcntl
+
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"[deployment] waiting for the deployment already running on this machine ({path})", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 # -- PostgreSQL -----------------------------------------------------------------------------------------------------
 
 
@@ -76,11 +119,7 @@ def postgres_bin_dir() -> Path:
     """The newest `/usr/lib/postgresql/<version>/bin`; installs Debian's `postgresql` package when none is there."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
     if not found:
-        if os.geteuid() != 0:
-            raise DeploymentError("PostgreSQL is not installed: run `apt-get install -y postgresql` as root")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", "postgresql"]):
-            subprocess.run(command, check=True, env=env, stdin=subprocess.DEVNULL, capture_output=True)
+        apt_install("postgresql")
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
         if not found:
             raise DeploymentError("apt-get installed postgresql but no /usr/lib/postgresql/*/bin/initdb exists")
@@ -145,6 +184,66 @@ class Postgres:
         return connection
 
 
+# -- Redis (the Celery broker) ---------------------------------------------------------------------------------------
+
+
+def redis_server_path() -> str:
+    """`redis-server`; installs Debian's `redis-server` package when missing (its own service is not used)."""
+    found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/sbin")
+    if not found:
+        apt_install("redis-server")
+        found = shutil.which("redis-server", path="/usr/bin:/usr/sbin")
+        if not found:
+            raise DeploymentError("apt-get installed redis-server but no redis-server executable exists")
+    return found
+
+
+class Redis:
+    """A private `redis-server` on 127.0.0.1:`port`, no persistence, working folder `directory`; stopped by PID."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory, self.log = directory, directory / "redis.log"
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 30) -> Redis:
+        self.directory.mkdir(parents=True)
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory),
+                "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", str(self.log)]  # fmt: skip
+        self.process = subprocess.Popen([redis_server_path(), *args], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while not self.ping():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise DeploymentError(f"redis-server did not answer on port {self.port}; log {self.log}:\n"
+                                      f"{tail(self.log)}")  # fmt: skip
+            time.sleep(0.2)
+        return self
+
+    def ping(self) -> bool:
+        """Whether the server answers PING with PONG."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self, grace: float = 10) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
 def export_provider(revision: str, into: Path) -> Path:
     """Write the `airflow_provider_authapi` package of git `revision` into `into`; a path entry that shadows the
     installed (editable) provider, whose import finder comes after the path."""
@@ -180,6 +279,7 @@ class TaskInstanceRow:
     try_number: int
     start_date: datetime | None
     end_date: datetime | None
+    hostname: str | None = None  # where it ran ([core] hostname_callable of its worker)
 
     @property
     def label(self) -> str:
@@ -212,11 +312,24 @@ class Deployment:
     # A git revision of the provider to run instead of the installed one (compare designs); default
     # AUTHAPI_DEPLOYMENT_PROVIDER_REV. Exported with `git archive` and put first on the Airflow processes' path.
     provider_revision: str | None = None
+    # `LocalExecutor` or `CeleryExecutor` (`local`/`celery` too); default AUTHAPI_DEPLOYMENT_EXECUTOR, else local.
+    executor: str | None = None
+    workers: Sequence[str] = ("worker-1", "worker-2")  # Celery only: one `airflow celery worker` per hostname
+    worker_concurrency: int = 8
+    # The bin directory of the venv whose Airflow runs the deployment; default AUTHAPI_DEPLOYMENT_AIRFLOW_BIN, else
+    # this interpreter's. Every Airflow process is `<bin>/python -m airflow ...`.
+    airflow_bin: str | None = None
 
     def __post_init__(self) -> None:
         if self.keep is None:
             self.keep = bool(os.environ.get("AUTHAPI_DEPLOYMENT_KEEP"))
         self.provider_revision = self.provider_revision or os.environ.get("AUTHAPI_DEPLOYMENT_PROVIDER_REV") or None
+        self.executor = executor_name(self.executor or os.environ.get("AUTHAPI_DEPLOYMENT_EXECUTOR") or "local")
+        self.airflow_bin = self.airflow_bin or os.environ.get("AUTHAPI_DEPLOYMENT_AIRFLOW_BIN") or None
+        python = Path(self.airflow_bin) / "python" if self.airflow_bin else Path(sys.executable)
+        if not python.exists():
+            raise DeploymentError(f"no Python at {python} (AUTHAPI_DEPLOYMENT_AIRFLOW_BIN names a venv's bin)")
+        self.airflow_command = [str(python), "-m", "airflow"]
         self.dag_files = list(self.dag_files) or sorted(DEPLOYMENT_DAGS.glob("*.py"))
         self.workdir = Path(tempfile.mkdtemp(prefix="authapi-deployment-"))
         self.workdir.chmod(0o755)  # postgres (another user) must reach its cluster folder inside
@@ -227,6 +340,8 @@ class Deployment:
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.log_server_ports = (free_port(), free_port())  # the scheduler's and the triggerer's log servers
         self.postgres: Postgres | None = None
+        self.redis: Redis | None = None
+        self._lock: contextlib.ExitStack | None = None
         self.services: dict[str, Service] = {}
         self._db: Any = None
 
@@ -243,9 +358,17 @@ class Deployment:
     def __exit__(self, exc_type: object, *exc: object) -> None:
         self.stop(failed=exc_type is not None)
 
+    @property
+    def celery(self) -> bool:
+        return self.executor == "CeleryExecutor"
+
     def start(self) -> Deployment:
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(machine_lock())
         started = time.monotonic()
         self.postgres = Postgres(self.workdir / "postgres").start()
+        if self.celery:
+            self.redis = Redis(self.workdir / "redis").start()
         self.dags_folder.mkdir(parents=True)
         if self.provider_revision:
             export_provider(self.provider_revision, self.workdir / "provider")
@@ -254,10 +377,15 @@ class Deployment:
             (self.dags_folder / path.name).symlink_to(path)
         self.airflow("db", "migrate", timeout=600)
         for name in SERVICES:
-            self._start_service(name)
+            self._start_service(name, [name])
+        for hostname in self.workers if self.celery else ():
+            self._start_worker(hostname)
         self.wait_until_healthy()
+        self.wait_for_workers()
         self.wait_for_dags(self.dag_ids)
-        print(f"[deployment] up in {time.monotonic() - started:.0f} s: {self.api_url}, home {self.home}", flush=True)
+        workers = f", {len(self.workers)} Celery workers" if self.celery else ""
+        print(f"[deployment] {self.executor}{workers} up in {time.monotonic() - started:.0f} s: {self.api_url}, "
+              f"home {self.home}", flush=True)  # fmt: skip
         return self
 
     def stop(self, failed: bool = False) -> None:
@@ -269,8 +397,13 @@ class Deployment:
             with contextlib.suppress(Exception):
                 self._db.close()
             self._db = None
+        if self.redis is not None:
+            self.redis.stop()
         if self.postgres is not None:
             self.postgres.stop()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
         if self.keep:
             print(f"[deployment] kept {self.workdir}", flush=True)
         elif failed:  # the logs stay for whoever reads the failure; the database goes
@@ -290,7 +423,7 @@ class Deployment:
         options = {
             "core": {
                 "dags_folder": str(self.dags_folder),
-                "executor": "LocalExecutor",
+                "executor": self.executor,
                 "parallelism": str(self.parallelism),
                 "max_active_tasks_per_dag": str(self.parallelism),
                 "load_examples": "False",
@@ -311,6 +444,7 @@ class Deployment:
             },
             "api_auth": {"jwt_secret": "deployment-jwt-secret-0123456789abcdef"},
             "secrets": {"use_cache": "False"},
+            **({"celery": self.celery_options} if self.celery else {}),
             # The folder is listed every 5 s, so the DAG is parsed within seconds of start; it never changes, so
             # re-parsing it often would only take CPU from the tasks on a small machine.
             "dag_processor": {"refresh_interval": "5", "min_file_process_interval": "120", "parsing_processes": "1"},
@@ -321,6 +455,8 @@ class Deployment:
             },
         }
         env = {**base, "AIRFLOW_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
+        if self.airflow_bin:
+            env["PATH"] = os.pathsep.join(filter(None, [self.airflow_bin, env.get("PATH")]))
         if self.provider_revision:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.workdir / "provider"), env.get("PYTHONPATH")]))
         for section, values in options.items():
@@ -331,12 +467,22 @@ class Deployment:
         env.update(self.extra_env)
         return env
 
+    @property
+    def celery_options(self) -> dict[str, str]:
+        """`[celery]`: Redis as the broker, the metadata DB as the result backend, the workers' concurrency."""
+        assert self.postgres is not None and self.redis is not None
+        return {
+            "broker_url": self.redis.url,
+            "result_backend": f"db+{self.postgres.sqlalchemy_url}",
+            "worker_concurrency": str(self.worker_concurrency),
+        }
+
     def airflow(self, *args: str, timeout: float = 300) -> str:
         """Run an `airflow` CLI command in the deployment's environment; its stdout, or DeploymentError."""
         log = self.home / "cli.log"
         started = time.monotonic()
         result = subprocess.run(
-            [sys.executable, "-m", "airflow", *args],
+            [*self.airflow_command, *args],
             env=self.env,
             cwd=self.home,
             capture_output=True,
@@ -352,12 +498,13 @@ class Deployment:
             raise DeploymentError(f"`airflow {' '.join(args)}` failed ({result.returncode}); see {log}:\n{output}")
         return result.stdout
 
-    def _start_service(self, name: str) -> None:
+    def _start_service(self, name: str, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+        """Run `airflow <args>` as the service `name`, logging to `<home>/<name>.log`; `env` adds to the env."""
         log = self.home / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", name],
-                env=self.env,
+                [*self.airflow_command, *args],
+                env={**self.env, **(env or {})},
                 cwd=self.home,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -365,6 +512,22 @@ class Deployment:
                 start_new_session=True,  # own session and process group: stopped as a group
             )
         self.services[name] = Service(name, process, log)
+
+    def _start_worker(self, hostname: str) -> None:
+        """`airflow celery worker` as if on a machine named `hostname`: its Celery hostname `celery@<hostname>`,
+        the task instances it runs record `hostname` (`[core] hostname_callable`), its own log server port."""
+        path = self.workdir / "worker-path"
+        if not path.exists():
+            path.mkdir()
+            (path / "authapi_deployment_hostname.py").symlink_to(Path(__file__).resolve().parent / "worker_hostname.py")
+        env = {
+            "AUTHAPI_DEPLOYMENT_HOSTNAME": hostname,
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "authapi_deployment_hostname.hostname",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "PYTHONPATH": os.pathsep.join(filter(None, [self.env.get("PYTHONPATH"), str(path)])),
+        }
+        args = ["celery", "worker", "--celery-hostname", hostname, "--concurrency", str(self.worker_concurrency)]
+        self._start_service(f"celery-{hostname}", args, env)
 
     def _check_services(self) -> None:
         for service in self.services.values():
@@ -425,6 +588,18 @@ class Deployment:
             if time.monotonic() > deadline:
                 raise DeploymentError(f"not healthy after {self.start_timeout:.0f} s: {statuses}")
             time.sleep(2)
+
+    def wait_for_workers(self) -> None:
+        """Until every Celery worker has logged `celery@<hostname> ready.` (it consumes the queue from then on)."""
+        deadline = time.monotonic() + self.start_timeout
+        for hostname in self.workers if self.celery else ():
+            log = self.services[f"celery-{hostname}"].log
+            while f"celery@{hostname} ready" not in log.read_text(errors="replace"):
+                self._check_services()
+                if time.monotonic() > deadline:
+                    raise DeploymentError(f"Celery worker {hostname} not ready after {self.start_timeout:.0f} s; "
+                                          f"log {log}:\n{tail(log)}")  # fmt: skip
+                time.sleep(2)
 
     def wait_for_dags(self, dag_ids: Sequence[str]) -> None:
         """Until every DAG is serialized; unpause any that is paused (`airflow dags unpause`)."""
@@ -509,7 +684,7 @@ class Deployment:
 
     def task_instances(self, dag_id: str, run_id: str) -> list[TaskInstanceRow]:
         rows = self.query(
-            "SELECT task_id, map_index, state, try_number, start_date, end_date FROM task_instance "
+            "SELECT task_id, map_index, state, try_number, start_date, end_date, hostname FROM task_instance "
             "WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index",
             (dag_id, run_id),
         )

@@ -1,26 +1,32 @@
-"""The shared token cache in a real deployment (issue 11): PostgreSQL, api-server, scheduler with LocalExecutor,
+"""The shared token cache in a real deployment (issues 11 and 21): PostgreSQL, api-server, scheduler,
 dag-processor and triggerer as separate processes, two concurrent runs of `shared_cache_load` per scenario,
-against strict OAuth 2.0 servers that revoke the whole token chain when a refresh token is presented twice.
+against strict OAuth 2.0 servers that revoke the whole token chain when a refresh token is presented twice. The
+test runs once per executor: LocalExecutor (every scenario below), and CeleryExecutor (Redis as the broker, two
+`airflow celery worker` processes of concurrency 8 with their own hostnames, as on two machines; scenarios A and
+B with 2 x (5 hook + 2 sync + 2 deferrable) task instances, sized to the 16 worker slots, and every worker must
+have run some of them, as the task instances' hostnames show).
 
 Scenario A (`rotating`): grant `refresh_token`, the refresh token rotates on every use, access tokens live 60 s.
 Scenario B (`client_credentials`): access tokens live 20 s, less than the provider's default 60 s leeway.
 Scenario C (`jwt_bearer`): RFC 7523 assertions signed RS256 with a key made at test time, tokens live 20 s, tasks
 run 45 s (2 lifetimes at least); a `jti` presented twice is counted like a reused refresh token.
 
-Per scenario: 2 runs x (18 hook tasks + 3 sync + 3 deferrable operators) = 48 task instances at once; the
+LocalExecutor, per scenario: 2 runs x (18 hook tasks + 3 sync + 3 deferrable operators) = 48 task instances; the
 deferrable operators page with `concurrency=3` in the real triggerer. Checked: every task instance succeeded, at
-least 48 ran at once, for 3 token lifetimes (C: 2), no refresh token nor assertion `jti` was presented twice, token
-requests <= 1.5 x lifetimes elapsed, and the stored token is the live one; each operator's XCom is every id of its
-pages in page order, the emulator saw each deferred task keep 2 to 3 pages in flight at once (each sync one 1), and
-each deferred task's trigger log shows its "Trigger fired event" with the result's size while no record id appears
-in any trigger log or the triggerer's own log. All scenarios share one deployment and run one after the other in
-one test, so that pytest-xdist cannot split them over two workers (two deployments at once would not fit a 2-core
-machine) and so that a failure of one still leaves the others' figures. Figures are printed and written to
-test-artifacts/deployment-<scenario>.json.
+least 48 (Celery: 16) ran at once, for 3 token lifetimes (C: 2), no refresh token nor assertion `jti` was presented
+twice, token requests <= 1.5 x lifetimes elapsed, and the stored token is the live one; each operator's XCom is
+every id of its pages in page order, the emulator saw each deferred task keep 2 to 3 pages in flight at once (each
+sync one 1), and each deferred task's trigger log shows its "Trigger fired event" with the result's size while no
+record id appears in any trigger log or the triggerer's own log. All scenarios share one deployment and run one
+after the other in one test per executor, so that a failure of one still leaves the others' figures; pytest-xdist
+may give the two executors' tests to two workers, but the harness's machine lock starts one deployment at a time
+(two at once would not fit a 2-core machine). Figures are printed and written to
+test-artifacts/deployment-[celery-]<scenario>.json.
 
-Run: `python -m pytest tests/deployment -q -p no:xdist -s` (about 12 minutes on 2 cores; root installs
-PostgreSQL with apt-get when it is missing). `AUTHAPI_DEPLOYMENT_PROVIDER_REV=<git rev>` runs that revision of
-the provider instead of the working tree (to measure an earlier design).
+Run: `python -m pytest tests/deployment -q -p no:xdist -s` (about 12 minutes on 2 cores, then Celery; root installs
+PostgreSQL and Redis with apt-get when missing); `-k CeleryExecutor` or `-k LocalExecutor` runs one executor.
+`AUTHAPI_DEPLOYMENT_PROVIDER_REV=<git rev>` runs that revision of the provider instead of the working tree (to
+measure an earlier design); `AUTHAPI_DEPLOYMENT_AIRFLOW_BIN=<venv>/bin` runs the Airflow of that venv.
 """
 
 from __future__ import annotations
@@ -30,12 +36,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.deployment.harness import DEPLOYMENT_DAGS, Deployment
+from tests.deployment.harness import DEPLOYMENT_DAGS, Deployment, DeploymentError, Redis, executor_name, machine_lock
 from tests.deployment.scenarios import (
     CONCURRENCY,
     DAG_ID,
     OPERATOR_TASKS,
     SCENARIOS,
+    SCENARIOS_BY_EXECUTOR,
     Scenario,
     assertion_key,
     connection,
@@ -49,19 +56,28 @@ from tests.deployment.scenarios import (
 from tests.emulators.strict_oauth2 import StrictOAuth2Server
 
 
+@pytest.fixture(scope="module", params=list(SCENARIOS_BY_EXECUTOR))
+def executor(request: pytest.FixtureRequest) -> str:
+    """The deployment's executor: each runs its own deployment with its own scenarios and servers."""
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, StrictOAuth2Server]]:
+def servers(executor: str) -> Iterator[dict[str, StrictOAuth2Server]]:
     """One strict OAuth 2.0 server per scenario (its counters are then the scenario's), in this process."""
-    running = {s.name: new_server(s).start() for s in SCENARIOS}
+    running = {s.name: new_server(s).start() for s in SCENARIOS_BY_EXECUTOR[executor]}
     yield running
     for server in running.values():
         server.stop()
 
 
 @pytest.fixture(scope="module")
-def deployment(servers: dict[str, StrictOAuth2Server], request: pytest.FixtureRequest) -> Iterator[Deployment]:
-    connections = {s.conn_id: connection(s, servers[s.name]) for s in SCENARIOS}
-    running = Deployment(connections=connections, parallelism=env_int("AUTHAPI_DEPLOYMENT_PARALLELISM", 64))
+def deployment(
+    executor: str, servers: dict[str, StrictOAuth2Server], request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
+    connections = {s.conn_id: connection(s, servers[s.name]) for s in SCENARIOS_BY_EXECUTOR[executor]}
+    running = Deployment(connections=connections, executor=executor,
+                         parallelism=env_int("AUTHAPI_DEPLOYMENT_PARALLELISM", 64))  # fmt: skip
     failed_before = request.session.testsfailed
     try:
         running.start()
@@ -70,6 +86,38 @@ def deployment(servers: dict[str, StrictOAuth2Server], request: pytest.FixtureRe
         raise
     yield running
     running.stop(failed=request.session.testsfailed > failed_before)
+
+
+def test_machine_lock_starts_one_deployment_at_a_time(tmp_path) -> None:
+    """Two deployments never run at once (two xdist workers): a second holder of the lock waits for the first."""
+    import threading
+
+    path, acquired = tmp_path / "deployment.lock", threading.Event()
+
+    def second() -> None:
+        with machine_lock(path):
+            acquired.set()
+
+    thread = threading.Thread(target=second)
+    with machine_lock(path):
+        thread.start()
+        assert not acquired.wait(1.0), "the lock let a second deployment start while the first ran"
+    assert acquired.wait(30), "the second deployment never got the lock after the first let go"
+    thread.join(30)
+
+
+def test_redis_broker_starts_answers_and_stops(tmp_path) -> None:
+    """The Celery broker: a private redis-server on a free port that answers PING, stopped by its process id."""
+    redis = Redis(tmp_path / "redis").start()
+    try:
+        assert redis.ping() and redis.url == f"redis://127.0.0.1:{redis.port}/0"
+    finally:
+        redis.stop()
+    assert redis.process is not None and redis.process.poll() is not None and not redis.ping()
+    assert [executor_name(n) for n in ("celery", "CeleryExecutor", "local")] == [
+        "CeleryExecutor", "CeleryExecutor", "LocalExecutor"]  # fmt: skip
+    with pytest.raises(DeploymentError, match="unknown executor"):
+        executor_name("kubernetes")
 
 
 def test_strict_server_revokes_the_chain_on_reuse() -> None:
@@ -140,10 +188,10 @@ def test_load_dag_runs_in_dag_test(airflow_db, set_connection) -> None:
 @pytest.mark.deployment
 @pytest.mark.slow
 def test_shared_token_cache_holds_in_a_real_deployment(
-    deployment: Deployment, servers: dict[str, StrictOAuth2Server]
+    executor: str, deployment: Deployment, servers: dict[str, StrictOAuth2Server]
 ) -> None:
     problems: list[str] = []
-    for scenario in SCENARIOS:
+    for scenario in SCENARIOS_BY_EXECUTOR[executor]:
         figures, found = run_scenario(deployment, servers[scenario.name], scenario)
         path = write_figures(figures)
         print(f"\n[{scenario.name}] {json.dumps(figures, default=str)}\n(written to {path})", flush=True)
