@@ -1,4 +1,4 @@
-"""`airflow authapi ...` commands. They print token state, never a token or a secret."""
+"""`airflow authapi ...` commands. They print token state and API answers, never a token or a secret."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_authapi import consent
-from airflow_provider_authapi.auth.errors import AuthApiError
+from airflow_provider_authapi.auth.config import config_secrets
+from airflow_provider_authapi.auth.errors import AuthApiError, credential_values, redact_text, safe_url, scrub
 from airflow_provider_authapi.consent import (
     ConsentError,
     PendingConsent,
@@ -215,3 +216,96 @@ def token_refresh(args: Namespace) -> None:
         print(f"error: {result}", file=sys.stderr)
     if failed:
         raise SystemExit(1)
+
+
+# -- call, test -----------------------------------------------------------------------------------------------------
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+TEXT_CHARS = 4000  # a body that is not JSON is shown up to this many characters
+
+
+def call(args: Namespace) -> None:
+    """One authenticated request through the connection (its token cache included): the status line, then the
+    body, pretty JSON when it is JSON, with every secret scrubbed. Exit 1 unless the API answered 2xx."""
+    method, path = _method_and_path(args.request)
+    kwargs: dict[str, Any] = {"params": _query(args.query)}
+    if args.json is not None:
+        try:
+            kwargs["json"] = json.loads(args.json)
+        except ValueError as exc:
+            _fail(f"--json is not JSON: {exc}")
+    hook = _hook(args.conn_id)
+    secrets = _secrets_of(hook)
+    try:
+        response = hook.request(method, path, **kwargs)
+    except AuthApiError as exc:
+        _fail(scrub(str(exc), [*secrets, *_secrets_of(hook)]))
+    secrets = [*secrets, *_secrets_of(hook), *credential_values(response.request)]
+    print(f"{method} {safe_url(response.request.url)} -> {response.status_code} {response.reason_phrase}")
+    body = _pretty(response)
+    if body:
+        print(redact_text(scrub(body, secrets)))
+    if not response.is_success:
+        raise SystemExit(1)
+
+
+def test(args: Namespace) -> None:
+    """The connection's Test (the UI's Test button's check, our own message); exit 1 when it fails."""
+    hook = _hook(args.conn_id)
+    ok, message = hook.test_connection()
+    print(f"{'OK' if ok else 'FAILED'}: {message}")
+    if not ok:
+        raise SystemExit(1)
+
+
+def _hook(conn_id: str) -> Any:
+    """The connection's hook, its connection read server-side (metadata DB, env vars, secrets backends).
+
+    `AuthApiHook(conn_id)` alone reads it the Task SDK's way, which outside a task does not look in the
+    metadata DB: a connection saved in the UI would be "not defined" there."""
+    try:
+        hook = hook_for(conn_id)
+        hook.config  # noqa: B018 - a connection that cannot be mapped: its field named now, not mid-request
+    except AuthApiError as exc:
+        _fail(str(exc))
+    except Exception as exc:
+        _fail(f"connection {conn_id!r} cannot be used: {type(exc).__name__}: {exc}")
+    return hook
+
+
+def _secrets_of(hook: Any) -> list[str]:
+    """The connection's secrets and the tokens this process holds for it (to scrub from what is printed)."""
+    secrets = list(config_secrets(hook.config))
+    token = hook.token_manager.cached_token if hook.token_manager is not None else None
+    if token is not None:
+        secrets += [value for value in (token.access_token, token.refresh_token) if value]
+    return secrets
+
+
+def _method_and_path(words: list[str]) -> tuple[str, str]:
+    if len(words) == 1:
+        return "GET", words[0]
+    if len(words) == 2 and words[0].upper() in METHODS:
+        return words[0].upper(), words[1]
+    _fail(f"give [METHOD] PATH, METHOD one of {', '.join(METHODS)}; got {' '.join(words)!r}")
+    raise AssertionError  # unreachable: _fail exits
+
+
+def _query(pairs: list[str] | None) -> list[tuple[str, str]]:
+    query = []
+    for pair in pairs or ():
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            _fail(f"--query takes NAME=VALUE, got {pair!r}")
+        query.append((name, value))
+    return query
+
+
+def _pretty(response: Any) -> str:
+    """The body as indented JSON when it is JSON, else its text (cut at `TEXT_CHARS`)."""
+    try:
+        return json.dumps(response.json(), indent=2, ensure_ascii=False)
+    except ValueError:
+        text = response.text
+        more = len(text) - TEXT_CHARS
+        return text[:TEXT_CHARS] + (f"\n... ({more} more characters)" if more > 0 else "")

@@ -70,7 +70,27 @@ TOKEN_COMMANDS = (
     ),
 )
 
+ARG_ANY_CONN_ID = Arg(("conn_id",), help="Connection id (any authapi_* type)")
+ARG_REQUEST = Arg(
+    ("request",), nargs="+", metavar="[METHOD] PATH", help="HTTP method (default GET) and path, e.g. /v1/me"
+)
+ARG_QUERY = Arg(("--query",), action="append", metavar="NAME=VALUE", help="A query parameter (repeatable)")
+ARG_JSON_BODY = Arg(("--json",), metavar="BODY", help='A JSON request body, e.g. \'{"name": "x"}\'')
+
 AUTHAPI_COMMANDS = (
+    ActionCommand(
+        name="call",
+        help="Send one authenticated request through a connection (its token cache included) and print the status "
+        "and the body (pretty JSON, secrets scrubbed); exit 1 unless the API answered 2xx",
+        func=lazy_load_command(f"{_COMMANDS}.call"),
+        args=(ARG_ANY_CONN_ID, ARG_REQUEST, ARG_QUERY, ARG_JSON_BODY),
+    ),
+    ActionCommand(
+        name="test",
+        help="Test a connection as the UI's Test button does and print its message; exit 1 when the test fails",
+        func=lazy_load_command(f"{_COMMANDS}.test"),
+        args=(ARG_ANY_CONN_ID,),
+    ),
     ActionCommand(
         name="authorize",
         help="Consent in a browser (authorization code grant with PKCE) and store the tokens",

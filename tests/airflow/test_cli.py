@@ -16,9 +16,12 @@ import pytest
 from airflow_provider_authapi.cli.commands import _check_redirect
 from airflow_provider_authapi.compat import READS_PROVIDER_CLI
 from airflow_provider_authapi.consent import ConsentError, PendingConsent
+from airflow_provider_authapi.store import VariableTokenStore
 from tests.conftest import conn_env
 from tests.emulators.aspire import AspireEmulator
+from tests.emulators.base import Request, Response
 from tests.emulators.oauth2_server import OAuth2Server
+from tests.emulators.tokens import bearer_challenge
 from tests.stored_tokens import stored_record
 
 CONN_ID = "cli_consent"
@@ -238,4 +241,84 @@ def test_token_commands_serve_every_token_caching_type_and_fail_loudly(airflow_d
 
     for result in (refresh, status, cleared, static, unknown):
         for secret in (token["access_token"], token["refresh_token"], aspire.secret):
+            assert secret not in result.stdout + result.stderr
+
+
+class EchoingOAuth2Server(OAuth2Server):
+    """The OAuth 2.0 emulator plus `GET /api/echo`, which answers with the token it was sent (to prove the CLI
+    scrubs what it prints) and a nested list (to prove the body is pretty-printed JSON)."""
+
+    def setup_routes(self) -> None:
+        super().setup_routes()
+        self.route("GET", r"/api/echo", self.echo)
+
+    def echo(self, request: Request) -> Response:
+        token = request.bearer()
+        if self.access.check(token) is None:
+            return bearer_challenge("invalid_token")
+        page = request.query.get("page")
+        return Response.json({"you_sent": f"Bearer {token}", "page": page, "items": [{"id": 1}, {"id": 2}]})
+
+
+@pytest.fixture
+def db_connections(airflow_db):
+    """Connections saved in the metadata DB, as the UI saves them (not AIRFLOW_CONN_* variables)."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    saved: list[str] = []
+
+    def save(conn_id: str, **fields: Any) -> None:
+        extra = json.dumps(fields.pop("extra", {}))
+        with create_session() as session:
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+            session.add(Connection(conn_id=conn_id, extra=extra, **fields))
+        saved.append(conn_id)
+
+    yield save
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id.in_(saved)).delete()
+    for conn_id in saved:
+        VariableTokenStore(conn_id, fingerprint="").clear()
+
+
+def test_call_and_test_use_a_connection_saved_in_the_metadata_db(db_connections):
+    """`call` sends one request through the connection and its shared token cache and prints the status and the
+    pretty, scrubbed JSON body; `test` prints our Test message; both exit 1 on failure and name the problem."""
+    with EchoingOAuth2Server(client_secret=CLIENT_SECRET) as oauth:
+        oauth2 = {"conn_type": "authapi_oauth2", "host": oauth.url, "login": oauth.client_id}
+        db_connections("cli_call", **oauth2, password=CLIENT_SECRET, extra={"login_url": "/token"})
+        db_connections("cli_wrong", **oauth2, password="not-the-secret-0123456789", extra={"login_url": "/token"})
+        env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+
+        first = airflow(env, "call", "cli_call", "/api/whoami")
+        assert first.returncode == 0, first.stderr
+        assert f"GET {oauth.url}/api/whoami -> 200 OK" in first.stdout
+        assert '{\n  "subject": "client-id-1",\n  "scope": ' in first.stdout
+        assert oauth.count("POST", "/token") == 1
+        token = stored_record("cli_call")["token"]["access_token"]  # the shared cache holds the CLI's token
+
+        echoed = airflow(env, "call", "cli_call", "GET", "/api/echo", "--query", "page=2")
+        assert echoed.returncode == 0, echoed.stderr
+        assert oauth.count("POST", "/token") == 1, "the second call did not reuse the cached token"
+        assert '"you_sent": "Bearer ***"' in echoed.stdout and '"items": [\n    {\n      "id": 1' in echoed.stdout
+        assert '"page": "2"' in echoed.stdout
+
+        missing = airflow(env, "call", "cli_call", "DELETE", "/api/nothing-here")
+        assert missing.returncode == 1 and f"DELETE {oauth.url}/api/nothing-here -> 404" in missing.stdout
+
+        tested = airflow(env, "test", "cli_call")
+        assert tested.returncode == 0, tested.stderr
+        assert "\nOK: Connection 'cli_call': the client credentials grant at " in f"\n{tested.stdout}"
+        failed = airflow(env, "test", "cli_wrong")
+        assert failed.returncode == 1 and "\nFAILED: Connection 'cli_wrong'" in f"\n{failed.stdout}"
+        assert "invalid_client" in failed.stdout
+
+        unknown = airflow(env, "call", "cli_nowhere", "/api/whoami")
+        assert unknown.returncode == 1 and "'cli_nowhere'" in unknown.stderr and "Traceback" not in unknown.stderr
+        bad = airflow(env, "call", "cli_call", "FETCH", "/x")
+        assert bad.returncode == 1 and "give [METHOD] PATH" in bad.stderr
+
+    for result in (first, echoed, missing, tested, failed, unknown):
+        for secret in (token, CLIENT_SECRET):
             assert secret not in result.stdout + result.stderr
