@@ -36,11 +36,8 @@ from airflow_provider_authapi.api.pagination import (
     get_paginator,
     resolve_callable,
 )
-from airflow_provider_authapi.auth import (
-    build_auth,
-    build_token_manager,
-    client_kwargs,
-)
+from airflow_provider_authapi.auth import build_auth, build_token_manager
+from airflow_provider_authapi.auth.client import AUTHENTICATE, AsyncClient, Client, build_async_client, build_client
 from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig, config_secrets
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
 from airflow_provider_authapi.auth.retry import RetryPolicy
@@ -153,17 +150,21 @@ class AuthApiHook(BaseHook):
 
     @property
     def auth(self) -> httpx.Auth:
+        """The connection's credentials, bound to its origins (`auth.client.OriginBoundAuth`)."""
         return build_auth(self.config, self.token_manager)
 
     # -- clients -----------------------------------------------------------------------------------------------
 
-    def get_client(self, **httpx_kwargs: Any) -> httpx.Client:
-        """A new `httpx.Client`: base URL, auth, headers, query params, TLS and timeout from the connection."""
-        return httpx.Client(**{**client_kwargs(self.config.common), "auth": self.auth, **httpx_kwargs})
+    def get_client(self, **httpx_kwargs: Any) -> Client:
+        """A new `httpx.Client`: base URL, auth, headers, query params, TLS and timeout from the connection.
 
-    def get_async_client(self, **httpx_kwargs: Any) -> httpx.AsyncClient:
+        Credentials go only to the connection's origins (see README, "Where credentials go"); a request with
+        `extensions=auth.client.NO_CREDENTIALS` carries none. Transport errors are scrubbed `ApiTransportError`s."""
+        return build_client(self.config, self.auth, **httpx_kwargs)
+
+    def get_async_client(self, **httpx_kwargs: Any) -> AsyncClient:
         """A new `httpx.AsyncClient` configured like `get_client()`, sharing the same token cache."""
-        return httpx.AsyncClient(**{**client_kwargs(self.config.common), "auth": self.auth, **httpx_kwargs})
+        return build_async_client(self.config, self.auth, **httpx_kwargs)
 
     def get_conn(self) -> httpx.Client:
         """The hook's own client, kept open for its lifetime (closed by `close()`)."""
@@ -176,8 +177,14 @@ class AuthApiHook(BaseHook):
             self._client.close()
             self._client = None
 
-    def request(self, method: str, endpoint: str, **httpx_kwargs: Any) -> httpx.Response:
-        """Send one authenticated request. The status is not raised; a 401 is retried once by the auth."""
+    def request(self, method: str, endpoint: str, *, authenticate: bool = True, **httpx_kwargs: Any) -> httpx.Response:
+        """Send one authenticated request. The status is not raised; a 401 is retried once by the auth.
+
+        An `endpoint` on another origin than the connection's is refused (`CredentialOriginError`) unless the
+        connection lists it in `allowed_origins`; `authenticate=False` sends the request with no credential at all
+        (a presigned download URL). A transport error is a scrubbed `ApiTransportError`."""
+        if not authenticate:
+            httpx_kwargs["extensions"] = {**(httpx_kwargs.get("extensions") or {}), AUTHENTICATE: False}
         return self.get_conn().request(method, endpoint, **httpx_kwargs)
 
     # -- tokens ------------------------------------------------------------------------------------------------
@@ -296,6 +303,7 @@ class ApiCall:
     concurrency: int = 1
     max_requests_per_second: float | None = None
     response_actions: dict[int, str] | None = None
+    authenticate: bool = True  # False: no credential of any kind (a presigned URL on another origin)
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -305,6 +313,7 @@ class ApiCall:
     def of_task(cls, task: Any, **more: Any) -> ApiCall:
         """The call an operator or sensor describes with its (rendered) attributes of the same names."""
         shared = {name: getattr(task, name) for name in TASK_ARGUMENTS}
+        more.setdefault("authenticate", getattr(task, "authenticate", True))
         return cls(task.authapi_conn_id, retry=task.request_retry, **shared, **more)
 
     def validate(self, *, deferrable: bool = False) -> None:
@@ -338,6 +347,7 @@ class ApiCall:
             json=self.json,
             data=self.data,
             headers=self.headers or {},
+            authenticate=self.authenticate,
         )
 
     def fetcher(self, hook: AuthApiHook, logger: logging.Logger | Any = None) -> Fetcher:
@@ -406,6 +416,7 @@ class ApiCall:
             json=request.json,
             data=request.data,
             headers=request.headers,
+            authenticate=request.authenticate,
             response_filter=data.get("response_filter"),
             pagination=data.get("pagination"),
             response_check=resolve_callable(check) if check else None,
