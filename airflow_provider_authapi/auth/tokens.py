@@ -40,7 +40,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -187,8 +187,15 @@ TICKET_TTL = 180.0  # > a token request's worst case (30 s timeout x retries wit
 LATENCY_FLOOR = 0.01
 
 
+LEASE_DELAY = 4.0  # Fischer's D (seconds) for `LeaseQueue`: one value for every process sharing a lease
+
+
 class Registers(Protocol):
-    """Shared string registers: each call is atomic; there is no compare-and-set."""
+    """Shared string registers: each call is atomic; there is no compare-and-set.
+
+    Listing keys by prefix (`keys`) is optional: only `RefreshQueue` needs it, and the Task SDK has it only
+    from Airflow 3.3. `lists_keys` tells the two kinds apart.
+    """
 
     def get(self, key: str) -> str | None: ...
 
@@ -196,42 +203,51 @@ class Registers(Protocol):
 
     def delete(self, key: str) -> None: ...
 
-    def keys(self, prefix: str) -> list[str]: ...
+
+def lists_keys(registers: object) -> bool:
+    """Whether `registers` can list keys by prefix: its `lists_keys` flag if it has one, else a `keys` method."""
+    flag = getattr(registers, "lists_keys", None)
+    return bool(flag) if flag is not None else callable(getattr(registers, "keys", None))
 
 
 class MemoryRegisters:
-    """Registers in a dict, shared by the threads of one process; `latency` delays every call (tests)."""
+    """Registers in a dict, shared by the threads of one process (tests).
 
-    def __init__(self, latency: float = 0.0) -> None:
-        self.latency = latency
+    `latency` delays every call (seconds, or a function drawing them); each call takes effect at a random
+    instant within its delay, as a remote store's calls do. `lists_keys=False` hides `keys` from the queue
+    choice, as the Task SDK before Airflow 3.3 has none.
+    """
+
+    def __init__(self, latency: float | Callable[[], float] = 0.0, *, lists_keys: bool = True) -> None:
+        self.latency, self.lists_keys = latency, lists_keys
         self.calls = 0
         self._data: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def _op(self) -> None:
+    def _op(self, apply: Callable[[], Any]) -> Any:
         self.calls += 1
-        if self.latency:
-            time.sleep(self.latency)
+        delay = self.latency() if callable(self.latency) else self.latency
+        if not delay:
+            with self._lock:
+                return apply()
+        before = delay * random.random()
+        time.sleep(before)
+        with self._lock:
+            result = apply()
+        time.sleep(delay - before)
+        return result
 
     def get(self, key: str) -> str | None:
-        self._op()
-        with self._lock:
-            return self._data.get(key)
+        return self._op(lambda: self._data.get(key))
 
     def set(self, key: str, value: str) -> None:
-        self._op()
-        with self._lock:
-            self._data[key] = value
+        self._op(lambda: self._data.__setitem__(key, value))
 
     def delete(self, key: str) -> None:
-        self._op()
-        with self._lock:
-            self._data.pop(key, None)
+        self._op(lambda: self._data.pop(key, None))
 
     def keys(self, prefix: str) -> list[str]:
-        self._op()
-        with self._lock:
-            return sorted(k for k in self._data if k.startswith(prefix))
+        return self._op(lambda: sorted(k for k in self._data if k.startswith(prefix)))
 
 
 class LatencyMeter:
@@ -250,6 +266,7 @@ class _TimedRegisters:
 
     def __init__(self, inner: Registers, meter: LatencyMeter) -> None:
         self.inner, self.meter = inner, meter
+        self.lists_keys = lists_keys(inner)
 
     def _timed(self, fn: Any, *args: Any) -> Any:
         started = time.monotonic()
@@ -268,12 +285,12 @@ class _TimedRegisters:
         self._timed(self.inner.delete, key)
 
     def keys(self, prefix: str) -> list[str]:
-        return self._timed(self.inner.keys, prefix)
+        return self._timed(self.inner.keys, prefix)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
 class Ticket:
-    """A place in the refresh queue: while `choosing`, its number is not yet taken."""
+    """A place in the refresh queue: while `choosing`, its number is not yet taken (a lease's ticket: number 1)."""
 
     id: str
     number: int
@@ -299,6 +316,25 @@ class Ticket:
         except ValueError:
             pass
         return None
+
+
+class TurnQueue(Protocol):
+    """What `TokenManager` asks of a refresh queue: `RefreshQueue` (the bakery) or `LeaseQueue`."""
+
+    @property
+    def ttl(self) -> float: ...
+
+    def live(self) -> list[Ticket]: ...
+
+    def busy(self) -> bool: ...
+
+    def enter(self) -> Ticket: ...
+
+    def blocker(self, ticket: Ticket) -> Ticket | None: ...
+
+    def renew(self, ticket: Ticket) -> Ticket: ...
+
+    def leave(self, ticket: Ticket) -> None: ...
 
 
 class RefreshQueue:
@@ -334,7 +370,8 @@ class RefreshQueue:
     def live(self, *, besides: str | None = None) -> list[Ticket]:
         """The live tickets (but `besides`' own), from one listing; expired ones are left to expire."""
         now = time.time()
-        tickets = (Ticket.parse(key[len(self.prefix) :]) for key in self.registers.keys(self.prefix))
+        keys = self.registers.keys(self.prefix)  # type: ignore[attr-defined]
+        tickets = (Ticket.parse(key[len(self.prefix) :]) for key in keys)
         return [t for t in tickets if t is not None and t.expires > now and t.id != besides]
 
     def busy(self) -> bool:
@@ -368,12 +405,170 @@ class RefreshQueue:
         self._drop(ticket)
 
 
+class LeaseQueue:
+    """Fischer's mutual exclusion on one register, `<prefix>lease` = "<nonce> <expires>", plus `<prefix>turn`,
+    where each process that takes its turn announces it (so a late claim can tell it harmed nobody). No listing.
+
+    - claim (`enter`, then `blocker` until our turn): read `turn` (a), note t0, read the lease. One that counts
+      (below) blocks us. Else write ours (a new nonce per attempt); t1 = when its ack came back. If t1 - t0 > D
+      (`delay`, the same in every process) the claim is late: we do not enter. Else sleep D and read: not ours,
+      blocked. Ours: write our nonce to `turn`, then read the lease once more: ours, our turn (any other value
+      there is a late write, which we delete, and we try again).
+    - A lease counts for `ttl` after THIS process first read that value (not by its written expiry, which is
+      for people): no wall clocks are compared, and a write landing late counts from when it is seen. Our own
+      late write counts for us until `turn` no longer reads (a) (then someone may be inside: we wait until it
+      is gone, or `ttl`) and not at all while `turn` still reads (a): nobody entered, it protects nobody.
+    - leave: read the lease; delete it if ours, or (holding) if any value is there: only late writes can be.
+
+    Safety assumes only that each call takes effect at one instant between its send and its ack (no bound on
+    the store's latency), and that a turn (re-read, token request, save, leave) is over within 3/4 ttl of its
+    t0 (a confirmation later than ttl/4 after t0 is given up). Say A entered: its write landed at a_w <= t1_A
+    and its confirming read, sent at t1_A + D, found it at s_A >= a_w + D. (1) No write landed in (a_w, s_A].
+    (2) A process B that takes a turn too read "free" at r_B and its write landed at b_w, b_w - r_B <= D. If
+    b_w <= s_A, by (1) b_w < a_w, and B's confirmation finds A's later write, not its own. So b_w > s_A >= a_w +
+    D, hence r_B > a_w: B read "free" while A held, so A's lease had been replaced by then: by a write W that
+    landed after s_A (it counts for every reader for ttl after first seen, past A's turn), or deleted. W's
+    writer read "free" before a_w (else this argument one step earlier) and landed after s_A: it is late and
+    does not enter. It stops counting its own write early only if `turn` still reads (a) after t1_W; but A
+    announced before its last read, which came before W landed (else A saw W and did not enter), so `turn`
+    has changed. A delete or a holder's renewal is sent only after its sender read its own lease (or a late
+    write) at x, so it erases A's only if A wrote after x, having read "free" before x, before the sender's
+    D-long wait began: A was late. So B never enters while A holds. Late writes cost availability only; a dead
+    holder blocks for ttl, as a bakery ticket does.
+    """
+
+    def __init__(
+        self,
+        registers: Registers,
+        prefix: str,
+        meter: LatencyMeter,
+        ttl: float = TICKET_TTL,
+        delay: float = LEASE_DELAY,
+    ) -> None:
+        self.registers, self.key, self.turn_key, self.meter = registers, prefix + "lease", prefix + "turn", meter
+        self.ttl_floor, self.delay = ttl, delay
+        self.late_claims = 0  # claims whose write came back later than `delay` (tests, benchmarks)
+        self._held: dict[str, tuple[str, float]] = {}  # ticket id -> (the lease value it holds, its claim's t0)
+        self._found: dict[str, Ticket | None] = {}  # ticket id -> what `enter` found, for the first `blocker`
+        self._late: dict[str, tuple[float, str | None]] = {}  # our late write's nonce -> (hold-off end, turn read)
+        self._seen: dict[str, float] = {}  # lease value -> when this process first read it (monotonic)
+
+    @property
+    def ttl(self) -> float:
+        return max(self.ttl_floor, 100 * self.meter.value)
+
+    def _counts(self, value: str | None) -> bool:
+        """Whether the lease `value` keeps us out (see the class docstring)."""
+        if not value:
+            return False
+        now = time.monotonic()
+        late = self._late.get(value.split(" ", 1)[0])
+        if late is not None:
+            until, announced = late
+            return now < until and self.registers.get(self.turn_key) != announced
+        return now - self._seen.setdefault(value, now) < self.ttl
+
+    def _forget_old(self) -> None:
+        now, ttl = time.monotonic(), self.ttl
+        self._seen = {value: seen for value, seen in self._seen.items() if now - seen < 2 * ttl}
+        self._late = {nonce: late for nonce, late in self._late.items() if now - late[0] < ttl}
+
+    def _as_ticket(self, value: str | None) -> Ticket:
+        nonce, _, expires = (value or "").partition(" ")
+        return Ticket(nonce, 1, False, int(expires) if expires.isdigit() else 0)
+
+    def _value(self, nonce: str) -> str:
+        return f"{nonce} {int(time.time() + self.ttl) + 1}"
+
+    def live(self) -> list[Ticket]:
+        """The lease as a ticket, when one counts."""
+        value = self.registers.get(self.key)
+        return [self._as_ticket(value)] if self._counts(value) else []
+
+    def busy(self) -> bool:
+        """True when somebody holds the lease (or may: a late claim)."""
+        return self._counts(self.registers.get(self.key))
+
+    def enter(self) -> Ticket:
+        """A ticket for one process's turn, after a first claim (`blocker` says whether it succeeded)."""
+        now = time.time()
+        ticket = Ticket(uuid.uuid4().hex[:16], 1, False, int(now + self.ttl) + 1, written=now)
+        self._found[ticket.id] = self._claim(ticket)
+        return ticket
+
+    def blocker(self, ticket: Ticket) -> Ticket | None:
+        """The lease in our way (claiming again if none is), or None once it is ours."""
+        if ticket.id in self._held:
+            return None
+        if ticket.id in self._found:
+            return self._found.pop(ticket.id)
+        return self._claim(ticket)
+
+    def _claim(self, ticket: Ticket) -> Ticket | None:
+        self._forget_old()
+        announced = self.registers.get(self.turn_key)
+        started = time.monotonic()
+        found = self.registers.get(self.key)
+        if self._counts(found):
+            return self._as_ticket(found)
+        nonce = uuid.uuid4().hex[:16]
+        mine = self._value(nonce)
+        self.registers.set(self.key, mine)
+        acked = time.monotonic()
+        if acked - started > self.delay:
+            self._late[nonce] = (acked + self.ttl, announced)
+            self.late_claims += 1
+            log.info("A claim of %s took %.1f s, over %.1f s: it holds off", self.key, acked - started, self.delay)
+            return self._as_ticket(mine)
+        time.sleep(self.delay)
+        found = self.registers.get(self.key)
+        if found != mine:
+            return self._as_ticket(found)
+        self.registers.set(self.turn_key, nonce)
+        found = self.registers.get(self.key)
+        if found != mine or time.monotonic() - started > self.ttl / 4:
+            self.registers.delete(self.key)  # a late write (nobody else is inside) or too little time left
+            return self._as_ticket(found)
+        self._held[ticket.id] = (mine, started)
+        return None
+
+    def renew(self, ticket: Ticket) -> Ticket:
+        """A later expiry: written anew when held (readers count it afresh); a waiting ticket holds nothing."""
+        now = time.time()
+        held = self._held.get(ticket.id)
+        if held is not None and self.registers.get(self.key) == held[0]:
+            renewed = self._value(held[0].split(" ", 1)[0])
+            self._held[ticket.id] = (renewed, held[1])
+            self.registers.set(self.key, renewed)
+        return replace(ticket, expires=int(now + self.ttl) + 1, written=now)
+
+    def leave(self, ticket: Ticket) -> None:
+        self._found.pop(ticket.id, None)
+        held = self._held.pop(ticket.id, None)
+        if held is None and not self._late:
+            return  # it never held the lease and left no late write: nothing to give back
+        found = self.registers.get(self.key)
+        if not found:
+            return
+        if held is not None and (found == held[0] or time.monotonic() - held[1] < 0.75 * self.ttl):
+            self.registers.delete(self.key)  # ours, or a late write over ours (nobody else can be inside)
+        elif held is None and found.split(" ", 1)[0] in self._late and not self._counts(found):
+            self.registers.delete(self.key)  # our late write, which protects nobody (any more)
+
+
+def refresh_queue(registers: Registers, prefix: str, meter: LatencyMeter, ttl: float = TICKET_TTL) -> TurnQueue:
+    """The refresh queue on `registers`: the bakery where they list keys, else the lease."""
+    if lists_keys(registers):
+        return RefreshQueue(registers, prefix, meter, ttl)
+    return LeaseQueue(registers, prefix, meter, ttl)
+
+
 @runtime_checkable
 class TokenStore(Protocol):
     """Persistent, shared token storage plus the refresh queue of the processes sharing it."""
 
     name: str
-    queue: RefreshQueue
+    queue: TurnQueue
 
     @property
     def latency(self) -> float:
@@ -439,7 +634,7 @@ class SharedTokenStore:
         self._legacy_seen = False
         self.meter = LatencyMeter()
         self.registers: Registers = _TimedRegisters(registers, self.meter)
-        self.queue = RefreshQueue(self.registers, queue_prefix, self.meter, ticket_ttl)
+        self.queue = refresh_queue(self.registers, queue_prefix, self.meter, ticket_ttl)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, key={self.key!r})"

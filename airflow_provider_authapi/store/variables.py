@@ -2,7 +2,9 @@
 
 Inside a task, the triggerer or the DAG processor the Variables are read and written through the Task SDK
 (Airflow 3 tasks may not touch the database), which reaches the execution API over HTTP: slow under load, so
-the coordination on top (`auth.tokens.RefreshQueue`) makes no timing assumption but a ticket's time to live.
+the coordination on top makes no assumption on the store's latency. It is `auth.tokens.RefreshQueue` (the
+bakery, which lists keys) where the Task SDK lists Variable keys (Airflow 3.3), else `auth.tokens.LeaseQueue`
+(one Variable), in every process of the deployment alike, so tasks and servers always take turns the same way.
 In server and CLI processes the metadata ORM is used. Both paths skip the secrets cache and other secrets
 backends: a token read must be fresh, or a rotated refresh token could be lost.
 """
@@ -10,6 +12,7 @@ backends: a token read must be fresh, or a rotated refresh token could be lost.
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 from typing import Any
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
@@ -42,11 +45,22 @@ def queue_variable_prefix(conn_id: str) -> str:
     return f"{QUEUE_VARIABLE_PREFIX}{conn_id}:"
 
 
+@cache
+def task_sdk_lists_keys() -> bool:
+    """Whether this Airflow's Task SDK can list Variable keys (`GetVariableKeys`, from Airflow 3.3)."""
+    try:
+        from airflow.sdk.execution_time.comms import GetVariableKeys  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class TaskSdkVariables:
     """Variables through the supervisor of a task or trigger (the execution API), never the cache."""
 
     def __init__(self, comms: Any) -> None:
         self._comms = comms
+        self.lists_keys = task_sdk_lists_keys()
 
     def get(self, key: str) -> str | None:
         from airflow.sdk.execution_time.comms import ErrorResponse, GetVariable, VariableResult
@@ -73,6 +87,8 @@ class TaskSdkVariables:
             raise TokenStoreError(f"deleting variable {key!r} failed: {_describe(msg)}")
 
     def keys(self, prefix: str) -> list[str]:
+        if not self.lists_keys:
+            raise TokenStoreError("this Airflow's Task SDK cannot list Variable keys (Airflow 3.3 can)")
         from airflow.sdk.execution_time.comms import GetVariableKeys, VariableKeysResult
 
         msg = self._comms.send(GetVariableKeys(prefix=prefix, limit=10_000))
@@ -83,6 +99,8 @@ class TaskSdkVariables:
 
 class MetadataVariables:
     """Variables straight from the metadata DB: for the API server, the CLI and scripts, never for tasks."""
+
+    lists_keys = True
 
     def get(self, key: str) -> str | None:
         from airflow.models.variable import Variable
@@ -124,7 +142,13 @@ def variables_for_this_process() -> Registers:
 
 
 class _ProcessVariables:
-    """Variables chosen on each use, not at construction: a hook built at parse time may be used in a task."""
+    """Variables chosen on each use, not at construction: a hook built at parse time may be used in a task.
+
+    `lists_keys` follows the Task SDK in every process, servers included: all take turns the same way.
+    """
+
+    def __init__(self) -> None:
+        self.lists_keys = task_sdk_lists_keys()
 
     def get(self, key: str) -> str | None:
         return variables_for_this_process().get(key)

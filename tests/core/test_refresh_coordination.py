@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pendulum
@@ -89,15 +90,21 @@ def alive_when_asked(server: OAuth2Server, handed: list[tuple[float, str]]) -> l
 
 
 def share_tokens(
-    server: OAuth2Server, config: AuthConfig, registers: MemoryRegisters, *, processes: int, seconds: float
+    server: OAuth2Server,
+    config: AuthConfig,
+    registers: MemoryRegisters,
+    *,
+    processes: int,
+    seconds: float,
+    store: Callable[[MemoryRegisters], SharedTokenStore] = process_store,
 ) -> list[tuple[float, str]]:
-    """`processes` threads, each with its own manager and store over `registers`, ask for a token every 50 ms for
-    `seconds`; returns (time asked, token handed) for every call."""
+    """`processes` threads, each with its own manager and `store` over `registers`, ask for a token every 50 ms
+    for `seconds`; returns (time asked, token handed) for every call."""
     stop = time.monotonic() + seconds
     handed: list[tuple[float, str]] = []
 
     def process(_: int) -> None:
-        manager = build_token_manager(config, process_store(registers), retry=FAST)
+        manager = build_token_manager(config, store(registers), retry=FAST)
         while time.monotonic() < stop:
             asked = server.clock.now()
             handed.append((asked, manager.get_token().access_token))
