@@ -557,7 +557,7 @@ def _last_answer(request: RequestSpec, exc: BaseException, attempts: int) -> htt
     if isinstance(exc, _RetryableResponse):
         return exc.response
     if isinstance(exc, httpx.LocalProtocolError):
-        raise ApiTransportError(unsendable(request.label)) from None  # its own message quotes the value
+        raise ApiTransportError(unsendable(request.label, _sent(exc))) from None  # its own message quotes the value
     if isinstance(exc, httpx.TransportError):
         raise _transport_error(request, exc, attempts) from exc
     if isinstance(exc, httpx.DecodingError):
@@ -565,6 +565,12 @@ def _last_answer(request: RequestSpec, exc: BaseException, attempts: int) -> htt
     raise exc
 
 
+def _sent(exc: httpx.RequestError) -> httpx.Request | None:
+    """The request `exc` is about, when httpx knows it (it names the header at fault)."""
+    try:
+        return exc.request
+    except RuntimeError:
+        return None
 
 
 def _transport_error(request: RequestSpec, exc: httpx.TransportError, attempts: int) -> ApiTransportError:

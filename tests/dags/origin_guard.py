@@ -29,6 +29,7 @@ def origin_guard():
     AuthApiOperator(task_id="line_break_token", authapi_conn_id="origin_crlf", endpoint="/x", **once)
     bad_header = {"X-Request-Secret": REQUEST_SECRET + "\r\nX-Injected: 1"}
     AuthApiOperator(task_id="line_break_header", endpoint="/x", headers=bad_header, **bearer)
+    AuthApiOperator(task_id="line_break_header_deferred", endpoint="/x", headers=bad_header, deferrable=True, **bearer)
 
     @task(retries=0)
     def hook_refused(other: str) -> None:
