@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
-from airflow_provider_authapi.auth.tokens import TICKET_TTL, Registers, SharedTokenStore
+from airflow_provider_authapi.auth.tokens import LEASE_DELAY, TICKET_TTL, LeaseQueue, Registers, SharedTokenStore
 from airflow_provider_authapi.store.sealing import AirflowFernetSealer
 
 TOKEN_VARIABLE_PREFIX = "authapi_cache_"  # no word Airflow's masker hides: see store/sealing.py
@@ -185,6 +185,16 @@ class VariableTokenStore(SharedTokenStore):
             legacy_key=legacy_token_variable_name(conn_id),
         )
         self.conn_id = conn_id
+        if isinstance(self.queue, LeaseQueue):
+            self.queue.delay = lease_delay()
+
+
+@cache
+def lease_delay() -> float:
+    """The lease's D: `[authapi] lease_delay` (seconds), one value for the whole deployment as Fischer needs."""
+    from airflow.configuration import conf
+
+    return conf.getfloat("authapi", "lease_delay", fallback=LEASE_DELAY)
 
 
 def _description(key: str) -> str:
