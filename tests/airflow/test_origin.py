@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_authapi.auth.errors import ApiTransportError, CredentialOriginError
+from airflow_provider_authapi.auth.errors import ApiTransportError, ConfigError, CredentialOriginError
 from airflow_provider_authapi.hooks.authapi import AuthApiHook, reset_token_managers
 from tests.conftest import run_dag
 from tests.emulators.recorder import (
@@ -26,6 +26,7 @@ from tests.emulators.recorder import (
     SECRETS,
     SIGNATURE_SECRET,
     Recorder,
+    basic_decoded,
     leaks,
 )
 
@@ -191,3 +192,20 @@ def test_through_the_operator_sensor_triggerer_and_tasks(api_other, set_connecti
     assert "header 'x-request-secret' holds a line break" in log.lower()  # operator and hook name the header
     for secret in (*SECRETS, REQUEST_SECRET, *LINE_BREAK_TOKEN):
         assert secret not in log, secret
+
+
+def test_pasted_line_breaks_through_the_hook(api_other, set_connection):
+    """A key pasted with its trailing newline works; one with a line break inside fails naming the field; a Basic
+    password keeps its line break (it is sent base64-encoded, and may contain anything)."""
+    api, _ = api_other
+    set_connection("origin_key_newline", **{**connection("apikey_header", api), "password": KEY + "\n"})
+    assert AuthApiHook("origin_key_newline").request("GET", "/x").status_code == 200
+    assert api.seen[-1].header("x-api-key") == KEY
+    set_connection("origin_key_crlf", **{**connection("apikey_header", api), "password": "\r\n".join(LINE_BREAK_TOKEN)})
+    with pytest.raises(ConfigError) as refused:
+        AuthApiHook("origin_key_crlf").request("GET", "/x")
+    assert refused.value.field == "password" and "origin_key_crlf" in str(refused.value)
+    assert not [half for half in LINE_BREAK_TOKEN if half in str(refused.value)]
+    set_connection("origin_basic_crlf", **{**connection("basic", api), "password": PASSWORD + "\r\n"})
+    assert AuthApiHook("origin_basic_crlf").request("GET", "/x").status_code == 200
+    assert basic_decoded(api.seen[-1].header("authorization")) == f"user:{PASSWORD}\r\n"
