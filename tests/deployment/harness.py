@@ -892,9 +892,16 @@ def max_concurrency(intervals: Iterable[tuple[datetime | None, datetime | None]]
     return best
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """`python -m tests.deployment.harness`: start a deployment and keep it until Ctrl-C; the caller's
-    `AIRFLOW_CONN_*` variables are its connections."""
+    """`python -m tests.deployment.harness`: start a deployment and keep it until Ctrl-C or SIGTERM (both stop
+    every process it started); the caller's `AIRFLOW_CONN_*` variables are its connections."""
+    # A shell starts a background job with SIGINT ignored, and SIGTERM would end us without stopping anything.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     connections = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW_CONN_")}
     with Deployment(extra_env=connections) as running:
         print(f"api-server {running.api_url}; AIRFLOW_HOME {running.home}; Ctrl-C stops it", flush=True)
