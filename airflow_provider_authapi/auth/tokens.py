@@ -653,11 +653,13 @@ class SharedTokenStore:
             return _decode_record(raw, self.legacy_key, self.name, self.sealer)
         return None
 
+    clear_command = "airflow authapi token clear"  # the CLI that clears a record (Airflow 3.1: airflow-authapi)
+
     def damage_message(self, record: StoredRecord) -> str:
         """What is wrong with a damaged record and the one action that fixes it (no value of the record)."""
         return (
             f"the token record {record.key!r} of connection {self.name!r} is damaged: {record.problem}. Clear it "
-            f"(Admin > API tokens > Clear, or `airflow authapi token clear {self.name}`); the next task then obtains "
+            f"(Admin > API tokens > Clear, or `{self.clear_command} {self.name}`); the next task then obtains "
             "a new token (an authorization code connection needs Authorize again)"
         )
 

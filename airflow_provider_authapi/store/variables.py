@@ -17,6 +17,7 @@ from typing import Any
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
 from airflow_provider_authapi.auth.tokens import LEASE_DELAY, TICKET_TTL, LeaseQueue, Registers, SharedTokenStore
+from airflow_provider_authapi.compat import CLI_NAME
 from airflow_provider_authapi.store.sealing import AirflowFernetSealer
 
 TOKEN_VARIABLE_PREFIX = "authapi_cache_"  # no word Airflow's masker hides: see store/sealing.py
@@ -185,6 +186,7 @@ class VariableTokenStore(SharedTokenStore):
             legacy_key=legacy_token_variable_name(conn_id),
         )
         self.conn_id = conn_id
+        self.clear_command = f"{CLI_NAME} token clear"
         if isinstance(self.queue, LeaseQueue):
             self.queue.delay = lease_delay()
 
