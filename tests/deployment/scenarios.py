@@ -13,7 +13,15 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from tests.deployment.harness import ROOT, Deployment, DeploymentError, max_concurrency, percentile, variable_traffic
+from tests.deployment.harness import (
+    FERNET_KEY,
+    ROOT,
+    Deployment,
+    DeploymentError,
+    max_concurrency,
+    percentile,
+    variable_traffic,
+)
 from tests.emulators.jwt_oauth2 import KeyPair, new_key
 from tests.emulators.strict_oauth2 import StrictOAuth2Server, item_id
 
@@ -209,11 +217,47 @@ def run_scenario(d: Deployment, server: StrictOAuth2Server, scenario: Scenario) 
     return figures, problems
 
 
+class _DeploymentVariables:
+    """The deployment's Variables, read-only, as the registers of a token store."""
+
+    def __init__(self, d: Deployment) -> None:
+        self.d = d
+
+    def get(self, key: str) -> str | None:
+        return self.d.variable(key)
+
+
+class _DeploymentSealer:
+    """Unseals a token record with the deployment's Fernet key (the test process has another one)."""
+
+    def seal(self, data: bytes) -> str | None:
+        raise NotImplementedError("read only")
+
+    def unseal(self, text: str) -> bytes:
+        from cryptography.fernet import Fernet, InvalidToken
+
+        try:
+            return Fernet(FERNET_KEY.encode()).decrypt(text.encode())
+        except InvalidToken:
+            raise ValueError("not sealed with the deployment's Fernet key") from None
+
+
 def stored_token(d: Deployment, conn_id: str) -> dict[str, Any]:
-    """The token in the Variable `authapi_token_<conn_id>` (the record's `token`, or the record itself)."""
-    raw = d.variable(f"authapi_token_{conn_id}")
-    record = json.loads(raw) if raw else {}
-    return record.get("token", record) if isinstance(record, dict) else {}
+    """The token in the connection's record (`authapi_cache_<conn_id>`, unsealed), or {} when none or damaged."""
+    from airflow_provider_authapi.auth.tokens import SharedTokenStore
+    from airflow_provider_authapi.store.variables import legacy_token_variable_name, token_variable_name
+
+    store = SharedTokenStore(
+        _DeploymentVariables(d),  # type: ignore[arg-type]
+        name=conn_id,
+        fingerprint="",
+        token_key=token_variable_name(conn_id),
+        queue_prefix="",
+        sealer=_DeploymentSealer(),
+        legacy_key=legacy_token_variable_name(conn_id),
+    )
+    record = store.read_record()
+    return record.token.to_dict() if record is not None and record.token is not None else {}
 
 
 def check_stored_token(d: Deployment, server: StrictOAuth2Server, scenario: Scenario) -> list[str]:
