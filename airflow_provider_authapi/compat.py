@@ -9,7 +9,7 @@ version gets `NeedsNewerAirflow` naming the version it needs (never an ImportErr
 | `BaseHook`; `mask_secret`, `redact`        | airflow.sdk; airflow.sdk.log (3.0: no BaseHook, no redact)    |
 | provider info `conn-fields` and `cli`      | ignored: hook widgets and   | read                            |
 |                                            | the `airflow-authapi` script|                                 |
-| masked `format: password` form input       | yes (PasswordField)         | plain text box         | masked |
+| masked `format: password` form input       | plain text box (UI before 3.3 has no masked input) | masked |
 | task context `asset_state_store` (AIP-103) | no: marks in a Variable                              | yes    |
 | Variable key listing from tasks (Task SDK) | no                                                   | yes    |
 | plugin `external_views`, `get_user(request, oauth, bearer)`: 3.1+ (3.0 has neither)               |
