@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from airflow_provider_authapi.cli.commands import _check_redirect
-from airflow_provider_authapi.compat import READS_PROVIDER_CLI
+from airflow_provider_authapi.compat import CLI_NAME, READS_PROVIDER_CLI
 from airflow_provider_authapi.consent import ConsentError, PendingConsent
 from airflow_provider_authapi.store import VariableTokenStore
 from tests.conftest import conn_env
@@ -314,11 +314,22 @@ def test_call_and_test_use_a_connection_saved_in_the_metadata_db(db_connections)
         assert failed.returncode == 1 and "\nFAILED: Connection 'cli_wrong'" in f"\n{failed.stdout}"
         assert "invalid_client" in failed.stdout
 
+        # A damaged record: status names it and the fix; an explicit refresh replaces it.
+        from airflow_provider_authapi.store import MetadataVariables, token_variable_name
+
+        MetadataVariables().set(token_variable_name("cli_call"), "hand-edited garbage")
+        damaged = airflow(env, "token", "status", "cli_call")
+        assert damaged.returncode == 1 and "is damaged: it is not JSON" in damaged.stdout
+        assert f"{CLI_NAME} token clear cli_call" in damaged.stdout
+        replaced = airflow(env, "token", "refresh", "cli_call")
+        assert replaced.returncode == 0 and "state: valid" in replaced.stdout, replaced.stderr
+        assert stored_record("cli_call")["token"]["access_token"] != token
+
         unknown = airflow(env, "call", "cli_nowhere", "/api/whoami")
         assert unknown.returncode == 1 and "'cli_nowhere'" in unknown.stderr and "Traceback" not in unknown.stderr
         bad = airflow(env, "call", "cli_call", "FETCH", "/x")
         assert bad.returncode == 1 and "give [METHOD] PATH" in bad.stderr
 
-    for result in (first, echoed, missing, tested, failed, unknown):
+    for result in (first, echoed, missing, tested, failed, damaged, replaced, unknown):
         for secret in (token, CLIENT_SECRET):
             assert secret not in result.stdout + result.stderr

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_authapi.compat import CLI_NAME
 from airflow_provider_authapi.hooks.authapi import reset_token_managers
 from airflow_provider_authapi.plugins import app as token_app
 from tests.stored_tokens import stored_record, stored_token
@@ -212,7 +213,7 @@ def test_a_damaged_record_shows_its_fix_and_clear_works(connections, oauth, monk
     with client_for(monkeypatch) as client:
         row = rows(client.get("/").text)["tp_cc"]
         assert "data-state='damaged'" in row and "replaced by ***" in row
-        assert "airflow authapi token clear tp_cc" in row and "authapi_token_tp_cc" in row
+        assert f"{CLI_NAME} token clear tp_cc" in row and "authapi_token_tp_cc" in row
         assert "<button type='submit' name='clear' data-conn-id='tp_cc' class='primary'>" in row
         assert "title='Clear the damaged record first'" in row
         cleared = client.post("/clear/tp_cc")

@@ -13,6 +13,7 @@ import pytest
 
 from airflow_provider_authapi.auth.errors import TokenStoreError
 from airflow_provider_authapi.auth.tokens import Token
+from airflow_provider_authapi.compat import CLI_NAME
 from airflow_provider_authapi.maintenance import stored_conn_ids
 from airflow_provider_authapi.store import (
     MetadataVariables,
@@ -97,7 +98,7 @@ def test_a_damaged_record_is_reported_with_its_fix_and_clear_works(airflow_db, r
         store.load()
     message = str(excinfo.value)
     assert "authapi_cache_store_corrupt" in message and problem in message
-    assert "airflow authapi token clear store_corrupt" in message and "Clear" in message
+    assert f"{CLI_NAME} token clear store_corrupt" in message and "Clear" in message
     status = store.status()
     assert status["stored"] and status["damaged"] and status["error"] == message
     store.clear()
