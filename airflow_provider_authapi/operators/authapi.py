@@ -70,6 +70,10 @@ class AuthApiOperator(BaseOperator):
         records fetched is saved as the next mark (a failed run leaves it). Kept in the asset state store of the
         first `Asset` outlet, else in the Variable `authapi_mark_<dag_id>.<task_id>`; `"state_key"` names the key
         or Variable instead. See `operators/incremental.py`.
+    :param authenticate: `False` sends the request with no credential of any kind (no token, key, password,
+        extra header or cookie), for an endpoint that needs none, such as a presigned download URL an earlier
+        answer gave; such a URL may be on any origin. With `True` (the default) the endpoint must be on an origin
+        the connection trusts (its API base URL's, or one in `allowed_origins`), else the task fails unsent.
     :param deferrable: run the requests in the triggerer (`AuthApiTrigger`); default `[operators]
         default_deferrable`. Callables (filter, check, custom paginator) must then be importable there:
         module-level functions in a module on the triggerer's path. The result travels back in the trigger
@@ -102,6 +106,7 @@ class AuthApiOperator(BaseOperator):
         output_conn_id: str | None = None,
         request_retry: RetryPolicy | dict[str, Any] | int | None = None,
         incremental: Incremental | dict[str, Any] | None = None,
+        authenticate: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -125,6 +130,7 @@ class AuthApiOperator(BaseOperator):
         self.output_conn_id = output_conn_id
         self.request_retry = RetryPolicy.of(request_retry)
         self.incremental = Incremental.of(incremental)
+        self.authenticate = authenticate
         self.deferrable = deferrable
         self._call().validate(deferrable=deferrable)
         if deferrable and pagination is not None and output_path is None:

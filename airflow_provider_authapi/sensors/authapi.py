@@ -28,6 +28,7 @@ class AuthApiSensor(BaseSensorOperator):
     `reschedule` mode; with `deferrable=True` it pokes once, then waits in the triggerer (`AuthApiTrigger`),
     every `poke_interval` seconds, until done or `timeout` (default `[operators] default_deferrable`). Then
     `response_check` and a callable `response_filter` must be importable module-level functions.
+    `authenticate=False` pokes with no credential of any kind (see `AuthApiOperator`).
     """
 
     template_fields: Sequence[str] = REQUEST_TEMPLATE_FIELDS
@@ -47,6 +48,7 @@ class AuthApiSensor(BaseSensorOperator):
         response_check: Callable[[Any], bool] | None = None,
         response_filter: str | Callable[[Any], Any] | None = None,
         request_retry: RetryPolicy | dict[str, Any] | int | None = None,
+        authenticate: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
@@ -61,6 +63,7 @@ class AuthApiSensor(BaseSensorOperator):
         self.response_check = response_check
         self.response_filter = response_filter
         self.request_retry = RetryPolicy.of(request_retry)
+        self.authenticate = authenticate
         self.deferrable = deferrable
         self._call().validate(deferrable=deferrable)
 

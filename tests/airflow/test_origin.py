@@ -174,13 +174,14 @@ def test_through_the_operator_sensor_triggerer_and_tasks(api_other, set_connecti
     failed = ["refused", "refused_deferred", "refused_sensor", "next_link", "line_break_token", "line_break_header"]
     failed += ["line_break_header_deferred", "hook_refused", "hook_line_break_header"]
     assert {task: states[task] for task in failed} == dict.fromkeys(failed, "failed")
-    assert {task: states[task] for task in ("allowed", "trailing_newline", "hook_presigned")} == dict.fromkeys(
-        ("allowed", "trailing_newline", "hook_presigned"), "success"
-    )
+    succeeded = ("allowed", "trailing_newline", "hook_presigned", "presigned", "presigned_deferred")
+    assert {task: states[task] for task in succeeded} == dict.fromkeys(succeeded, "success")
     assert result.xcom("allowed") == {"ok": True, "path": "/x"}
-    assert sorted(r.path for r in other.seen) == ["/presigned", "/x"]  # nothing else reached the other origin
-    allowed, presigned = sorted(other.seen, key=lambda r: r.path != "/x")
-    assert allowed.query.get("api_key") == KEY and leaks([presigned]) == []
+    assert result.xcom("presigned")["path"] == result.xcom("presigned_deferred")["path"] == "/presigned"
+    # nothing else reached the other origin: the allowed call, and three presigned fetches without credentials
+    assert sorted(r.path for r in other.seen) == ["/presigned"] * 3 + ["/x"]
+    allowed, *presigned = sorted(other.seen, key=lambda r: r.path != "/x")
+    assert allowed.query.get("api_key") == KEY and leaks(presigned) == []
     trimmed = [r for r in api.seen if r.path == "/x" and r.header("authorization") == f"Bearer {BEARER}"]
     assert trimmed, "the token pasted with a trailing newline was sent trimmed"
 

@@ -24,6 +24,9 @@ def origin_guard():
     AuthApiOperator(task_id="refused_deferred", endpoint=OTHER + "/x", deferrable=True, **bearer)
     AuthApiSensor(task_id="refused_sensor", endpoint=OTHER + "/x", poke_interval=1, timeout=30, **bearer)
     AuthApiOperator(task_id="next_link", endpoint="/page", pagination="json_link", response_filter="items", **bearer)
+    presigned = {"endpoint": OTHER + "/presigned?sig=operator", "authenticate": False, **bearer}
+    AuthApiOperator(task_id="presigned", **presigned)
+    AuthApiOperator(task_id="presigned_deferred", deferrable=True, **presigned)
     AuthApiOperator(task_id="allowed", authapi_conn_id="origin_allowed", endpoint=OTHER + "/x", **once)
     AuthApiOperator(task_id="trailing_newline", authapi_conn_id="origin_newline", endpoint="/x", **once)
     AuthApiOperator(task_id="line_break_token", authapi_conn_id="origin_crlf", endpoint="/x", **once)
