@@ -123,7 +123,22 @@ class AuthApiHook(BaseHook):
 
     @cached_property
     def connection(self) -> Any:
-        return self._connection or self.get_connection(self.authapi_conn_id)
+        """The connection as the Task SDK finds it; outside a task (a Python shell, a script) also in the metadata
+        DB, which the Task SDK skips there: a connection saved in the UI is found from a shell too."""
+        if self._connection is not None:
+            return self._connection
+        try:
+            return self.get_connection(self.authapi_conn_id)
+        except Exception as exc:
+            from airflow_provider_authapi.store.variables import TaskSdkVariables, variables_for_this_process
+
+            if type(exc).__name__ != "AirflowNotFoundException" or isinstance(
+                variables_for_this_process(), TaskSdkVariables
+            ):
+                raise
+            from airflow_provider_authapi.consent import get_connection
+
+            return get_connection(self.authapi_conn_id)
 
     @cached_property
     def config(self) -> AuthConfig:

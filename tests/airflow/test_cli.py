@@ -244,6 +244,14 @@ def test_token_commands_serve_every_token_caching_type_and_fail_loudly(airflow_d
             assert secret not in result.stdout + result.stderr
 
 
+SHELL_CALL = """
+import sys
+from airflow_provider_authapi.hooks.authapi import AuthApiHook
+response = AuthApiHook(sys.argv[1]).request("GET", "/api/whoami")
+print(response.status_code, response.json()["subject"])
+"""
+
+
 class EchoingOAuth2Server(OAuth2Server):
     """The OAuth 2.0 emulator plus `GET /api/echo`, which answers with the token it was sent (to prove the CLI
     scrubs what it prints) and a nested list (to prove the body is pretty-printed JSON)."""
@@ -314,6 +322,15 @@ def test_call_and_test_use_a_connection_saved_in_the_metadata_db(db_connections)
         assert failed.returncode == 1 and "\nFAILED: Connection 'cli_wrong'" in f"\n{failed.stdout}"
         assert "invalid_client" in failed.stdout
 
+        # The hook in a plain Python shell finds the connection saved in the metadata DB (the Task SDK alone
+        # does not look there outside a task), and uses the cached token.
+        requests = oauth.count("POST", "/token")
+        shell = subprocess.run(
+            [sys.executable, "-c", SHELL_CALL, "cli_call"], env=env, capture_output=True, text=True, timeout=180
+        )
+        assert shell.returncode == 0 and "200 client-id-1" in shell.stdout, shell.stderr[-2000:]
+        assert oauth.count("POST", "/token") == requests
+
         # A damaged record: status names it and the fix; an explicit refresh replaces it.
         from airflow_provider_authapi.store import MetadataVariables, token_variable_name
 
@@ -330,6 +347,6 @@ def test_call_and_test_use_a_connection_saved_in_the_metadata_db(db_connections)
         bad = airflow(env, "call", "cli_call", "FETCH", "/x")
         assert bad.returncode == 1 and "give [METHOD] PATH" in bad.stderr
 
-    for result in (first, echoed, missing, tested, failed, damaged, replaced, unknown):
+    for result in (first, echoed, missing, tested, failed, shell, damaged, replaced, unknown):
         for secret in (token, CLIENT_SECRET):
             assert secret not in result.stdout + result.stderr
