@@ -1,5 +1,6 @@
 """What the browser tests share: Debian's chromium driven by Playwright, a real `airflow api-server` on the test
-AIRFLOW_HOME with the simple auth manager and one known user, and signing in on Airflow's login page."""
+AIRFLOW_HOME with the simple auth manager and one known user (or the FAB auth manager with the accounts and roles
+a test asks for), and signing in on the auth manager's login page."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,21 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 USER, PASSWORD = "admin", "browser-test-password-123"
+SIMPLE_AUTH_MANAGER = "simple"
+FAB_AUTH_MANAGER = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user to create: under FAB `role` is a role name (built-in or one of `roles`); simple: admin, op, ..."""
+
+    username: str
+    password: str
+    role: str
+
+
+ADMIN = Account(USER, PASSWORD, "admin")
+Permission = tuple[str, str]  # FAB (action, resource), e.g. ("can_read", "Connections")
 
 
 def free_port() -> int:
@@ -54,18 +71,29 @@ def require_chromium() -> None:
 
 
 @contextmanager
-def api_server(home: Path, port: int, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `airflow api-server` (one worker) until the block ends; yield its URL. Its output goes to `log`."""
-    passwords = home / "browser_test_passwords.json"
-    passwords.write_text(json.dumps({USER: PASSWORD}))
+def api_server(
+    home: Path,
+    port: int,
+    log: Path,
+    env: dict[str, str] | None = None,
+    *,
+    auth_manager: str = SIMPLE_AUTH_MANAGER,
+    accounts: Sequence[Account] = (ADMIN,),
+    roles: Mapping[str, Sequence[Permission]] | None = None,
+) -> Iterator[str]:
+    """Run `airflow api-server` (one worker) until the block ends; yield its URL. Its output goes to `log`.
+
+    The simple auth manager (the default) gets `accounts` from its users setting and passwords file; FAB's
+    `roles` and `accounts` are written to its tables first (see `create_fab_accounts`).
+    """
     url = f"http://127.0.0.1:{port}"
-    full_env = {
-        **os.environ,
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        **(env or {}),
-    }
+    if auth_manager == SIMPLE_AUTH_MANAGER:
+        manager_env = _simple_auth_manager_env(home, accounts)
+    else:
+        manager_env = {"AIRFLOW__CORE__AUTH_MANAGER": auth_manager, "AIRFLOW__FAB__AUTH_RATE_LIMITED": "False"}
+        accounts_log = log.with_name(f"{log.stem}-accounts.log")
+        create_fab_accounts(accounts, roles or {}, {**os.environ, **manager_env, **(env or {})}, accounts_log)
+    full_env = {**os.environ, **manager_env, **(env or {})}
     log.parent.mkdir(exist_ok=True)
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -95,6 +123,55 @@ def api_server(home: Path, port: int, log: Path, env: dict[str, str] | None = No
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def _simple_auth_manager_env(home: Path, accounts: Sequence[Account]) -> dict[str, str]:
+    passwords = home / "browser_test_passwords.json"
+    passwords.write_text(json.dumps({account.username: account.password for account in accounts}))
+    return {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{a.username}:{a.role}" for a in accounts),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+    }
+
+
+# Run in a child process with the FAB auth manager configured: FAB's own security manager writes the roles (each
+# permission created as FAB stores it, resource-level names such as "Connections:<id>" included) and the users.
+_FAB_ACCOUNTS_SCRIPT = """
+import json, sys
+from airflow.providers.fab.auth_manager.cli_commands.utils import get_application_builder
+
+spec = json.load(open(sys.argv[1]))
+with get_application_builder() as appbuilder:
+    sm = appbuilder.sm
+    for name, permissions in spec["roles"].items():
+        role = sm.find_role(name) or sm.add_role(name)
+        for action, resource in permissions:
+            sm.add_permission_to_role(role, sm.create_permission(action, resource))
+    for account in spec["accounts"]:
+        if sm.find_user(username=account["username"]) is None:
+            role = sm.find_role(account["role"])
+            assert role is not None, f"no FAB role {account['role']!r}"
+            name = account["username"]
+            assert sm.add_user(name, name, "Test", f"{name}@example.com", role, account["password"]), name
+"""
+
+
+def create_fab_accounts(
+    accounts: Sequence[Account], roles: Mapping[str, Sequence[Permission]], env: dict[str, str], log: Path
+) -> None:
+    """Create FAB `roles` and `accounts` in the metadata DB (one process, ~15 s; passwords in a file, not argv)."""
+    home = Path(env["AIRFLOW_HOME"])
+    spec = home / "browser_test_fab_accounts.json"
+    wanted = {"roles": {name: list(perms) for name, perms in roles.items()}, "accounts": [vars(a) for a in accounts]}
+    spec.write_text(json.dumps(wanted))
+    log.parent.mkdir(exist_ok=True)
+    with log.open("w") as out:
+        done = subprocess.run(
+            [sys.executable, "-c", _FAB_ACCOUNTS_SCRIPT, str(spec)], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    spec.unlink()
+    assert done.returncode == 0, f"creating FAB users failed; see {log}"
+
+
 @contextmanager
 def chromium() -> Iterator[Any]:
     require_chromium()
@@ -118,13 +195,13 @@ def new_page(browser: Any, width: int = 1280, height: int = 900) -> Iterator[Any
         context.close()
 
 
-def sign_in(page: Any, shot: Path | None = None) -> None:
-    """On Airflow's login page: fill in the known user and submit."""
-    page.get_by_label("Username").fill(USER)
-    page.get_by_label("Password").fill(PASSWORD)
+def sign_in(page: Any, shot: Path | None = None, account: Account = ADMIN) -> None:
+    """On the auth manager's login page (simple or FAB): fill in the account (by default the known user), submit."""
+    page.get_by_label("Username").fill(account.username)
+    page.get_by_label("Password").fill(account.password)
     if shot is not None:
         page.screenshot(path=shot)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in").click()  # simple: "Sign in", FAB: "Sign In" (case-insensitive)
 
 
 @contextmanager
