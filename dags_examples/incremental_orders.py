@@ -17,7 +17,12 @@ Run it against the local paged emulator: `python -m tests.emulators.paged_api 87
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+from airflow.sdk import Asset, dag, task
+
+try:
+    from airflow.sdk import CronDataIntervalTimetable
+except ImportError:  # Airflow 3.1: the same timetable, before it joined the Task SDK (3.2)
+    from airflow.timetables.interval import CronDataIntervalTimetable
 
 from airflow_provider_authapi.operators import AuthApiOperator
 

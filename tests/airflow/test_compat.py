@@ -77,4 +77,4 @@ def test_the_script_offers_the_airflow_authapi_commands():
         timeout=180,
     )
     assert run.returncode == 2 and "is not a duration such as 30d" in run.stderr, run.stderr[-2000:]
-    assert run.stderr.startswith("usage: airflow-authapi token refresh")
+    assert "\nusage: airflow-authapi token refresh" in "\n" + run.stderr

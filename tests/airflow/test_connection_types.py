@@ -67,11 +67,31 @@ def test_providers_manager_shows_every_type_and_field():
         assert isinstance(instance, AuthApiHook) and instance.authapi_conn_id == f"{conn_type}_conn"
 
 
-def test_ui_connection_form_metadata():
-    """What the API server sends the React connection form: names, relabelled standard fields, extra fields."""
+HOOK_META = (
+    "import json\n"
+    "from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService\n"
+    "print(json.dumps([meta.model_dump(mode='json') for meta in HookMetaService.hook_meta_data()]))\n"
+)
+
+
+def hook_meta_data() -> list:
+    """What the API server sends the connection form. Airflow 3.1 reads hook widgets only in a process whose first
+    ProvidersManager starts under the API server's wtforms stand-ins (this test process made one already without
+    them): there it is asked in a fresh process, as an API server is."""
+    from airflow.api_fastapi.core_api.datamodels.connections import ConnectionHookMetaData
     from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
 
-    metadata = {meta.connection_type: meta for meta in HookMetaService.hook_meta_data()}
+    if READS_CONN_FIELDS:
+        return HookMetaService.hook_meta_data()
+    env = {**os.environ, **AIRFLOW_ENV}
+    run = subprocess.run([sys.executable, "-c", HOOK_META], env=env, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return [ConnectionHookMetaData.model_validate(meta) for meta in json.loads(run.stdout.splitlines()[-1])]
+
+
+def test_ui_connection_form_metadata():
+    """What the API server sends the React connection form: names, relabelled standard fields, extra fields."""
+    metadata = {meta.connection_type: meta for meta in hook_meta_data()}
     for conn_type, info in expected_types().items():
         meta = metadata[conn_type]
         assert meta.hook_name == info["hook-name"]

@@ -8,6 +8,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from airflow_provider_authapi.compat import AIRFLOW_V_3_2_PLUS
 from tests.conftest import ROOT, conn_env
 
 FETCH = (
@@ -26,6 +29,7 @@ def fetch(airflow_home_env: dict[str, str]) -> str:
     return result.stdout + result.stderr
 
 
+@pytest.mark.skipif(not AIRFLOW_V_3_2_PLUS, reason="[logging] namespace_levels is read from Airflow 3.2 on")
 def test_namespace_levels_keeps_the_warning_out(airflow_db):
     assert f"namespace_levels = {SETTING}" in (ROOT / "README.md").read_text()
     name, value = conn_env("rfc_oauth2", conn_type="authapi_oauth2", host="https://api.example.com")
