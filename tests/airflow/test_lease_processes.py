@@ -16,7 +16,7 @@ import pytest
 
 from airflow_provider_authapi.hooks.authapi import reset_token_managers
 from airflow_provider_authapi.store import MetadataVariables, VariableTokenStore, queue_variable_prefix
-from tests.conftest import AIRFLOW_ENV, ROOT
+from tests.conftest import AIRFLOW_ENV, ROOT, run_dag
 from tests.emulators.strict_oauth2 import StrictOAuth2Server
 from tests.stored_tokens import stored_token
 
@@ -84,3 +84,27 @@ def test_eight_processes_on_the_lease_never_present_a_rotating_refresh_token_twi
     assert strict.live_refresh_token() == stored_token("lease_race")["refresh_token"]
     assert strict.token_requests >= 8 and sum(r["refreshes"] for r in results) == strict.token_requests
     assert all(r["calls_ok"] == 4 for r in results)
+
+
+def test_tasks_take_the_queue_their_task_sdk_allows(strict, set_connection):
+    """A dag.test() run: tasks reach Variables through the Task SDK. On an Airflow whose Task SDK cannot list
+    keys (before 3.3) the renewal goes through the lease, announced in its `turn` Variable; on 3.3 the bakery."""
+    from airflow_provider_authapi.store.variables import task_sdk_lists_keys
+
+    set_connection(
+        "lease_dag",
+        conn_type="authapi_oauth2",
+        host=strict.url,
+        login=strict.client_id,
+        password=strict.client_secret,
+        extra={"login_url": "/token", "grant_type": "client_credentials", "scopes": "read"},
+    )
+    VariableTokenStore("lease_dag", "fp").clear()
+    prefix = queue_variable_prefix("lease_dag")
+    MetadataVariables().delete(prefix + "turn")
+    run = run_dag("token_cache_shared", conf={"conn_id": "lease_dag"})
+    assert run.state == "success", run.task_states()
+    assert run.xcom("summarize")["token_requests"] == [1, 0, 0] and strict.token_requests == 1
+    announced = MetadataVariables().get(prefix + "turn")
+    assert (announced is not None) == (not task_sdk_lists_keys())
+    assert MetadataVariables().get(prefix + "lease") is None  # the turn was given back
