@@ -399,3 +399,12 @@ def test_row_test_button(
             assert secret not in answer.text()
     finally:
         page.context.close()
+
+
+def test_api_server_log_has_no_secret(airflow_url: str, oauth: OAuth2Server):
+    """After every user's sign-in, page, refused POST and Test: no password, client secret or token in the logs."""
+    logs = LOG.read_text() + LOG.with_name(f"{LOG.stem}-accounts.log").read_text()
+    assert "path=/oauth-consent/refresh/" in logs and "path=/api/v2/connections/test" in logs, "nothing was logged"
+    passwords = [expected.account.password for expected in USERS.values()]
+    for secret in (*_secrets(), *passwords, *oauth.access.live(), *oauth.refresh.live()):
+        assert secret not in logs
