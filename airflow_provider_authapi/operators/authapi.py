@@ -166,13 +166,14 @@ class AuthApiOperator(BaseOperator):
         call = self._incremental_load.apply(call) if self._incremental_load else call
         output = self._output()
         if self.deferrable:
-            from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
+            from airflow_provider_authapi.triggers.authapi import AuthApiTrigger, resume_not_before
 
             self.defer(
                 trigger=AuthApiTrigger(
                     **call.to_dict(),
                     output_path=str(output) if output is not None else None,
                     output_conn_id=getattr(output, "conn_id", None) if output is not None else None,
+                    not_before=resume_not_before(),
                 ),
                 method_name="execute_complete",
             )

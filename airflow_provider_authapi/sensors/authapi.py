@@ -86,12 +86,14 @@ class AuthApiSensor(BaseSensorOperator):
         first = self.poke(context)
         if first.is_done:
             return first.xcom_value
-        from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
+        from airflow_provider_authapi.triggers.authapi import AuthApiTrigger, resume_not_before
 
         call = self._call()
         call = call.with_endpoint_vars(call.hook().endpoint_vars())
         self.defer(
-            trigger=AuthApiTrigger(**call.to_dict(), poke_interval=float(self.poke_interval)),
+            trigger=AuthApiTrigger(
+                **call.to_dict(), poke_interval=float(self.poke_interval), not_before=resume_not_before()
+            ),
             method_name="execute_complete",
             timeout=timedelta(seconds=float(self.timeout)),
         )

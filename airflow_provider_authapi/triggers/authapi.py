@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,6 +19,31 @@ from airflow_provider_authapi.api import Fetcher, JsonLinesWriter
 from airflow_provider_authapi.hooks.authapi import ApiCall, AuthApiTaskError
 
 MAX_EVENT_BYTES = 1024 * 1024  # a result larger than this (as JSON) needs output_path: events live in the metadata DB
+# An Airflow race (apache/airflow#66374, #71580, #72716): when a trigger fires within about a second of its task's
+# deferral, the scheduler can re-queue the task before it has processed the executor's "success" of the deferral
+# exit, then take that stale event for the resumed try and fail it ("finished with state success, but the task
+# instance's state attribute is queued"). The trigger holds its event until this long after the deferral, which
+# leaves the scheduler time to process the stale event first: a quick deferred call resumes up to this much later,
+# holding no worker slot meanwhile. 12 s covers the scheduler loop and the executor's report on a loaded machine.
+MIN_SECONDS_AFTER_DEFERRAL = 12.0
+
+
+def resume_not_before() -> float | None:
+    """The earliest time (epoch seconds) a trigger deferred now may fire: now + `MIN_SECONDS_AFTER_DEFERRAL`.
+
+    None under `dag.test()` / `airflow dags test`, which run the trigger in the task's own process, with no executor
+    and so no race: nothing is held there."""
+    return None if _in_process_test() else time.time() + MIN_SECONDS_AFTER_DEFERRAL
+
+
+def _in_process_test() -> bool:
+    """Whether the task runs in-process under `dag.test()` (its supervisor comms are the in-process ones)."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+        from airflow.sdk.execution_time.supervisor import InProcessSupervisorComms
+    except ImportError:
+        return False
+    return isinstance(getattr(task_runner, "SUPERVISOR_COMMS", None), InProcessSupervisorComms)
 
 
 class EventPayload(dict):
@@ -60,6 +86,8 @@ class AuthApiTrigger(BaseTrigger):
     :param output_path: a URL the records are written to as JSON Lines (the result is then `{"path", "records"}`).
     :param output_conn_id: the connection of `output_path`'s object store.
     :param poke_interval: poll until `response_check` passes, waiting this many seconds between pokes (sensor).
+    :param not_before: hold the event until this time (epoch seconds; see `MIN_SECONDS_AFTER_DEFERRAL`), at most
+        `MIN_SECONDS_AFTER_DEFERRAL` from when the event is ready, whatever the clocks of worker and triggerer say.
     """
 
     def __init__(
@@ -80,6 +108,7 @@ class AuthApiTrigger(BaseTrigger):
         concurrency: int = 1,
         max_requests_per_second: float | None = None,
         response_actions: dict[str, str] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         # kept as given: the callables it names are imported in `run()`, where a failure becomes an error event
@@ -100,6 +129,7 @@ class AuthApiTrigger(BaseTrigger):
         self.output_path = output_path
         self.output_conn_id = output_conn_id
         self.poke_interval = poke_interval
+        self.not_before = not_before
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -109,6 +139,7 @@ class AuthApiTrigger(BaseTrigger):
                 "output_path": self.output_path,
                 "output_conn_id": self.output_conn_id,
                 "poke_interval": self.poke_interval,
+                "not_before": self.not_before,
             },
         )
 
@@ -132,7 +163,21 @@ class AuthApiTrigger(BaseTrigger):
                 )
         except Exception as exc:  # reported to the task, which raises it there
             payload = {"status": "error", "error": type(exc).__name__, "message": redacted(str(exc))}
+        await self._hold()
         yield TriggerEvent(EventPayload(payload))
+
+    def hold_seconds(self, now: float) -> float:
+        """How long to hold a ready event at `now`: until `not_before`, never more than the minimum itself."""
+        if self.not_before is None:
+            return 0.0
+        return max(0.0, min(self.not_before - now, MIN_SECONDS_AFTER_DEFERRAL))
+
+    async def _hold(self) -> None:
+        """Wait until `not_before` (success and error events alike: either resumes the task)."""
+        if wait := self.hold_seconds(time.time()):
+            self.log.info("Event ready; holding it %.1f s, until %.0f s after the deferral", wait,
+                          MIN_SECONDS_AFTER_DEFERRAL)  # fmt: skip
+            await asyncio.sleep(wait)
 
     async def _poll(self, fetcher: Fetcher, client: Any) -> Any:
         assert self.poke_interval is not None
