@@ -7,7 +7,7 @@ Connection `appsmith_api` (type `authapi_apikey`):
 - Signature header `X-APPSMITH-SIGNATURE` with a Signature secret of at least 32 characters: each request
   carries a fresh JWT signed HS256 with it, which the API verifies.
 
-Run it against the local emulator: `python -m tests.emulators appsmith --env-file conn.env` (see README).
+Run it against the local emulator: `python -m tests.emulators appsmith --env-file conn.env` (see docs/systems/).
 """
 
 from __future__ import annotations

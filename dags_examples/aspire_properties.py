@@ -7,7 +7,7 @@ Secret (Aspire: Administration > Application > API > New). The profile fills the
 `https://cloud-api.youraspire.com`. The token is a JWT: its `exp` (24 hours on) sets the cache's expiry, and
 after that the refresh token buys a new one without logging in again.
 
-Run it against the local emulator: `bash scripts/demo.sh aspire` (see README).
+Run it against the local emulator: `bash scripts/demo.sh aspire` (see docs/systems/).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ and Password of an Astera user. The profile fills the login endpoint (`POST /api
 the token expires the hook logs in again. Astera servers usually run on a self-signed certificate: paste it
 (PEM) into *CA certificate*; without it the task fails with an error naming `ca_cert_pem`.
 
-Run it against the local emulator: `bash scripts/demo.sh astera` (see README).
+Run it against the local emulator: `bash scripts/demo.sh astera` (see docs/systems/).
 """
 
 from __future__ import annotations

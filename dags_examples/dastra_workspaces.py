@@ -7,7 +7,7 @@ token URL (`https://account.dastra.eu/connect/token`), Basic client authenticati
 `expires_in` says. The first task fetches a token and caches it in an Airflow Variable; every task on every
 worker reuses it until it nears expiry.
 
-Run it against the local emulator: `bash scripts/demo.sh` (see README).
+Run it against the local emulator: `bash scripts/demo.sh` (see docs/systems/).
 """
 
 from __future__ import annotations

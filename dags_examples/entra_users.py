@@ -10,7 +10,7 @@ client credentials with a signed client assertion (`private_key_jwt`, the certif
 
 Graph pages with `@odata.nextLink` (absolute, with a `$skiptoken`) until the last page; `$top` sets the page size.
 
-Run it against the local emulator: `python -m tests.emulators entra_id --env-file conn.env` (see README).
+Run it against the local emulator: `python -m tests.emulators entra_id --env-file conn.env` (see docs/systems/).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ URL and audience (`token_uri`), the issuer (`client_email`), the signing key (`p
 
 The params name the spreadsheet and the A1 range; the first row of the range is the header.
 
-Run it against the local emulator: `python -m tests.emulators google --env-file conn.env` (see README).
+Run it against the local emulator: `python -m tests.emulators google --env-file conn.env` (see docs/systems/).
 """
 
 from __future__ import annotations

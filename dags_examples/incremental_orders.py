@@ -26,7 +26,9 @@ except ImportError:  # Airflow 3.1: the same timetable, before it joined the Tas
 
 from airflow_provider_authapi.operators import AuthApiOperator
 
+# [START asset]
 ORDERS = Asset(name="orders_changed", uri="file:///tmp/authapi-orders/changed")
+# [END asset]
 
 
 @dag(
@@ -37,6 +39,7 @@ ORDERS = Asset(name="orders_changed", uri="file:///tmp/authapi-orders/changed")
     tags=["authapi", "incremental"],
 )
 def incremental_orders():
+    # [START interval]
     AuthApiOperator(
         task_id="orders_in_interval",
         authapi_conn_id="orders_api",
@@ -49,6 +52,8 @@ def incremental_orders():
         response_filter="items",
         output_path="{{ params.out_url }}/{{ ds }}/interval.jsonl",
     )
+    # [END interval]
+    # [START mark]
     AuthApiOperator(
         task_id="orders_changed",
         authapi_conn_id="orders_api",
@@ -59,8 +64,10 @@ def incremental_orders():
         output_path="{{ params.out_url }}/{{ ts_nodash }}/changed.jsonl",
         outlets=[ORDERS],
     )
+    # [END mark]
 
 
+# [START consumer]
 @dag(schedule=[ORDERS], start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False, tags=["authapi"])
 def orders_report():
     @task
@@ -69,6 +76,9 @@ def orders_report():
         return [event.extra for event in triggering_asset_events[ORDERS]]
 
     report()
+
+
+# [END consumer]
 
 
 incremental_orders()

@@ -16,7 +16,7 @@ The query asks for inactive customers too (QuickBooks hides them by default). Th
 rewrites `STARTPOSITION`/`MAXRESULTS` page by page and stops when a page comes back short; the `page_size`
 param (at most 1000) sets MAXRESULTS.
 
-Run it against the local emulator: `python -m tests.emulators quickbooks --env-file conn.env` (see README).
+Run it against the local emulator: `python -m tests.emulators quickbooks --env-file conn.env` (see docs/systems/).
 """
 
 from __future__ import annotations
@@ -41,14 +41,16 @@ CUSTOMER_QUERY = (
     tags=["authapi", "quickbooks"],
 )
 def quickbooks_customers():
+    # [START customers]
     customers = AuthApiOperator(
         task_id="list_customers",
         authapi_conn_id="quickbooks",
-        endpoint="/v3/company/{realm_id}/query",
+        endpoint="/v3/company/{realm_id}/query",  # {realm_id}: from the consent callback
         query_params={"query": CUSTOMER_QUERY},
-        pagination="quickbooks",
-        response_filter="QueryResponse.Customer",
+        pagination="quickbooks",  # STARTPOSITION / MAXRESULTS rewritten per page
+        response_filter="QueryResponse.Customer",  # each page's records
     )
+    # [END customers]
 
     @task
     def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:

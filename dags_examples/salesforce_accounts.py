@@ -12,7 +12,7 @@ The token response names the org's own host in `instance_url`; the hook stores i
 `{instance_url}` in the endpoint with it. No refresh token is issued: a new signed assertion gets the next token.
 Pages follow `nextRecordsUrl` until `done`; `Sforce-Query-Options: batchSize=200` asks for pages of 200 records.
 
-Run it against the local emulator: `python -m tests.emulators salesforce --env-file conn.env` (see README).
+Run it against the local emulator: `python -m tests.emulators salesforce --env-file conn.env` (see docs/systems/).
 """
 
 from __future__ import annotations

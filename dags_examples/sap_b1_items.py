@@ -9,7 +9,7 @@ session's life from `SessionTimeout` (minutes). One login serves every task of e
 about to time out; a session the server dropped earlier (idle too long, a restart) answers 401, and the hook
 logs in again and replays the call once.
 
-Run it against the local emulator: `bash scripts/demo.sh sap_b1` (see README).
+Run it against the local emulator: `bash scripts/demo.sh sap_b1` (see docs/systems/).
 """
 
 from __future__ import annotations

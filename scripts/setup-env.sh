@@ -38,9 +38,10 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
     uv venv --quiet --python "$(command -v python3)" "$VENV"
 fi
-stamp="$VENV/.authapi-installed-$(sha1sum pyproject.toml | cut -c1-12)-$AIRFLOW_VERSION"
+EXTRAS="test,docs"  # the test suite and the docs build (scripts/docs.sh)
+stamp="$VENV/.authapi-installed-$(sha1sum pyproject.toml | cut -c1-12)-$AIRFLOW_VERSION-$EXTRAS"
 if [ ! -f "$stamp" ]; then
-    VIRTUAL_ENV="$ROOT/$VENV" uv pip install --quiet "${EXCLUDE_NEWER[@]}" "apache-airflow==$AIRFLOW_VERSION" -e ".[test]"
+    VIRTUAL_ENV="$ROOT/$VENV" uv pip install --quiet "${EXCLUDE_NEWER[@]}" "apache-airflow==$AIRFLOW_VERSION" -e ".[$EXTRAS]"
     touch "$stamp"
 fi
 # shellcheck disable=SC1091

@@ -30,6 +30,7 @@ if [ -n "${AIRFLOW_VERSION:-}" ]; then  # one version, in its own venv (set up o
     if [ "$AIRFLOW_VERSION" = "$NEWEST_AIRFLOW" ]; then  # the whole suite
         bash scripts/install-browser.sh  # Debian chromium for tests/browser (no-op when present)
         ruff check .
+        bash scripts/docs.sh  # the docs site, warnings as errors
         run_pytest "$@"
     else  # the unit and Airflow-level tests
         run_pytest -m "not browser and not deployment" "${OLDER_VERSION_TESTS[@]}" "$@"

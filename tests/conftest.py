@@ -23,6 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DAGS = ROOT / "tests" / "dags"
 EXAMPLE_DAGS = ROOT / "dags_examples"
+DOCS_DAGS = ROOT / "docs" / "examples"  # the documentation's samples, run by tests/airflow/test_docs_examples.py
 
 _HOME = Path(tempfile.mkdtemp(prefix="authapi-airflow-home-"))
 _DAGS_FOLDER = _HOME / "dags"
@@ -42,7 +43,7 @@ os.environ.update(AIRFLOW_ENV)
 
 
 def _link_dags() -> None:
-    for folder in (TEST_DAGS, EXAMPLE_DAGS):
+    for folder in (TEST_DAGS, EXAMPLE_DAGS, DOCS_DAGS):
         for path in folder.glob("*.py"):
             target = _DAGS_FOLDER / path.name
             if not target.exists():

@@ -1,17 +1,18 @@
-"""The README's architecture map stays true: every module it names exists, and every core module is named."""
+"""The architecture map (docs/architecture.md) stays true: every module it names exists, and every core module
+is named."""
 
 from __future__ import annotations
 
 import re
 
+from tests import manual
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "airflow_provider_authapi"
 
 
 def _architecture() -> str:
-    readme = (ROOT / "README.md").read_text()
-    return readme[readme.index("<!-- BEGIN architecture -->") : readme.index("<!-- END architecture -->")]
+    return manual.block("architecture")
 
 
 def test_every_module_the_map_names_exists():

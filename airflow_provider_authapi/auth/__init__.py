@@ -1,12 +1,12 @@
-"""The Airflow-free auth core: a validated `AuthConfig` in, an `httpx.Auth` (sync and async) out.
+"""The Airflow-free auth core: a validated `AuthConfig` in, an `httpx.Auth` (sync and async) out::
 
-config = AuthConfig(OAuth2Config(token_url=..., client_id=..., client_secret=...), CommonConfig(base_url=...))
-manager = build_token_manager(config)            # None for static schemes
-with httpx.Client(**client_kwargs(config.common), auth=build_auth(config, manager)) as client:
-    client.get("/v1/things")
+    config = AuthConfig(OAuth2Config(token_url=..., client_id=..., client_secret=...), CommonConfig(base_url=...))
+    manager = build_token_manager(config)            # None for static schemes
+    with httpx.Client(**client_kwargs(config.common), auth=build_auth(config, manager)) as client:
+        client.get("/v1/things")
 
 This package exports what a user of the core needs; everything else is imported from its module:
-`manager.TokenManager`, `store.TokenStore` / `MemoryTokenStore`, `client` (the `httpx.Auth` classes),
+`tokens.TokenManager`, `tokens.TokenStore` / `MemoryTokenStore`, `client` (the `httpx.Auth` classes),
 `grants` (token requests and sending them), `retry.RetryPolicy`, `errors` (every error, and the scrubber).
 """
 

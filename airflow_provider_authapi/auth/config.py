@@ -318,7 +318,7 @@ class TokenLoginConfig:
             raise ConfigError("credential_name", f"the name of {where} is required")
 
     def in_seconds(self, lifetime: float) -> float:
-        """A lifetime read from a login answer, counted in `lifetime_unit`s, in seconds."""
+        """A lifetime read from a login answer, counted in units of `lifetime_unit`, in seconds."""
         return lifetime * LIFETIME_UNIT_SECONDS[self.lifetime_unit]
 
 

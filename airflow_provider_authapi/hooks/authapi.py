@@ -91,7 +91,7 @@ class AuthApiHook(BaseHook):
     """Talk to a REST API through a connection of any `authapi_*` type.
 
     Tokens are fetched and refreshed by the auth core and cached in a Variable shared by every task and worker
-    (see README, "The token cache"). `get_client()` gives a ready `httpx.Client`; inside `@task` code:
+    (docs: "The token cache"). `get_client()` gives a ready `httpx.Client`; inside `@task` code:
 
         with AuthApiHook("dastra").get_client() as client:
             workspaces = client.get("/v1/workspaces").json()
@@ -173,8 +173,9 @@ class AuthApiHook(BaseHook):
     def get_client(self, **httpx_kwargs: Any) -> Client:
         """A new `httpx.Client`: base URL, auth, headers, query params, TLS and timeout from the connection.
 
-        Credentials go only to the connection's origins (see README, "Where credentials go"); a request with
-        `extensions=auth.client.NO_CREDENTIALS` carries none. Transport errors are scrubbed `ApiTransportError`s."""
+        Credentials go only to the connection's origins (docs: "Where credentials go"); a request with
+        `extensions=auth.client.NO_CREDENTIALS` carries none. A transport error is raised as `ApiTransportError`,
+        scrubbed of secrets."""
         return build_client(self.config, self.auth, **httpx_kwargs)
 
     def get_async_client(self, **httpx_kwargs: Any) -> AsyncClient:

@@ -147,17 +147,15 @@ def test_airflow_cli_lists_the_provider_and_its_connection_types():
         )
 
 
-def test_readme_connection_example_maps_as_documented():
-    """The README's `AIRFLOW_CONN_*` example, parsed by Airflow itself, gives the config the README describes."""
+def test_the_docs_connection_example_maps_as_documented():
+    """The docs' `AIRFLOW_CONN_*` example, parsed by Airflow itself, gives the config the docs describe."""
     from airflow.models.connection import Connection
 
     from airflow_provider_authapi.connections import auth_config_from_connection
-    from tests.conftest import ROOT
+    from tests import manual
 
-    readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index("<!-- BEGIN connections -->") : readme.index("<!-- END connections -->")]
-    match = re.search(r"export AIRFLOW_CONN_(\w+)='(.*?)'", block, re.DOTALL)
-    assert match, "no AIRFLOW_CONN_ example in the README's connections block"
+    match = re.search(r"export AIRFLOW_CONN_(\w+)='(.*?)'", manual.topic("connections"), re.DOTALL)
+    assert match, "no AIRFLOW_CONN_ example in docs/connections"
     conn = Connection.from_json(match.group(2), conn_id=match.group(1).lower())
     config = auth_config_from_connection(conn)
     assert conn.conn_id == "crm_api" and config.common.base_url == "https://api.crm.example.com/v2"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from tests.stored_tokens import stored_token
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+DOCS_FORMS = ROOT / "docs" / "_static" / "forms"
 BEARER_TOKEN = "static-bearer-token-0123456789"
 BASIC_USER, BASIC_PASSWORD = "reporter", "basic-password-0123456789"
 DEFAULT_SECTION = "Extra Fields"  # the form's part for fields without a section
@@ -209,12 +211,15 @@ class Form:
         if trigger.get_attribute("aria-expanded") != "true":
             trigger.click()
 
-    def screenshots(self, path_prefix: Path) -> None:
-        """One screenshot per part of the form used (one part is open at a time)."""
+    def screenshots(self, path_prefix: Path) -> list[Path]:
+        """One screenshot per part of the form used (one part is open at a time); their paths."""
+        paths = []
         for number, title in enumerate(self.parts_used, 1):
             self.open_part(title)
             slug = re.sub(r"\W+", "-", title.lower())
-            self.dialog.screenshot(path=path_prefix.with_name(f"{path_prefix.name}-{number}-{slug}.png"))
+            paths.append(path_prefix.with_name(f"{path_prefix.name}-{number}-{slug}.png"))
+            self.dialog.screenshot(path=paths[-1])
+        return paths
 
     def row(self, label: str) -> Any:
         exact = re.compile(rf"^\s*{re.escape(label)}\s*\*?\s*$")
@@ -320,7 +325,9 @@ def add_connection(page: Any, plan: Plan, shots: Path) -> Form:
         form.choose(form.extra_row("profile"), PROFILES[plan.profile].label)
     for name, value in plan.extra.items():
         form.type_extra(name, value)
-    form.screenshots(shots / f"connection-form-{plan.conn_type}-filled")
+    shown = form.screenshots(shots / f"connection-form-{plan.conn_type}-filled")
+    DOCS_FORMS.mkdir(parents=True, exist_ok=True)  # the docs page of the type shows the form as typed here
+    shutil.copyfile(shown[0], DOCS_FORMS / f"{plan.conn_type}.png")
     form.dialog.get_by_role("button", name="Save").click()
     form.dialog.wait_for(state="detached")
     return form

@@ -215,25 +215,23 @@ def test_modules_plugin_and_cli_are_declared():
     assert info["cli"] and all(path.startswith("airflow_provider_authapi.cli.") for path in info["cli"])
 
 
-def test_readme_documents_every_field():
-    from tests.conftest import ROOT
+def test_the_docs_document_every_field():
+    from tests import manual
 
-    readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index("<!-- BEGIN connections -->") : readme.index("<!-- END connections -->")]
+    block = manual.topic("connections")  # docs/connections/*.md
     for conn_type, names in FIELDS.items():
         assert f"`{conn_type}`" in block
         for name in names:
-            assert f"| `{name}` |" in block, f"README lacks a row for {name} ({conn_type})"
+            assert f"| `{name}` |" in block, f"docs/connections lack a row for {name} ({conn_type})"
     for old, new in RENAMED.items():
-        assert f"| `{old}` | `{new}` |" in block, f"README's table of earlier names lacks {old}"
+        assert f"| `{old}` | `{new}` |" in block, f"the docs' table of earlier names lacks {old}"
 
 
-def test_readme_default_column_matches_the_field_table():
-    """Each README row's Default is what the form shows (the config attribute's default), e.g. `30`, `true`."""
-    from tests.conftest import ROOT
+def test_the_docs_default_column_matches_the_field_table():
+    """Each docs row's Default is what the form shows (the config attribute's default), e.g. `30`, `true`."""
+    from tests import manual
 
-    readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index("<!-- BEGIN connections -->") : readme.index("<!-- END connections -->")]
+    block = manual.topic("connections")
     defaults: dict[str, set] = {}
     for spec in (spec for t in CONNECTION_TYPES.values() for spec in t.fields):
         shown = spec.schema().get("default")  # or the default the form does not save (too short for the masker)
@@ -247,6 +245,6 @@ def test_readme_default_column_matches_the_field_table():
             continue  # not a row of a field table (connection types, earlier names)
         (default,) = defaults[name]
         expected = "" if default is None else f"`{str(default).lower() if isinstance(default, bool) else default}`"
-        assert cells[3] == expected, f"README's default of {name} is {cells[3]!r}, the form shows {expected!r}"
+        assert cells[3] == expected, f"the docs' default of {name} is {cells[3]!r}, the form shows {expected!r}"
         checked.add(name)
     assert checked == set(defaults)

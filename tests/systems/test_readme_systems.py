@@ -1,4 +1,4 @@
-"""Each real system's README section gives a connection that the provider accepts as written."""
+"""Each real system's docs page (docs/systems/) gives a connection that the provider accepts as written."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_provider_authapi.connections import auth_config_from_connection
-from tests.conftest import ROOT
+from tests import manual
 from tests.emulators.jwt_oauth2 import certificate_pem, new_key
 from tests.emulators.systems import SYSTEMS
 
-README = (ROOT / "README.md").read_text()
 CONN_VARIABLE = re.compile(r"AIRFLOW_CONN_(\w+)='(.*?)'", re.DOTALL)
 API_BASE_FROM_TOKEN = {"salesforce"}  # no base URL: the token response's instance_url fills {instance_url}
 
@@ -34,8 +33,7 @@ def key_placeholders() -> dict[str, str]:
 
 
 def system_block(name: str) -> str:
-    start, end = f"<!-- BEGIN system:{name} -->", f"<!-- END system:{name} -->"
-    return README[README.index(start) + len(start) : README.index(end)]
+    return manual.block(f"system:{name}")
 
 
 @pytest.mark.parametrize("system", sorted(SYSTEMS))
