@@ -1,6 +1,10 @@
-"""Presets for real systems: pick one in the connection form and only credentials remain to fill in.
+"""Presets for real systems, each also a connection type of its own (`authapi_<profile name>`, e.g. `authapi_dastra`).
 
-A profile supplies defaults beneath the connection: any field set on the connection wins.
+A profile supplies defaults beneath the connection: any field set on the connection wins. Its connection type's form
+(connections/fields.py generates it from the profile and its base type's fields) shows only `form` and `advanced`,
+labelled by `labels` and `help` where the system has words of its own, with the profile's values as the defaults;
+every other field keeps the profile's value (or the base type's default) and is hidden. The same profile also still
+works as the `profile` extra of a connection of its base type (`conn_type`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ class Profile:
     host: str = ""
     fields: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    form: tuple[str, ...] = ()  # what a person fills in, first part of the form, in order
+    advanced: tuple[str, ...] = ()  # the profile's values a person may change (endpoints, ...), a collapsed part
+    labels: dict[str, str] = field(default_factory=dict)  # field -> label; a standard field not here is hidden
+    help: dict[str, str] = field(default_factory=dict)  # field -> help text in the system's words
 
 
 def _profiles(*profiles: Profile) -> dict[str, Profile]:
@@ -37,6 +45,23 @@ QUICKBOOKS_OAUTH = {
 }
 
 
+TRY_IT = ("test_endpoint", "timeout")  # every system type's last advanced fields
+QUICKBOOKS_FORM: dict[str, Any] = {
+    "form": ("redirect_uri", "realm_id", "refresh_token"),
+    "advanced": ("consent_url", "login_url", *TRY_IT),
+    "labels": {"host": "API base URL", "login": "Client ID", "password": "Client secret",
+               "realm_id": "Company ID (realm ID)"},
+    "help": {
+        "redirect_uri": "This Airflow's <base URL>/oauth-consent/callback, also listed in the app's Redirect URIs "
+        "(developer.intuit.com, Keys & credentials). Then Authorize on Admin > API authorizations.",
+        "realm_id": "Empty: the consent stores the company (realmId) Intuit sends back. Usable as {realm_id} in "
+        "endpoints.",
+        "refresh_token": "Only if you hold one already (e.g. from Intuit's OAuth 2.0 Playground): used once, then "
+        "the stored, rotated one. Hidden like a password.",
+    },
+}  # fmt: skip
+
+
 def _salesforce(login_host: str) -> dict[str, Any]:
     """Salesforce's OAuth 2.0 JWT bearer flow at `login_host` (production or sandbox)."""
     return {
@@ -48,6 +73,18 @@ def _salesforce(login_host: str) -> dict[str, Any]:
         "default_lifetime": 2 * 3600,  # no expires_in: the org's session timeout (2 h by default)
     }
 
+
+SALESFORCE_FORM: dict[str, Any] = {
+    "form": ("assertion_subject", "assertion_private_key"),
+    "advanced": ("login_url", "assertion_audience", "default_lifetime", *TRY_IT),
+    "labels": {"login": "Consumer key", "assertion_subject": "User name", "assertion_private_key": "Private key (PEM)"},
+    "help": {
+        "assertion_subject": "The integration user's Salesforce user name, pre-authorized for the connected app.",
+        "assertion_private_key": "The unencrypted private key of the certificate uploaded to the connected app. "
+        "Hidden like a password.",
+        "default_lifetime": "Salesforce's answer names no lifetime: the org's session timeout (2 h by default).",
+    },
+}
 
 SALESFORCE_DESCRIPTION = (
     "JWT bearer flow: the connected app's consumer key as Client ID, the user name as subject, its certificate's "
@@ -72,6 +109,15 @@ PROFILES: dict[str, Profile] = _profiles(
         },
         "User name + password posted to /api/account/login; bearer token with a validity period. Put the "
         "server's name in the base URL and, for its usual self-signed certificate, its CA certificate in ca_cert_pem.",
+        form=("ca_cert_pem",),
+        advanced=("login_url", "verify_tls", *TRY_IT),
+        labels={
+            "host": "Server URL",
+            "login": "User name",
+            "password": "Password",
+            "ca_cert_pem": "Server certificate (PEM)",
+        },
+        help={"ca_cert_pem": "The server's certificate when it signs its own, as installs do: paste it whole."},
     ),
     Profile(
         "aspire",
@@ -90,6 +136,8 @@ PROFILES: dict[str, Profile] = _profiles(
             "default_lifetime": 24 * 3600,
         },
         "Client id + secret posted to /Authorization; a JWT (expiry from its exp) and a refresh token.",
+        advanced=("login_url", "refresh_url", *TRY_IT),
+        labels={"host": "API base URL", "login": "Client ID", "password": "Secret"},
     ),
     Profile(
         "dastra",
@@ -104,6 +152,8 @@ PROFILES: dict[str, Profile] = _profiles(
             "max_lifetime": 300,
         },
         "Client credentials with public:private key in a Basic header; tokens live 5 minutes whatever is declared.",
+        advanced=("login_url", *TRY_IT),
+        labels={"host": "API base URL", "login": "Public key", "password": "Private key"},
     ),
     Profile(
         "sap_b1",
@@ -127,6 +177,20 @@ PROFILES: dict[str, Profile] = _profiles(
         },
         "UserName + Password (+ CompanyDB in extra_body) posted to /b1s/v1/Login; the B1SESSION and ROUTEID cookies "
         "go back on every call; the session lives SessionTimeout minutes. Put your server in the base URL.",
+        form=("extra_body", "ca_cert_pem"),
+        advanced=("login_url", "verify_tls", *TRY_IT),
+        labels={
+            "host": "Service Layer URL",
+            "login": "User name",
+            "password": "Password",
+            "extra_body": "Company database",
+            "ca_cert_pem": "Server certificate (PEM)",
+        },
+        help={
+            "extra_body": 'Paste {"CompanyDB": "<company database>"}: the login carries it with the user name and '
+            "password.",
+            "ca_cert_pem": "The Service Layer's certificate when it signs its own, as installs do: paste it whole.",
+        },
     ),
     Profile(
         "salesforce",
@@ -135,6 +199,7 @@ PROFILES: dict[str, Profile] = _profiles(
         "",
         _salesforce("https://login.salesforce.com"),
         SALESFORCE_DESCRIPTION,
+        **SALESFORCE_FORM,
     ),
     Profile(
         "salesforce_sandbox",
@@ -143,6 +208,7 @@ PROFILES: dict[str, Profile] = _profiles(
         "",
         _salesforce("https://test.salesforce.com"),
         SALESFORCE_DESCRIPTION,
+        **SALESFORCE_FORM,
     ),
     Profile(
         "google_service_account",
@@ -156,6 +222,13 @@ PROFILES: dict[str, Profile] = _profiles(
         },
         "JWT bearer grant signed with a service account's key: paste its JSON key file in service_account_json, "
         "set the scopes and the API's host (e.g. https://sheets.googleapis.com).",
+        form=("scopes", "service_account_json"),
+        advanced=TRY_IT,
+        labels={"host": "API base URL"},
+        help={
+            "scopes": "The scopes the API needs, e.g. https://www.googleapis.com/auth/spreadsheets.readonly; "
+            "separated by spaces or commas."
+        },
     ),
     Profile(
         "entra_id",
@@ -171,6 +244,20 @@ PROFILES: dict[str, Profile] = _profiles(
         },
         "Client credentials with a certificate: the app's Client ID, your tenant ID, the certificate's private key "
         "and the certificate (its x5t#S256 thumbprint goes in every client assertion); scope .default of Graph.",
+        form=("tenant_id", "assertion_private_key", "assertion_cert_pem"),
+        advanced=("scopes", "login_url", *TRY_IT),
+        labels={
+            "host": "API base URL",
+            "login": "Application (client) ID",
+            "assertion_private_key": "Certificate private key (PEM)",
+            "assertion_cert_pem": "Certificate (PEM)",
+        },
+        help={
+            "tenant_id": "The Directory (tenant) ID of the app registration, or the tenant's domain.",
+            "assertion_private_key": "The unencrypted private key of the certificate uploaded to the app "
+            "registration (Certificates & secrets). Hidden like a password.",
+            "assertion_cert_pem": "That certificate: its SHA-256 thumbprint goes in every client assertion.",
+        },
     ),
     Profile(
         "quickbooks_sandbox",
@@ -179,6 +266,7 @@ PROFILES: dict[str, Profile] = _profiles(
         "https://sandbox-quickbooks.api.intuit.com",
         QUICKBOOKS_OAUTH,
         "Authorization code with consent, rotating refresh tokens, realm id; the sandbox company API.",
+        **QUICKBOOKS_FORM,
     ),
     Profile(
         "quickbooks_production",
@@ -187,5 +275,6 @@ PROFILES: dict[str, Profile] = _profiles(
         "https://quickbooks.api.intuit.com",
         QUICKBOOKS_OAUTH,
         "Authorization code with consent, rotating refresh tokens, realm id; the production company API.",
+        **QUICKBOOKS_FORM,
     ),
 )

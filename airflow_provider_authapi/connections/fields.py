@@ -46,6 +46,7 @@ from airflow_provider_authapi.auth.config import (
     TokenPlacement,
 )
 from airflow_provider_authapi.auth.errors import ConfigError
+from airflow_provider_authapi.profiles import PROFILES, Profile
 
 HOOKS_MODULE = "airflow_provider_authapi.hooks.connection_types"  # one AuthApiHook subclass per type
 STANDARD_FIELDS = ("schema", "port", "login", "password", "description")
@@ -67,6 +68,7 @@ class FieldSpec:
     choice_labels: tuple[tuple[str, str], ...] = ()  # (stored value, what the dropdown shows)
     section: str = ""  # a collapsible part of the form; "" = Airflow's "Extra Fields"
     own_default: Any = None  # only for a field that fills no config attribute
+    shown_default: Any = None  # what the form starts at instead of `default`: a system type's profile value
     default: Any = field(init=False)
     choices: tuple[str, ...] = field(init=False)
 
@@ -93,12 +95,13 @@ class FieldSpec:
         one the form would save as a value the secrets masker finds too short (`/`, `json`): every read of the
         connection would then log "Skipping masking for a secret as it's too short". A dropdown labels that
         default choice "(default)" instead; the mapping applies the default to an unset field all the same."""
-        default = None if too_short_to_mask(self.default) else self.default
+        shown = self.default if self.shown_default is None else self.shown_default
+        default = None if too_short_to_mask(shown) else shown
         if self.kind == "choice":
             labels = dict(self.choice_labels)
             schema: dict[str, Any] = {"type": ["string", "null"], "enum": list(self.choices)}
             schema["values_display"] = {
-                value: f"{labels[value]} (default)" if value == self.default and default is None else labels[value]
+                value: f"{labels[value]} (default)" if value == shown and default is None else labels[value]
                 for value in self.choices
             }
         elif self.kind in ("secret", "multiline"):
@@ -153,25 +156,44 @@ def _whole(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class ConnectionType:
-    """One connection type of the provider: its name, standard-field labels and custom fields."""
+    """One connection type of the provider: its name, standard-field labels and custom fields (the form's).
+
+    A system type (`base` and `profile` set, see `system_type`) reads as its base type with that profile: its
+    connections accept every field of the base type, and the form shows only `fields`."""
 
     conn_type: str
     hook_class: str  # class name in HOOKS_MODULE
     hook_name: str
-    relabel: dict[str, str]
+    relabel: dict[str, str]  # login / password: shown with these labels; absent: hidden
     fields: tuple[FieldSpec, ...]
     placeholders: dict[str, str] = field(default_factory=dict)
+    host_label: str | None = "API base URL"  # None: the host is hidden
+    base: str = ""  # a system type's generic type
+    profile: str = ""  # a system type's profile (profiles.PROFILES)
+    base_fields: tuple[FieldSpec, ...] = ()
+
+    @property
+    def scheme_type(self) -> str:
+        """The generic type whose mapping reads this type's connections: itself, or a system type's base."""
+        return self.base or self.conn_type
+
+    @property
+    def all_fields(self) -> tuple[FieldSpec, ...]:
+        """Every field a connection of this type may hold: the form's, and a system type's hidden base fields."""
+        shown = {spec.name: spec for spec in self.fields}
+        return tuple(shown.pop(spec.name, spec) for spec in self.base_fields) + tuple(shown.values())
 
     def provider_info(self) -> dict[str, Any]:
-        shown = {"host", *self.relabel}
+        shown = {"host", *self.relabel} if self.host_label else set(self.relabel)
+        hidden = [name for name in ("host", *STANDARD_FIELDS) if name not in shown and name != "description"]
         return {
             "connection-type": self.conn_type,
             "hook-class-name": f"{HOOKS_MODULE}.{self.hook_class}",
             "hook-name": self.hook_name,
             "ui-field-behaviour": {
-                "hidden-fields": [name for name in STANDARD_FIELDS if name not in shown and name != "description"],
-                "relabeling": {"host": "API base URL", **self.relabel},
-                "placeholders": {"host": "https://api.example.com", **self.placeholders},
+                "hidden-fields": hidden,
+                "relabeling": {"host": self.host_label, **self.relabel} if self.host_label else dict(self.relabel),
+                "placeholders": {"host": "https://api.example.com", **self.placeholders} if self.host_label else {},
             },
             "conn-fields": {spec.name: spec.conn_field() for spec in self.fields},
         }
@@ -467,9 +489,47 @@ BEARER = ConnectionType(
 
 NO_AUTH = ConnectionType("authapi_none", "AuthApiNoAuthHook", "Unauthenticated API", {}, COMMON_FIELDS)
 
-CONNECTION_TYPES: dict[str, ConnectionType] = {
+GENERIC_TYPES: dict[str, ConnectionType] = {
     t.conn_type: t for t in (OAUTH2, TOKEN_LOGIN, API_KEY, BASIC, BEARER, NO_AUTH)
 }
+
+# -- a connection type per known system, generated from its profile and its base type's fields ----------------------
+
+ADVANCED = "Advanced"  # a system type's part for the profile's values a person may change
+
+
+def system_type(profile: Profile) -> ConnectionType:
+    """`authapi_<profile>`: the base type's fields the system needs, in its words, at the profile's values."""
+    base = GENERIC_TYPES[profile.conn_type]
+    specs = {spec.name: spec for spec in base.fields}
+    unknown = [name for name in (*profile.form, *profile.advanced, *profile.labels, *profile.help)
+               if name not in specs and name not in ("host", "login", "password")]  # fmt: skip
+    if unknown:
+        raise ValueError(f"profile {profile.name!r} names no field of {base.conn_type}: {', '.join(unknown)}")
+
+    def shown(name: str, section: str) -> FieldSpec:
+        spec = specs[name]
+        label, description = profile.labels.get(name, spec.label), profile.help.get(name, spec.description)
+        return replace(
+            spec, label=label, description=description, section=section, shown_default=profile.fields.get(name)
+        )
+
+    return ConnectionType(
+        conn_type=f"authapi_{profile.name}",
+        hook_class="AuthApi" + "".join(part.capitalize() for part in profile.name.split("_")) + "Hook",
+        hook_name=profile.label,
+        relabel={name: profile.labels[name] for name in ("login", "password") if name in profile.labels},
+        fields=(*(shown(name, "") for name in profile.form), *(shown(name, ADVANCED) for name in profile.advanced)),
+        placeholders={"host": profile.host} if profile.host else {},
+        host_label=profile.labels.get("host"),
+        base=base.conn_type,
+        profile=profile.name,
+        base_fields=base.fields,
+    )
+
+
+SYSTEM_TYPES: dict[str, ConnectionType] = {t.conn_type: t for t in map(system_type, PROFILES.values())}
+CONNECTION_TYPES: dict[str, ConnectionType] = {**GENERIC_TYPES, **SYSTEM_TYPES}
 
 # Earlier field names, still read (with a warning naming the new one). Airflow masked all but the last by name:
 # the form showed and re-saved `***`, and task logs hid their values (`/oauth2/token`, `header`, `3600`) everywhere.
@@ -527,14 +587,21 @@ class ConnectionFields:
 
     def __init__(self, conn: Any, conn_type: ConnectionType) -> None:
         self.conn_id = getattr(conn, "conn_id", None) or "<unnamed>"
-        self.specs: dict[str, FieldSpec] = {spec.name: spec for spec in conn_type.fields}
+        self.specs: dict[str, FieldSpec] = {spec.name: spec for spec in conn_type.all_fields}
         self.renamed: dict[str, str] = {}  # new name -> the earlier name the connection used
         self.extra = self._read_extra(conn, conn_type.conn_type)
         self._refuse_masked_values()
         self.profile_fields: dict[str, Any] = {}
         self.profile_host = ""
-        if self.extra.get("profile"):
-            self._apply_profile(str(self.extra["profile"]), conn_type.conn_type)
+        # A system type's form starts at its profile's values, so whatever it saved was chosen; a generic type's
+        # form saves the base defaults, which must not hide the profile's values (see `raw`).
+        self.saved_over_profile = bool(conn_type.profile)
+        named = self.extra.get("profile")
+        if conn_type.profile and named and named != conn_type.profile:
+            raise self.error("profile", f"a {conn_type.conn_type} connection uses the profile {conn_type.profile!r}; "
+                             f"remove the profile field (got {named!r})")  # fmt: skip
+        if conn_type.profile or named:
+            self._apply_profile(str(conn_type.profile or named), conn_type.scheme_type)
         self.host = (getattr(conn, "host", None) or self.profile_host or "").strip()
 
     def error(self, field: str, problem: str) -> ConfigError:
@@ -556,7 +623,10 @@ class ConnectionFields:
             value = self.extra[name]
             if name in EMPTY_ALLOWED and value in ("", None):
                 return ""
-            if not _unset(value) and not (name in self.profile_fields and spec and _is_default(spec, value)):
+            overridden = (
+                not self.saved_over_profile and name in self.profile_fields and spec and _is_default(spec, value)
+            )
+            if not _unset(value) and not overridden:
                 return value
         value = self.profile_fields.get(name)
         if not _unset(value):
@@ -686,8 +756,6 @@ class ConnectionFields:
             )
 
     def _apply_profile(self, name: str, conn_type: str) -> None:
-        from airflow_provider_authapi.profiles import PROFILES
-
         profile = PROFILES.get(name)
         if profile is None:
             known = ", ".join(sorted(PROFILES)) or "none"
@@ -717,7 +785,7 @@ def auth_config_from_connection(conn: Any) -> AuthConfig:
     _warn_renamed_keys(fields)
     _warn_unknown_keys(fields, conn_type)
     try:
-        return AuthConfig(SCHEMES[conn_type](conn, fields), _common(fields))
+        return AuthConfig(SCHEMES[CONNECTION_TYPES[conn_type].scheme_type](conn, fields), _common(fields))
     except ConfigError as exc:
         if exc.conn_id:
             raise

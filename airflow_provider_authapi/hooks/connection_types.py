@@ -2,7 +2,9 @@
 
 Airflow's hook registry reads `conn_type` and `hook_name` from the hook class. With one class for six types it
 logs "Inconsistency!" for five of them and names every type alike once the hook is imported; a subclass per type
-keeps each type's name. Use `AuthApiHook` in code: it serves every type.
+keeps each type's name. Use `AuthApiHook` in code: it serves every type. The six generic types' classes are written
+out; each known system's (`authapi_dastra`: `AuthApiDastraHook`, ...) is generated below from the same table
+(connections.fields.SYSTEM_TYPES), at the import path its provider info names.
 
 Airflow 3.2 and later build each type's form from the provider info's `conn-fields` and `ui-field-behaviour`.
 Airflow 3.1 ignores both and reads the hook class's own `get_connection_form_widgets()` (wtforms fields, which its
@@ -18,7 +20,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from airflow_provider_authapi.compat import READS_CONN_FIELDS
-from airflow_provider_authapi.connections.fields import CONNECTION_TYPES
+from airflow_provider_authapi.connections.fields import CONNECTION_TYPES, HOOKS_MODULE, SYSTEM_TYPES, ConnectionType
 from airflow_provider_authapi.hooks.authapi import AuthApiHook
 
 HookClass = TypeVar("HookClass", bound=type)
@@ -121,3 +123,19 @@ class AuthApiNoAuthHook(AuthApiHook):
 
     conn_type = "authapi_none"
     hook_name = CONNECTION_TYPES[conn_type].hook_name
+
+
+def _system_hook(conn_type: ConnectionType) -> type[AuthApiHook]:
+    """The `AuthApiHook` subclass registered for one system type, importable as `HOOKS_MODULE.<hook_class>`."""
+    attributes = {
+        "__module__": HOOKS_MODULE,
+        "__qualname__": conn_type.hook_class,
+        "__doc__": f"`AuthApiHook` registered for `{conn_type.conn_type}` connections ({conn_type.hook_name}).",
+        "conn_type": conn_type.conn_type,
+        "hook_name": conn_type.hook_name,
+    }
+    return _form_for_airflow_3_1(type(conn_type.hook_class, (AuthApiHook,), attributes))
+
+
+SYSTEM_HOOKS: dict[str, type[AuthApiHook]] = {name: _system_hook(t) for name, t in SYSTEM_TYPES.items()}
+globals().update({hook.__name__: hook for hook in SYSTEM_HOOKS.values()})

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_authapi.auth.config import AuthConfig
-from airflow_provider_authapi.connections import CONNECTION_TYPES, auth_config_from_connection, connection_value
+from airflow_provider_authapi.connections import auth_config_from_connection, connection_value
+from airflow_provider_authapi.connections.fields import GENERIC_TYPES as CONNECTION_TYPES  # systems: their profile's
 from airflow_provider_authapi.connections.fields import FieldSpec, config_attribute, config_choices, too_short_to_mask
 
 # The least each type needs to map; none of these sets a field with a default.

@@ -8,7 +8,13 @@ from importlib.metadata import entry_points
 import pytest
 
 from airflow_provider_authapi import profiles
-from airflow_provider_authapi.connections.fields import CONNECTION_TYPES, RENAMED, too_short_to_mask
+from airflow_provider_authapi.connections.fields import (
+    CONNECTION_TYPES,
+    GENERIC_TYPES,
+    RENAMED,
+    SYSTEM_TYPES,
+    too_short_to_mask,
+)
 from airflow_provider_authapi.get_provider_info import get_provider_info
 
 COMMON = {
@@ -99,8 +105,8 @@ def connection_types() -> dict[str, dict]:
 
 def test_every_connection_type_has_the_contract_fields():
     types = connection_types()
-    assert set(types) == set(FIELDS)
-    for conn_type, info in types.items():
+    assert set(types) == set(FIELDS) | set(SYSTEM_TYPES)  # system types: tests/connections/test_system_types.py
+    for conn_type, info in ((name, types[name]) for name in FIELDS):
         assert set(info["conn-fields"]) == FIELDS[conn_type], conn_type
         assert info["hook-name"] and info["hook-class-name"].startswith("airflow_provider_authapi.hooks.")
         for name, field in info["conn-fields"].items():
@@ -233,7 +239,7 @@ def test_the_docs_default_column_matches_the_field_table():
 
     block = manual.topic("connections")
     defaults: dict[str, set] = {}
-    for spec in (spec for t in CONNECTION_TYPES.values() for spec in t.fields):
+    for spec in (spec for t in GENERIC_TYPES.values() for spec in t.fields):  # system types show their profile's
         shown = spec.schema().get("default")  # or the default the form does not save (too short for the masker)
         defaults.setdefault(spec.name, set()).add(spec.default if too_short_to_mask(spec.default) else shown)
     assert all(len(values) == 1 for values in defaults.values()), "a field shows different defaults in two types"

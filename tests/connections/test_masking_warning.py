@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 from airflow_provider_authapi.connections import CONNECTION_TYPES
-from airflow_provider_authapi.connections.fields import MASKER_MIN_LENGTH
+from airflow_provider_authapi.connections.fields import GENERIC_TYPES, MASKER_MIN_LENGTH
 from tests.conftest import AIRFLOW_ENV, ROOT
 
 WARNING = "Skipping masking for a secret as it's too short"
@@ -63,7 +63,7 @@ def test_the_masker_minimum_is_the_installed_airflows():
 
 
 def test_no_connection_saved_from_an_untouched_form_makes_a_read_warn():
-    connections = {f"warn_{conn_type}": as_saved_by_an_untouched_form(conn_type) for conn_type in CONNECTION_TYPES}
+    connections = {f"warn_{conn_type}": as_saved_by_an_untouched_form(conn_type) for conn_type in GENERIC_TYPES}
     assert "test_endpoint" not in connections["warn_authapi_none"]["extra"]
     assert WARNING not in read_in_a_new_process(connections)
     # The check can fail: the default the form used to save makes the same read warn.
