@@ -418,7 +418,8 @@ class LeaseQueue:
       for people): no wall clocks are compared, and a write landing late counts from when it is seen. Our own
       late write counts for us until `turn` no longer reads (a) (then someone may be inside: we wait until it
       is gone, or `ttl`) and not at all while `turn` still reads (a): nobody entered, it protects nobody.
-    - leave: read the lease; delete it if ours, or (holding) if any value is there: only late writes can be.
+    - leave: read the lease; delete it if ours, or (holding) if any value is there: only late writes can be;
+      or our own late write that no longer counts, D or more after its ack.
 
     Safety assumes only that each call takes effect at one instant between its send and its ack (no bound on
     the store's latency), and that a turn (re-read, token request, save, leave) is over within 3/4 ttl of its
@@ -450,7 +451,7 @@ class LeaseQueue:
         self.late_claims = 0  # claims whose write came back later than `delay` (tests, benchmarks)
         self._held: dict[str, tuple[str, float]] = {}  # ticket id -> (the lease value it holds, its claim's t0)
         self._found: dict[str, Ticket | None] = {}  # ticket id -> what `enter` found, for the first `blocker`
-        self._late: dict[str, tuple[float, str | None]] = {}  # our late write's nonce -> (hold-off end, turn read)
+        self._late: dict[str, tuple[float, str | None, float]] = {}  # our late nonce -> (hold-off end, turn, ack)
         self._seen: dict[str, float] = {}  # lease value -> when this process first read it (monotonic)
 
     @property
@@ -464,7 +465,7 @@ class LeaseQueue:
         now = time.monotonic()
         late = self._late.get(value.split(" ", 1)[0])
         if late is not None:
-            until, announced = late
+            until, announced, _ = late
             return now < until and self.registers.get(self.turn_key) != announced
         return now - self._seen.setdefault(value, now) < self.ttl
 
@@ -516,7 +517,7 @@ class LeaseQueue:
         self.registers.set(self.key, mine)
         acked = time.monotonic()
         if acked - started > self.delay:
-            self._late[nonce] = (acked + self.ttl, announced)
+            self._late[nonce] = (acked + self.ttl, announced, acked)
             self.late_claims += 1
             log.info("A claim of %s took %.1f s, over %.1f s: it holds off", self.key, acked - started, self.delay)
             return self._as_ticket(mine)
@@ -552,8 +553,14 @@ class LeaseQueue:
             return
         if held is not None and (found == held[0] or time.monotonic() - held[1] < 0.75 * self.ttl):
             self.registers.delete(self.key)  # ours, or a late write over ours (nobody else can be inside)
-        elif held is None and found.split(" ", 1)[0] in self._late and not self._counts(found):
+        elif held is None and self._harmless_late(found):
             self.registers.delete(self.key)  # our late write, which protects nobody (any more)
+
+    def _harmless_late(self, value: str) -> bool:
+        """Our late write, safe to delete: it protects nobody, and D has passed since its ack (a claim that read
+        "free" before it landed and writes after our read measured more than D: it is late itself)."""
+        late = self._late.get(value.split(" ", 1)[0])
+        return late is not None and time.monotonic() >= late[2] + self.delay and not self._counts(value)
 
 
 def refresh_queue(registers: Registers, prefix: str, meter: LatencyMeter, ttl: float = TICKET_TTL) -> TurnQueue:
