@@ -1,4 +1,5 @@
-"""The connection types as real Airflow 3 sees them: ProvidersManager, the UI's hook metadata, the CLI, redaction."""
+"""The connection types as real Airflow 3 sees them: ProvidersManager, the UI's hook metadata, the CLI, redaction.
+The six generic types and the generated one per known system (`authapi_dastra`, ...)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,32 @@ import sys
 from pathlib import Path
 
 from airflow_provider_authapi.compat import READS_CONN_FIELDS
+from airflow_provider_authapi.connections.fields import SYSTEM_TYPES
 from airflow_provider_authapi.get_provider_info import get_provider_info
+from airflow_provider_authapi.profiles import PROFILES
 from tests.conftest import AIRFLOW_ENV
 from tests.connections.test_fields import FIELDS, SECRETS, STANDARD
 
 PACKAGE = "airflow-provider-authapi"
+STANDARD_SHOWN = ("host", "login", "password")
+
+
+def expected_fields(conn_type: str) -> set[str]:
+    """The extra fields of the type's form: the contract's, or for a system type what its profile names."""
+    if conn_type in FIELDS:
+        return FIELDS[conn_type]
+    profile = PROFILES[SYSTEM_TYPES[conn_type].profile]
+    return {*profile.form, *profile.advanced}
+
+
+def expected_standard(conn_type: str) -> tuple[set[str], dict[str, str]]:
+    """(standard fields hidden besides schema and port, labels of the shown ones)."""
+    if conn_type in STANDARD:
+        hidden, labels = STANDARD[conn_type]
+        return hidden, {"host": "API base URL", **labels}
+    labels = PROFILES[SYSTEM_TYPES[conn_type].profile].labels
+    shown = {name: labels[name] for name in STANDARD_SHOWN if name in labels}
+    return set(STANDARD_SHOWN) - set(shown), shown
 
 
 def expected_types() -> dict[str, dict]:
@@ -51,14 +73,14 @@ def test_providers_manager_shows_every_type_and_field():
         assert hook.connection_id_attribute_name == "authapi_conn_id"
         if READS_CONN_FIELDS:  # 3.1 reads the form from wtforms widgets, which only its API server has (mocked
             # there): test_ui_connection_form_metadata checks them as the API server sends them
-            for name in FIELDS[conn_type]:
+            for name in expected_fields(conn_type):
                 widget = widgets[f"extra__{conn_type}__{name}"]
                 assert (widget.package_name, widget.field_name) == (PACKAGE, name)
                 assert widget.is_sensitive == (name in SECRETS), name
                 assert widget.field["schema"]["title"] == info["conn-fields"][name]["label"]
-            hidden, labels = STANDARD[conn_type]
+            hidden, labels = expected_standard(conn_type)
             assert set(behaviours[conn_type]["hidden_fields"]) == {"schema", "port"} | hidden
-            assert behaviours[conn_type]["relabeling"] == {"host": "API base URL", **labels}
+            assert behaviours[conn_type]["relabeling"] == labels
 
         # Connection.get_hook() gives our hook, bound to the connection id.
         from airflow.models.connection import Connection
@@ -95,10 +117,16 @@ def test_ui_connection_form_metadata():
     for conn_type, info in expected_types().items():
         meta = metadata[conn_type]
         assert meta.hook_name == info["hook-name"]
-        assert meta.standard_fields.host.title == "API base URL" and not meta.standard_fields.host.hidden
+        hidden, labels = expected_standard(conn_type)
+        for name in STANDARD_SHOWN:
+            standard = getattr(meta.standard_fields, name)
+            assert standard.hidden == (name in hidden), (conn_type, name)
+            if name in labels:
+                assert standard.title == labels[name], (conn_type, name)
         assert meta.standard_fields.port.hidden and meta.standard_fields.url_schema.hidden
-        assert set(meta.extra_fields) == FIELDS[conn_type]
-        assert meta.extra_fields["verify_tls"]["value"] is True
+        assert set(meta.extra_fields) == expected_fields(conn_type)
+        if "verify_tls" in meta.extra_fields:
+            assert meta.extra_fields["verify_tls"]["value"] is True
         for name, field in meta.extra_fields.items():  # the form starts at the defaults, none masked as ***
             assert field["value"] == info["conn-fields"][name]["schema"].get("default"), (conn_type, name)
             if READS_CONN_FIELDS:  # Airflow 3.1's form (made from hook widgets) has no sections
@@ -111,6 +139,16 @@ def test_ui_connection_form_metadata():
     assert set(metadata["authapi_oauth2"].extra_fields["grant_type"]["schema"]["enum"]) >= {"password", "refresh_token"}
     assert metadata["authapi_token"].extra_fields["header_prefix"]["value"] == "Bearer"
     assert metadata["authapi_apikey"].extra_fields["key_location"]["value"] == "header"
+    # A system's form starts at its profile's values, in its words (issue 23: not the generic defaults).
+    dastra = metadata["authapi_dastra"]
+    assert (dastra.hook_name, dastra.standard_fields.login.title) == ("Dastra API", "Public key")
+    assert dastra.standard_fields.password.title == "Private key"
+    assert dastra.standard_fields.host.placeholder == "https://api.dastra.eu"
+    assert dastra.extra_fields["login_url"]["value"] == "https://account.dastra.eu/connect/token"
+    assert metadata["authapi_aspire"].extra_fields["login_url"]["value"] == "/Authorization"
+    assert "username_field" not in metadata["authapi_aspire"].extra_fields
+    assert metadata["authapi_salesforce"].standard_fields.host.hidden
+    assert metadata["authapi_quickbooks_sandbox"].extra_fields["realm_id"]["schema"]["title"] == "Company ID (realm ID)"
 
 
 def test_airflow_redacts_every_secret_field_by_name():
