@@ -385,3 +385,89 @@ def write_figures(figures: dict[str, Any]) -> Path:
     path = folder / f"deployment-{celery}{figures['scenario']}.json"
     path.write_text(json.dumps(figures, indent=2, default=str))
     return path
+
+
+# -- deferred tasks under load (issue 21, item 7) -------------------------------------------------------------------
+
+BURST_DAG_ID = "deferred_burst"
+HELD = "holding it"  # AuthApiTrigger's log line when it holds a ready event until MIN_SECONDS_AFTER_DEFERRAL
+STATE_MISMATCH = "state mismatch"  # the `log` event of Airflow's race: a stale executor success failed the task
+
+
+@dataclass(frozen=True)
+class Burst:
+    """`deferred` deferrable operators whose triggers finish at once, among `busy` tasks calling the API for
+    `duration` s (dags/deferred_burst.py). The issue's figure: 71 tasks at once, parallelism 72."""
+
+    conn_id: str
+    busy: int = env_int("AUTHAPI_DEPLOYMENT_BURST_BUSY", 24)
+    deferred: int = env_int("AUTHAPI_DEPLOYMENT_BURST_DEFERRED", 8)
+    duration: float = env_int("AUTHAPI_DEPLOYMENT_BURST_SECONDS", 60)
+
+    @property
+    def conf(self) -> dict[str, Any]:
+        return {"conn_id": self.conn_id, "busy_tasks": self.busy, "deferred_tasks": self.deferred,
+                "duration": self.duration, "interval": 2}  # fmt: skip
+
+
+def held_in_trigger_log(d: Deployment, run_id: str, index: int) -> bool:
+    """Whether deferred task `index`'s trigger log says the trigger held its ready event."""
+    paths = d.task_log_paths(BURST_DAG_ID, run_id, "quick_deferred", index)
+    return any(HELD in path.read_text(errors="replace") for path in paths if ".trigger." in path.name)
+
+
+def run_burst(d: Deployment, burst: Burst, *, held_expected: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """Trigger one `deferred_burst` run, wait, and return (figures, problems): every task succeeded, each deferred
+    one with its page, Airflow logged no state mismatch, and (with this provider) each trigger held its event."""
+    from tests.emulators.strict_oauth2 import item_id
+
+    d.wait_for_dags([BURST_DAG_ID])
+    run_id = f"burst_{int(time.time())}"
+    started = time.time()
+    d.trigger(BURST_DAG_ID, run_id, burst.conf)
+    problems: list[str] = []
+    try:
+        states = d.wait_for_runs(BURST_DAG_ID, [run_id], timeout=burst.duration + RUN_OVERHEAD)
+    except DeploymentError as exc:
+        states, problems = d.run_states(BURST_DAG_ID, [run_id]), [f"burst: {exc}"]
+        d.fail_runs(BURST_DAG_ID, [run_id])
+    tis = d.task_instances(BURST_DAG_ID, run_id)
+    working = [ti for ti in tis if ti.task_id in ("busy", "quick_deferred")]
+    failed = [ti for ti in tis if ti.state != "success"]
+    mismatches = d.query("SELECT count(*) FROM log WHERE dag_id = %s AND run_id = %s AND event = %s",
+                         (BURST_DAG_ID, run_id, STATE_MISMATCH))[0][0]  # fmt: skip
+    results = d.xcoms(BURST_DAG_ID, run_id, "quick_deferred")
+    wrong = [i for i in range(burst.deferred) if results.get(i) != [item_id(f"{run_id}/quick_deferred/{i}", 1)]]
+    held = sum(held_in_trigger_log(d, run_id, index) for index in range(burst.deferred))
+    errors = Counter(
+        (d.task_errors(BURST_DAG_ID, run_id, ti.task_id, ti.map_index)[-1:] or [f"(state {ti.state})"])[0][:160]
+        for ti in failed
+    )
+    figures = {
+        "scenario": "deferred_burst",
+        "executor": d.executor,
+        "parallelism": d.parallelism,
+        "run_state": states.get(run_id),
+        "seconds": round(time.time() - started),
+        "busy_tasks": burst.busy,
+        "deferred_tasks": burst.deferred,
+        "max_concurrent": max_concurrency((ti.start_date, ti.end_date) for ti in working),
+        "failed": len(failed),
+        "failed_by_task": dict(Counter(ti.task_id for ti in failed)),
+        "errors": dict(errors),
+        "state_mismatches": mismatches,
+        "deferred_results_right": burst.deferred - len(wrong),
+        "events_held": held,
+    }
+    if failed:
+        problems.append(f"burst: {len(failed)} task instance(s) did not succeed {dict(errors)}\n"
+                        f"{d.failure_report(BURST_DAG_ID, run_id, limit=3, lines=25)}")  # fmt: skip
+    if mismatches:
+        problems.append(f"burst: Airflow logged {mismatches} state mismatch(es): stale executor events failed tasks")
+    if wrong:
+        problems.append(f"burst: deferred task(s) {wrong} did not return their page's record")
+    if held_expected and held != burst.deferred:
+        problems.append(f"burst: {held} of {burst.deferred} triggers held their event ('{HELD}' in the trigger log)")
+    if figures["max_concurrent"] < burst.busy:
+        problems.append(f"burst: only {figures['max_concurrent']} task instances ran at once (busy: {burst.busy})")
+    return figures, problems
