@@ -53,7 +53,7 @@ QUICKBOOKS_FORM: dict[str, Any] = {
                "realm_id": "Company ID (realm ID)"},
     "help": {
         "redirect_uri": "This Airflow's <base URL>/oauth-consent/callback, also listed in the app's Redirect URIs "
-        "(developer.intuit.com, Keys & credentials). Then Authorize on Admin > API authorizations.",
+        "(developer.intuit.com, Keys & credentials). Then Authorize it on Admin > API tokens.",
         "realm_id": "Empty: the consent stores the company (realmId) Intuit sends back. Usable as {realm_id} in "
         "endpoints.",
         "refresh_token": "Only if you hold one already (e.g. from Intuit's OAuth 2.0 Playground): used once, then "
