@@ -172,7 +172,8 @@ def keep_warm(
     when None); one `KeptWarm` per connection. Without `conn_ids`: every connection with a stored token.
 
     A connection whose refresh token's expiry is unknown (the API never said) is skipped when `within` is given.
-    `conn_types` limits the run to connections of those types (e.g. `("authapi_oauth2",)`).
+    `conn_types` limits the run to connections of those types (e.g. `("authapi_oauth2",)`, which includes the
+    system types built on it, such as `authapi_quickbooks_sandbox`).
     """
     types = tuple(conn_types) if conn_types is not None else None
     ids = list(conn_ids) if conn_ids is not None else stored_conn_ids()
@@ -196,7 +197,7 @@ def refresh_connection(
     try:
         hook = _hook(conn_id)
         conn_type = getattr(hook.connection, "conn_type", None)
-        if conn_types is not None and conn_type not in conn_types:
+        if conn_types is not None and not _of_types(conn_type, conn_types):
             return KeptWarm(conn_id, "skipped", f"a {conn_type} connection")
         manager = hook.token_manager
         if manager is None:
@@ -252,6 +253,14 @@ def _why_not(token: Token | None, within: timedelta | None) -> str | None:
 def _refresh_expiry(token: Token | None) -> str | None:
     value = token.extra.get(REFRESH_EXPIRES_AT) if token is not None and token.refresh_token else None
     return str(value) if value else None
+
+
+def _of_types(conn_type: str | None, conn_types: tuple[str, ...]) -> bool:
+    """Whether `conn_type` is one of `conn_types`, or a system type whose base type is (see connections.fields)."""
+    from airflow_provider_authapi.connections import CONNECTION_TYPES
+
+    known = CONNECTION_TYPES.get(conn_type or "")
+    return conn_type in conn_types or (known is not None and known.scheme_type in conn_types)
 
 
 def _hook(conn_id: str) -> Any:
