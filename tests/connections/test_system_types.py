@@ -116,6 +116,8 @@ def test_the_form_shows_what_the_profile_names_at_the_profiles_values(conn_type)
     assert hidden_profile_values, "a system type hides what its profile fixes"
     assert {spec.name for spec in base.fields} >= set(fields)
     assert "profile" not in fields and "grant_type" not in fields  # the type is the profile
+    # The row's Test tells "the default" from a chosen endpoint by the form's test_endpoint field (connection_check)
+    assert "test_endpoint" in fields
 
 
 def test_dastra_aspire_and_quickbooks_in_their_own_words():
