@@ -396,8 +396,9 @@ STATE_MISMATCH = "state mismatch"  # the `log` event of Airflow's race: a stale 
 
 @dataclass(frozen=True)
 class Burst:
-    """`deferred` deferrable operators whose triggers finish at once, among `busy` tasks calling the API for
-    `duration` s (dags/deferred_burst.py). The issue's figure: 71 tasks at once, parallelism 72."""
+    """`deferred` deferrable operators per stage (3 stages, one after the other) whose triggers finish at once,
+    among `busy` tasks calling the API for `duration` s (dags/deferred_burst.py). The issue's figure: 71 tasks at
+    once, parallelism 72."""
 
     conn_id: str
     busy: int = env_int("AUTHAPI_DEPLOYMENT_BURST_BUSY", 24)
@@ -410,9 +411,12 @@ class Burst:
                 "duration": self.duration, "interval": 2}  # fmt: skip
 
 
-def held_in_trigger_log(d: Deployment, run_id: str, index: int) -> bool:
-    """Whether deferred task `index`'s trigger log says the trigger held its ready event."""
-    paths = d.task_log_paths(BURST_DAG_ID, run_id, "quick_deferred", index)
+BURST_DEFERRED_TASKS = ("quick_deferred_1", "quick_deferred_2", "quick_deferred_3")  # dags/deferred_burst.py
+
+
+def held_in_trigger_log(d: Deployment, run_id: str, task_id: str, index: int) -> bool:
+    """Whether deferred task `task_id[index]`'s trigger log says the trigger held its ready event."""
+    paths = d.task_log_paths(BURST_DAG_ID, run_id, task_id, index)
     return any(HELD in path.read_text(errors="replace") for path in paths if ".trigger." in path.name)
 
 
@@ -432,13 +436,18 @@ def run_burst(d: Deployment, burst: Burst, *, held_expected: bool = True) -> tup
         states, problems = d.run_states(BURST_DAG_ID, [run_id]), [f"burst: {exc}"]
         d.fail_runs(BURST_DAG_ID, [run_id])
     tis = d.task_instances(BURST_DAG_ID, run_id)
-    working = [ti for ti in tis if ti.task_id in ("busy", "quick_deferred")]
+    working = [ti for ti in tis if ti.task_id in ("busy", *BURST_DEFERRED_TASKS)]
     failed = [ti for ti in tis if ti.state != "success"]
     mismatches = d.query("SELECT count(*) FROM log WHERE dag_id = %s AND run_id = %s AND event = %s",
                          (BURST_DAG_ID, run_id, STATE_MISMATCH))[0][0]  # fmt: skip
-    results = d.xcoms(BURST_DAG_ID, run_id, "quick_deferred")
-    wrong = [i for i in range(burst.deferred) if results.get(i) != [item_id(f"{run_id}/quick_deferred/{i}", 1)]]
-    held = sum(held_in_trigger_log(d, run_id, index) for index in range(burst.deferred))
+    wrong, held = [], 0
+    for task_id in BURST_DEFERRED_TASKS:
+        results = d.xcoms(BURST_DAG_ID, run_id, task_id)
+        for index in range(burst.deferred):
+            if results.get(index) != [item_id(f"{run_id}/{task_id}/{index}", 1)]:
+                wrong.append(f"{task_id}[{index}]")
+            held += held_in_trigger_log(d, run_id, task_id, index)
+    deferrals = len(BURST_DEFERRED_TASKS) * burst.deferred
     errors = Counter(
         (d.task_errors(BURST_DAG_ID, run_id, ti.task_id, ti.map_index)[-1:] or [f"(state {ti.state})"])[0][:160]
         for ti in failed
@@ -451,12 +460,13 @@ def run_burst(d: Deployment, burst: Burst, *, held_expected: bool = True) -> tup
         "seconds": round(time.time() - started),
         "busy_tasks": burst.busy,
         "deferred_tasks": burst.deferred,
+        "deferrals": deferrals,
         "max_concurrent": max_concurrency((ti.start_date, ti.end_date) for ti in working),
         "failed": len(failed),
         "failed_by_task": dict(Counter(ti.task_id for ti in failed)),
         "errors": dict(errors),
         "state_mismatches": mismatches,
-        "deferred_results_right": burst.deferred - len(wrong),
+        "deferred_results_right": deferrals - len(wrong),
         "events_held": held,
     }
     if failed:
@@ -466,8 +476,8 @@ def run_burst(d: Deployment, burst: Burst, *, held_expected: bool = True) -> tup
         problems.append(f"burst: Airflow logged {mismatches} state mismatch(es): stale executor events failed tasks")
     if wrong:
         problems.append(f"burst: deferred task(s) {wrong} did not return their page's record")
-    if held_expected and held != burst.deferred:
-        problems.append(f"burst: {held} of {burst.deferred} triggers held their event ('{HELD}' in the trigger log)")
+    if held_expected and held != deferrals:
+        problems.append(f"burst: {held} of {deferrals} triggers held their event ('{HELD}' in the trigger log)")
     if figures["max_concurrent"] < burst.busy:
         problems.append(f"burst: only {figures['max_concurrent']} task instances ran at once (busy: {burst.busy})")
     return figures, problems

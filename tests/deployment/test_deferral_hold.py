@@ -93,5 +93,6 @@ def test_dag_test_defers_with_no_hold(airflow_db, set_connection, monkeypatch) -
                        password=server.client_secret, extra=extra)  # fmt: skip
         result = run_dag("deferred_burst", {"conn_id": "hold_dag_test", "busy_tasks": 0, "deferred_tasks": 1})
         assert result.state == "success", result.task_states()
-        assert result.xcom("quick_deferred", map_index=0) == [item_id(f"{result.run_id}/quick_deferred/0", 1)]
+        for task_id in ("quick_deferred_1", "quick_deferred_2", "quick_deferred_3"):
+            assert result.xcom(task_id, map_index=0) == [item_id(f"{result.run_id}/{task_id}/0", 1)]
     assert built and all(value is None for value in built), built

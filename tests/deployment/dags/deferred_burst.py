@@ -4,9 +4,11 @@ An Airflow race (apache/airflow#66374, #71580, #72716) fails a deferred task who
 second of the deferral, when the scheduler is slow to process the executor's "success" of the deferral exit. This
 DAG makes it likely: `busy_tasks` tasks call the API through `AuthApiHook` every `interval` s for `duration` s
 (load on the scheduler, the execution API and the 2 cores), while `deferred_tasks` deferrable `AuthApiOperator`s
-each fetch one quick page in the triggerer. `dag_run.conf`: conn_id (required), busy_tasks (default 8),
-deferred_tasks (default 4), duration (default 60), interval (default 2). Each deferred task's page holds one
-record `item_id(page_label(run_id, index), 1)`, so a test knows what each must return.
+fetch one quick page each in the triggerer, in `STAGES` stages one after the other (`quick_deferred_1`, then
+`_2`, ...), so that deferrals happen throughout the busy period, not only at its start. `dag_run.conf`: conn_id
+(required), busy_tasks (default 8), deferred_tasks (default 4, per stage), duration (default 60), interval
+(default 2). Each deferred task's page holds one record `item_id(page_label(run_id, task_id, index), 1)`, so a
+test knows what each must return.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ def _conf() -> dict:
     return get_current_context()["dag_run"].conf or {}
 
 
-def page_label(run_id: str, index: int) -> str:
-    """The `task` query parameter of deferred task `index`'s page (the deployment test builds the same)."""
-    return f"{run_id}/quick_deferred/{index}"
+STAGES = 3
+DEFERRED_TASK_IDS = tuple(f"quick_deferred_{stage}" for stage in range(1, STAGES + 1))
+
+
+def page_label(run_id: str, task_id: str, index: int) -> str:
+    """The `task` query parameter of deferred task `task_id[index]`'s page (the deployment test builds the same)."""
+    return f"{run_id}/{task_id}/{index}"
 
 
 @task
@@ -34,10 +40,10 @@ def busy_indexes() -> list[int]:
 
 
 @task
-def deferred_arguments() -> list[dict]:
+def deferred_arguments(task_id: str) -> list[dict]:
     conf, run_id = _conf(), get_current_context()["run_id"]
     return [
-        {"authapi_conn_id": conf["conn_id"], "query_params": {"total": 1, "task": page_label(run_id, index)}}
+        {"authapi_conn_id": conf["conn_id"], "query_params": {"total": 1, "task": page_label(run_id, task_id, index)}}
         for index in range(int(conf.get("deferred_tasks", 4)))
     ]
 
@@ -69,7 +75,13 @@ def busy(index: int) -> int:
 def deferred_burst():
     busy.expand(index=busy_indexes())
     quick = {"endpoint": "/api/items", "pagination": {"type": "offset", "limit": 1}, "response_filter": "items[*].id"}
-    AuthApiOperator.partial(task_id="quick_deferred", deferrable=True, **quick).expand_kwargs(deferred_arguments())
+    previous = None
+    for task_id in DEFERRED_TASK_IDS:
+        arguments = deferred_arguments.override(task_id=f"arguments_{task_id}")(task_id)
+        stage = AuthApiOperator.partial(task_id=task_id, deferrable=True, **quick).expand_kwargs(arguments)
+        if previous is not None:
+            previous >> stage
+        previous = stage
 
 
 deferred_burst()
