@@ -1086,6 +1086,8 @@ class TokenManager:
 
     def _renew(self, current: Token | None, stored: Token | None, stale: Token | None) -> Flow:
         """Renew, or leave it to the process already renewing. `current`: a valid token we may keep using."""
+        if current is None:
+            self._refuse_when_nothing_to_send(stored or self._seed())
         exclusive = self._presents_refresh_token(stored or self._seed())
         while (yield ("call", self.store.queue.busy)):
             if current is not None:  # valid, merely due: let the other process renew, look again later
@@ -1222,6 +1224,16 @@ class TokenManager:
         return None
 
     # -- helpers -----------------------------------------------------------------------------------------------
+
+    def _refuse_when_nothing_to_send(self, previous: Token | None) -> None:
+        """Raise the grant's own error when it has nothing to send (an authorization code grant before its
+        consent): no process can renew then, so taking a turn in the queue would only leave registers behind."""
+        try:
+            self.endpoint.grant.token_request(previous)
+        except InvalidGrantError:
+            raise
+        except Exception:  # a config the endpoint refuses: the fetch will say why
+            return
 
     def _presents_refresh_token(self, previous: Token | None) -> bool:
         try:
