@@ -19,10 +19,11 @@ from airflow_provider_authapi.api import Fetcher, JsonLinesWriter
 from airflow_provider_authapi.hooks.authapi import ApiCall, AuthApiTaskError
 
 MAX_EVENT_BYTES = 1024 * 1024  # a result larger than this (as JSON) needs output_path: events live in the metadata DB
-# An Airflow race (apache/airflow#66374, #71580, #72716): when a trigger fires within about a second of its task's
+# An Airflow race (apache/airflow#66374, #67287, #71580, #72716): when a trigger fires within seconds of its task's
 # deferral, the scheduler can re-queue the task before it has processed the executor's "success" of the deferral
 # exit, then take that stale event for the resumed try and fail it ("finished with state success, but the task
-# instance's state attribute is queued"). The trigger holds its event until this long after the deferral, which
+# instance's state attribute is queued" or "running": the running case is unguarded in Airflow 3.3.2, and is the
+# one we saw). The trigger holds its event until this long after the deferral, which
 # leaves the scheduler time to process the stale event first: a quick deferred call resumes up to this much later,
 # holding no worker slot meanwhile. Measured with 71 tasks at once on 2 cores (LocalExecutor): the scheduler took
 # 0.2 to 10.7 s from a deferral to that event, and 3 of 24 quick deferrals failed without the hold.
