@@ -27,6 +27,7 @@ from airflow_provider_authapi.auth.config import OAuth2Config
 from airflow_provider_authapi.auth.errors import AuthApiError, scrub
 from airflow_provider_authapi.auth.grants import OAuth2Grant, Revocation, TokenEndpoint
 from airflow_provider_authapi.auth.tokens import REFRESH_EXPIRES_AT, Token
+from airflow_provider_authapi.compat import CLI_NAME, TASKS_LIST_VARIABLES, NeedsNewerAirflow
 from airflow_provider_authapi.plugins.pages import when as _when
 from airflow_provider_authapi.store import VariableTokenStore
 from airflow_provider_authapi.store.variables import (
@@ -150,9 +151,23 @@ class KeptWarm:
         return asdict(self)
 
 
+def _refuse_listing_in_an_old_task(variables: Any) -> None:
+    """Tasks list Variables from Airflow 3.3 on; before, a task is told what to do instead."""
+    from airflow_provider_authapi.store.variables import TaskSdkVariables
+
+    if isinstance(variables, TaskSdkVariables) and not TASKS_LIST_VARIABLES:
+        raise NeedsNewerAirflow(
+            "Finding every connection with a stored token from a task (keep_warm without conn_ids)",
+            "3.3",
+            "Name the connections (the keep-warm DAG's conn_ids param, or keep_warm(conn_ids=[...])), or run "
+            f"`{CLI_NAME} token refresh --all --expiring-within 30d` on a host with the metadata database.",
+        )
+
+
 def stored_conn_ids() -> list[str]:
     """The connection id of every stored token, read through this process's path to Variables."""
     variables = variables_for_this_process()
+    _refuse_listing_in_an_old_task(variables)
     return sorted(
         {
             key.removeprefix(prefix)
