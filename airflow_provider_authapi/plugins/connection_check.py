@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from airflow_provider_authapi.auth import build_auth, build_token_manager, client_kwargs
+from airflow_provider_authapi.auth import build_auth, build_token_manager
+from airflow_provider_authapi.auth.client import build_client
 from airflow_provider_authapi.auth.config import OAuth2Config, TokenLoginConfig, TokenPlacement, config_secrets
 from airflow_provider_authapi.auth.errors import AuthApiError, UnauthorizedError, scrub
 from airflow_provider_authapi.auth.tokens import MemoryTokenStore, Token
@@ -60,7 +59,7 @@ def _run(hook: Any, shown: str, secrets: list[str]) -> tuple[bool, str]:
         hint = f"Set {field_reference(hook.connection, 'test_endpoint')} to also try an API call with it."
         return True, f"{got}; it will be sent in {where}. {hint}"
     try:
-        with httpx.Client(**{**client_kwargs(config.common), "auth": build_auth(config, manager)}) as client:
+        with build_client(config, build_auth(config, manager)) as client:
             response = client.get(endpoint)
     except UnauthorizedError:
         check = _placement_fields(hook.connection, scheme.placement)
@@ -74,7 +73,7 @@ def _static(hook: Any, config: Any) -> tuple[bool, str]:
     from airflow_provider_authapi.connections.fields import connection_value
 
     endpoint = connection_value(hook.connection, "test_endpoint")
-    with httpx.Client(**{**client_kwargs(config.common), "auth": build_auth(config)}) as client:
+    with build_client(config) as client:
         response = client.get(endpoint)
     return response.is_success, f"GET {endpoint} answered {response.status_code}"
 
