@@ -77,6 +77,36 @@ def asset_state_store(context: Mapping[str, Any]) -> Any | None:
     return context.get("asset_state_store")
 
 
+def serve_trigger_threads_on_this_loop() -> None:
+    """Let threads of this triggerer send Task SDK calls safely; call it on the triggerer's event loop.
+
+    A trigger runs blocking work (reading the connection, the token store) in threads. Airflow 3.2 and later send
+    a thread's call on the triggerer's own event loop. Airflow 3.1's `TriggerCommsDecoder.send` runs it through
+    asgiref's `async_to_sync`, on a new loop in another thread, where the main loop's `asyncio.Lock` excludes
+    nothing: two threads' frames interleave and the trigger runner dies ("Response read out of order"), failing
+    every deferred task of the triggerer. On 3.1 this makes `send` from any other thread run on this loop, as 3.2
+    does. Idempotent; a no-op from 3.2 on.
+    """
+    if AIRFLOW_V_3_2_PLUS:
+        return
+    import asyncio
+    import threading
+
+    from airflow.jobs import triggerer_job_runner
+
+    decoder = triggerer_job_runner.TriggerCommsDecoder
+    loop, loop_thread = asyncio.get_running_loop(), threading.get_ident()
+    original = getattr(decoder, "_authapi_original_send", decoder.send)
+
+    def send(self: Any, msg: Any) -> Any:
+        if threading.get_ident() != loop_thread and not loop.is_closed():
+            return asyncio.run_coroutine_threadsafe(self.asend(msg), loop).result()
+        return original(self, msg)
+
+    decoder._authapi_original_send = original  # type: ignore[attr-defined]
+    decoder.send = send  # type: ignore[method-assign]
+
+
 def airflow_user_from_request() -> tuple[Any, Any]:
     """The API server's `(bearer_scheme, get_user)`, as its REST routes resolve the signed-in user (3.1+)."""
     from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
@@ -102,4 +132,5 @@ __all__ = [
     "conf",
     "mask_secret",
     "redact",
+    "serve_trigger_threads_on_this_loop",
 ]

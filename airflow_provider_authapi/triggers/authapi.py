@@ -16,6 +16,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_authapi.api import Fetcher, JsonLinesWriter
+from airflow_provider_authapi.compat import serve_trigger_threads_on_this_loop
 from airflow_provider_authapi.hooks.authapi import ApiCall, AuthApiTaskError
 
 MAX_EVENT_BYTES = 1024 * 1024  # a result larger than this (as JSON) needs output_path: events live in the metadata DB
@@ -146,6 +147,7 @@ class AuthApiTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        serve_trigger_threads_on_this_loop()  # Airflow 3.1: the Task SDK calls of our threads (see compat)
         try:
             call = ApiCall.from_dict(self.call)
             hook = await call.ahook()
