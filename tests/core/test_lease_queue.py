@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from airflow_provider_authapi.auth import AuthConfig, OAuth2Config, build_token_manager
 from airflow_provider_authapi.auth.errors import TokenStoreError
@@ -21,7 +20,7 @@ from airflow_provider_authapi.auth.tokens import (
     Ticket,
 )
 from tests.core.conftest import FAST
-from tests.core.test_refresh_coordination import alive_when_asked, share_tokens
+from tests.core.test_refresh_coordination import alive_when_asked, share_tokens, take_turns
 from tests.emulators.strict_oauth2 import StrictOAuth2Server
 
 DELAY = 0.1  # Fischer's D, scaled down with the registers' latency
@@ -37,31 +36,6 @@ def lease_store(registers: MemoryRegisters, delay: float = DELAY) -> SharedToken
 
 def queue(registers, *, ttl: float = 2.0, delay: float = DELAY) -> LeaseQueue:
     return LeaseQueue(registers, "q:", LatencyMeter(), ttl=ttl, delay=delay)
-
-
-def take_turns(queues: list[LeaseQueue], rounds: int) -> tuple[int, int]:
-    """Each queue's thread takes `rounds` turns around a racy counter; returns (overlaps seen, final count)."""
-    inside, overlaps, counter = [0], [0], [0]
-    lock = threading.Lock()
-
-    def worker(q: LeaseQueue) -> None:
-        for _ in range(rounds):
-            ticket = q.enter()
-            while q.blocker(ticket) is not None:
-                time.sleep(0.002)
-            with lock:
-                inside[0] += 1
-                overlaps[0] += inside[0] > 1
-            value = counter[0]
-            time.sleep(0.003)  # a racy read-modify-write: only mutual exclusion keeps the count right
-            counter[0] = value + 1
-            with lock:
-                inside[0] -= 1
-            q.leave(ticket)
-
-    with ThreadPoolExecutor(len(queues)) as pool:
-        list(pool.map(worker, queues))
-    return overlaps[0], counter[0]
 
 
 def test_the_store_picks_the_lease_only_where_keys_cannot_be_listed():

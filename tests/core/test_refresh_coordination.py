@@ -44,30 +44,36 @@ def client_credentials(server: OAuth2Server) -> AuthConfig:
     )
 
 
-def test_the_queue_admits_one_process_at_a_time():
-    registers = MemoryRegisters(latency=0.002)
+def take_turns(queues: list, rounds: int) -> tuple[int, int]:
+    """Each queue's thread (a `RefreshQueue` or a `LeaseQueue`: the same interface) takes `rounds` turns around
+    a racy counter; returns (overlaps seen, final count)."""
     inside, overlaps, counter = [0], [0], [0]
     lock = threading.Lock()
 
-    def worker(_: int) -> None:
-        queue = RefreshQueue(registers, "q:", process_store(registers).meter)
-        for _ in range(3):
+    def worker(queue) -> None:
+        for _ in range(rounds):
             ticket = queue.enter()
             while queue.blocker(ticket) is not None:
-                time.sleep(0.001)
+                time.sleep(0.002)
             with lock:
                 inside[0] += 1
                 overlaps[0] += inside[0] > 1
             value = counter[0]
-            time.sleep(0.002)  # a racy read-modify-write: only mutual exclusion keeps the count right
+            time.sleep(0.003)  # a racy read-modify-write: only mutual exclusion keeps the count right
             counter[0] = value + 1
             with lock:
                 inside[0] -= 1
             queue.leave(ticket)
 
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(worker, range(8)))
-    assert overlaps[0] == 0 and counter[0] == 24
+    with ThreadPoolExecutor(len(queues)) as pool:
+        list(pool.map(worker, queues))
+    return overlaps[0], counter[0]
+
+
+def test_the_queue_admits_one_process_at_a_time():
+    registers = MemoryRegisters(latency=0.002)
+    queues = [RefreshQueue(registers, "q:", process_store(registers).meter) for _ in range(8)]
+    assert take_turns(queues, 3) == (0, 24)
     assert registers.keys("q:") == []
 
 
