@@ -214,3 +214,22 @@ def signed_in_connections_page(airflow_url: str) -> Iterator[Any]:
         sign_in(page)
         page.wait_for_url(f"{airflow_url}/connections")
         yield page
+
+
+def store_connections(connections: dict[str, dict[str, Any] | None]) -> None:
+    """Add (or, for None, delete with its stored token) connections in the metadata DB, where the API server and
+    the UI read them."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+
+    from airflow_provider_authapi.store import VariableTokenStore
+
+    with create_session() as session:
+        for conn_id, fields in connections.items():
+            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
+            if fields is not None:
+                extra = json.dumps(fields.get("extra") or {})
+                session.add(Connection(conn_id=conn_id, **{**fields, "extra": extra}))
+    for conn_id, fields in connections.items():
+        if fields is None:
+            VariableTokenStore(conn_id, fingerprint="").clear()

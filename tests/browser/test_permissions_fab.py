@@ -23,7 +23,6 @@ test-artifacts/permissions-fab-*.png.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.harness import FAB_AUTH_MANAGER, Account, api_server, chromium, free_port, sign_in
+from tests.browser.harness import (
+    FAB_AUTH_MANAGER,
+    Account,
+    api_server,
+    chromium,
+    free_port,
+    sign_in,
+    store_connections,
+)
 from tests.conftest import ROOT
 from tests.emulators.oauth2_server import OAuth2Server
 from tests.stored_tokens import stored_token
@@ -108,31 +115,14 @@ def airflow_url(airflow_db: Path, oauth: OAuth2Server) -> Iterator[str]:
         CODE: {**oauth2, "extra": {**consent, "redirect_uri": f"{url}{PREFIX}/callback"}},
         STATIC: dict(conn_type="authapi_basic", host=oauth.url, login="someone", password="basic-pass-123", extra={}),
     }
-    _store_connections(connections)
+    store_connections(connections)
     env = {"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     accounts = [expected.account for expected in USERS.values()]
     try:
         with api_server(airflow_db, port, LOG, env, auth_manager=FAB_AUTH_MANAGER, accounts=accounts, roles=ROLES):
             yield url
     finally:
-        _store_connections({conn_id: None for conn_id in connections})
-
-
-def _store_connections(connections: dict[str, dict[str, Any] | None]) -> None:
-    """Add (or, for None, delete) connections in the metadata DB, where the API server reads them."""
-    from airflow.models.connection import Connection
-    from airflow.utils.session import create_session
-
-    from airflow_provider_authapi.store import VariableTokenStore
-
-    with create_session() as session:
-        for conn_id, fields in connections.items():
-            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
-            if fields is not None:
-                session.add(Connection(conn_id=conn_id, **{**fields, "extra": json.dumps(fields["extra"])}))
-    for conn_id, fields in connections.items():
-        if fields is None:
-            VariableTokenStore(conn_id, fingerprint="").clear()
+        store_connections({conn_id: None for conn_id in connections})
 
 
 @pytest.fixture(scope="module")

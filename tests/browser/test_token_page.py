@@ -8,14 +8,13 @@ Screenshots go to test-artifacts/token-page-*.png.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.harness import api_server, chromium, free_port, new_page, sign_in
+from tests.browser.harness import api_server, chromium, free_port, new_page, sign_in, store_connections
 from tests.conftest import ROOT
 from tests.emulators.aspire import AspireEmulator
 from tests.stored_tokens import stored_record
@@ -42,31 +41,13 @@ def airflow_url(airflow_db: Path, aspire: AspireEmulator) -> Iterator[str]:
         WRONG_PREFIX: {**token_login, "extra": {**extra, "header_prefix": "Token"}},
         STATIC: dict(conn_type="authapi_basic", host=aspire.url, login="user", password="basic-pass-123", extra={}),
     }
-    _store_connections(connections)
+    store_connections(connections)
     env = {"AIRFLOW__CORE__TEST_CONNECTION": "Enabled", "AIRFLOW__LOGGING__NAMESPACE_LEVELS": QUIET_CONNECTION_LOGGER}
     try:
         with api_server(airflow_db, free_port(), LOG, env) as url:
             yield url
     finally:
-        _store_connections({conn_id: None for conn_id in connections})
-
-
-def _store_connections(connections: dict[str, dict[str, Any] | None]) -> None:
-    """Add (or, for None, delete) connections in the metadata DB, where the UI lists them."""
-    from airflow.models.connection import Connection
-    from airflow.utils.session import create_session
-
-    from airflow_provider_authapi.store import VariableTokenStore
-
-    with create_session() as session:
-        for conn_id, fields in connections.items():
-            session.query(Connection).filter(Connection.conn_id == conn_id).delete()
-            if fields is not None:
-                extra = json.dumps(fields.get("extra") or {})
-                session.add(Connection(conn_id=conn_id, **{**fields, "extra": extra}))
-    for conn_id, fields in connections.items():
-        if fields is None:
-            VariableTokenStore(conn_id, fingerprint="").clear()
+        store_connections({conn_id: None for conn_id in connections})
 
 
 @pytest.fixture(scope="module")
