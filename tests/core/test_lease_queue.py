@@ -9,7 +9,7 @@ import random
 import threading
 import time
 
-from airflow_provider_authapi.auth import AuthConfig, OAuth2Config, build_token_manager
+from airflow_provider_authapi.auth import build_token_manager
 from airflow_provider_authapi.auth.errors import TokenStoreError
 from airflow_provider_authapi.auth.tokens import (
     LatencyMeter,
@@ -20,7 +20,7 @@ from airflow_provider_authapi.auth.tokens import (
     Ticket,
 )
 from tests.core.conftest import FAST
-from tests.core.test_refresh_coordination import alive_when_asked, share_tokens, take_turns
+from tests.core.test_refresh_coordination import alive_when_asked, rotating, share_tokens, take_turns
 from tests.emulators.strict_oauth2 import StrictOAuth2Server
 
 DELAY = 0.1  # Fischer's D, scaled down with the registers' latency
@@ -162,18 +162,6 @@ class FailingSaves(SharedTokenStore):
             self.failures -= 1
             raise TokenStoreError("the metadata database is read-only")
         super().save(token)
-
-
-def rotating(server: StrictOAuth2Server, refresh_token: str) -> AuthConfig:
-    return AuthConfig(
-        OAuth2Config(
-            token_url=f"{server.url}/token",
-            grant_type="refresh_token",
-            client_id=server.client_id,
-            client_secret=server.client_secret,
-            refresh_token=refresh_token,
-        )
-    )
 
 
 def test_a_rotated_token_whose_save_fails_keeps_the_lease_until_it_is_saved():
