@@ -33,6 +33,7 @@ blocking calls, `aget_token` with awaits.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import math
@@ -563,6 +564,102 @@ class LeaseQueue:
         return late is not None and time.monotonic() >= late[2] + self.delay and not self._counts(value)
 
 
+class PresentOnce:
+    """At most one process presents a given refresh token: Moir and Anderson's splitter, on registers named after
+    the token (a digest, `<prefix>once.<digest>.<round>.{x,y,z}`), with no listing and no clock in its safety.
+
+    The guard behind `LeaseQueue`, whose exclusion rests on timing: two processes the lease let in at once still
+    present a refresh token once. `take` runs one round's splitter: write x := me; y already set: somebody is
+    through, lose; y := me; x still me: won (of any number of contenders at most one gets here; with contention
+    possibly none). The winner announces z := me, then reads the next round's y: set, a later round began
+    (below), so it deletes its z and loses; and no earlier round's winner may be alive (z). A later round begins
+    only when a round has no winner announced within `grace` of its y being first seen, or its winner's z has
+    been seen for `ttl` (a dead winner): the winner's (write z, read next y) and the next round's (write y, read
+    z) cross, so at least one sees the other. Safety assumes linearizable registers (each call takes effect at one
+    instant between its send and its answer) and that a live winner's read of the next y returns within `ttl`.
+
+    The caller re-reads the token record after winning: a process that read the record before it moved on could
+    win a generation whose registers were released; the record shows it the new token instead. `release` deletes
+    a generation's registers once its new token is saved (or seen).
+    """
+
+    ROUNDS = 64  # a generation with this many dead rounds is a store that loses writes
+
+    def __init__(
+        self, registers: Registers, prefix: str, meter: LatencyMeter, ttl: float = TICKET_TTL, grace: float = 0.0
+    ) -> None:
+        self.registers, self.prefix, self.meter = registers, prefix + "once.", meter
+        self.ttl_floor, self.grace_floor = ttl, grace
+        self._seen: dict[str, float] = {}  # register value -> when this process first read it (monotonic)
+        self._rounds: dict[str, int] = {}  # generation -> the highest round this process touched
+        self._jitter = random.random()
+        self._won: set[str] = set()  # generations this process won and has not released
+
+    @property
+    def ttl(self) -> float:
+        return max(self.ttl_floor, 100 * self.meter.value)
+
+    @property
+    def grace(self) -> float:
+        """How long a round may show a y and no winner before this process begins a later round: a share of
+        it drawn per process, so that the processes of a round nobody won do not all contend again at once."""
+        return max(self.grace_floor, 20 * self.meter.value) * (1 + self._jitter)
+
+    def generation(self, refresh_token: str) -> str:
+        return hashlib.sha256(f"{self.prefix}{refresh_token}".encode()).hexdigest()[:16]
+
+    def _key(self, generation: str, round_: int, name: str) -> str:
+        return f"{self.prefix}{generation}.{round_}.{name}"
+
+    def _seen_for(self, value: str) -> float:
+        now = time.monotonic()
+        return now - self._seen.setdefault(value, now)
+
+    def take(self, refresh_token: str) -> bool:
+        """True when this process alone may present `refresh_token`; False while another one may."""
+        generation = self.generation(refresh_token)
+        if generation in self._won:
+            return True  # won before (a call that failed after winning comes back for it)
+        round_ = 0
+        while (y := self.registers.get(self._key(generation, round_, "y"))) is not None:
+            z = self.registers.get(self._key(generation, round_, "z"))
+            if (self._seen_for(z) < self.ttl) if z is not None else (self._seen_for(y) < self.grace):
+                return False  # a winner at work (or a round under way that may yet have one)
+            round_ += 1  # a dead winner, or a round that nobody won
+            if round_ >= self.ROUNDS:
+                raise TokenStoreError(f"{round_} rounds of {self.prefix}{generation} found no winner")
+        self._rounds[generation] = max(round_, self._rounds.get(generation, 0))
+        me = uuid.uuid4().hex[:16]
+        x, y_key, z_key = (self._key(generation, round_, name) for name in "xyz")
+        self.registers.set(x, me)
+        if self.registers.get(y_key) is not None:
+            return False
+        self.registers.set(y_key, me)
+        if self.registers.get(x) != me:
+            return False
+        self.registers.set(z_key, me)
+        if self.registers.get(self._key(generation, round_ + 1, "y")) is not None or any(
+            (z := self.registers.get(self._key(generation, earlier, "z"))) is not None and self._seen_for(z) < self.ttl
+            for earlier in range(round_)
+        ):
+            self.registers.delete(z_key)  # a later round began, or an earlier winner lives: theirs, not ours
+            return False
+        self._won.add(generation)
+        return True
+
+    def release(self, refresh_token: str) -> None:
+        """Delete the generation's registers (every round this process touched): call once the record moved on."""
+        generation = self.generation(refresh_token)
+        self._won.discard(generation)
+        if generation not in self._rounds:
+            return  # this process wrote nothing there
+        for round_ in range(self._rounds.pop(generation) + 1):
+            for name in "xyz":
+                self.registers.delete(self._key(generation, round_, name))
+        now = time.monotonic()
+        self._seen = {value: seen for value, seen in self._seen.items() if now - seen < 2 * self.ttl}
+
+
 def refresh_queue(registers: Registers, prefix: str, meter: LatencyMeter, ttl: float = TICKET_TTL) -> TurnQueue:
     """The refresh queue on `registers`: the bakery where they list keys, else the lease."""
     if lists_keys(registers):
@@ -642,6 +739,12 @@ class SharedTokenStore:
         self.meter = LatencyMeter()
         self.registers: Registers = _TimedRegisters(registers, self.meter)
         self.queue = refresh_queue(self.registers, queue_prefix, self.meter, ticket_ttl)
+        # Behind the lease (timing-based), a refresh token is also claimed before it is presented (clock-free).
+        self.claims = (
+            PresentOnce(self.registers, queue_prefix, self.meter, ticket_ttl)
+            if isinstance(self.queue, LeaseQueue)
+            else None
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, key={self.key!r})"
@@ -861,6 +964,14 @@ class MemoryTokenStore(SharedTokenStore):
 Operation = tuple[Any, ...]
 Flow = Generator[Operation, Any, Token]
 
+
+@dataclass(frozen=True)
+class Adopted:
+    """A token another process obtained while we waited to present ours (see `TokenManager._claimed`)."""
+
+    token: Token
+
+
 LEEWAY_SHARE = 0.05  # the leeway never exceeds this share of a token's lifetime
 AHEAD_SHARE = (0.05, 0.1)  # the renewal window: at least / at most this share of the lifetime...
 AHEAD_LATENCIES = 10  # ...and room for this many store calls
@@ -894,6 +1005,7 @@ class TokenManager:
         self._state: tuple[Token | None, float, float] = (None, 0.0, 0.0)  # token, stale_at, due_at: one read
         self._next_look = 0.0  # a due token: when to look at the store again (someone else is renewing)
         self._unsaved: tuple[Token, Ticket | None] | None = None
+        self._claim: tuple[PresentOnce, str] | None = None  # the refresh token this process alone may present
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -1152,18 +1264,22 @@ class TokenManager:
 
     def _obtain(self, stale: Token | None) -> Flow:
         """Our turn: re-read (another process may just have renewed), then the endpoint, then save."""
-        stored = yield ("call", self.store.load)
-        if self._usable(stored, stale) and not self._due(stored):  # type: ignore[arg-type]
-            return self._adopt(stored)  # type: ignore[arg-type]
-        previous = stored or self._seed()
+        previous = yield from self._claimed(stale)
+        if isinstance(previous, Adopted):
+            return previous.token
         try:
-            token = yield ("fetch", previous)
-        except InvalidGrantError:
-            token = yield from self._after_invalid_grant(previous, stale)
-            if token is None:
-                raise
-            if token.access_token == getattr(self._token, "access_token", None):
-                return token  # another process's rotated token, already in the store
+            try:
+                token = yield ("fetch", previous)
+            except InvalidGrantError:
+                token = yield from self._after_invalid_grant(previous, stale)
+                if token is None:
+                    raise
+                if token.access_token == getattr(self._token, "access_token", None):
+                    yield from self._release_claim()
+                    return token  # another process's rotated token, already in the store
+        except Exception:
+            yield from self._release_claim()  # as the lease is given back: the endpoint's retries are spent
+            raise
         log.info(
             "Token of %s obtained by %s, valid until %s",
             self.name,
@@ -1171,7 +1287,62 @@ class TokenManager:
             token.expires_at.isoformat() if token.expires_at else "no expiry given",
         )
         yield from self._save(token)
+        if self._unsaved is None:
+            yield from self._release_claim()  # else kept with the lease, until the token is saved
         return self._adopt(token)
+
+    def _claimed(self, stale: Token | None) -> Generator[Operation, Any, Token | Adopted | None]:
+        """What to present (the stored token, the seed, or None: a login), once it is ours alone to present; or
+        the token another process obtained meanwhile (`Adopted`).
+
+        Where the store has `claims` (behind the lease), a refresh token is presented only after `claims.take`:
+        a second process let in with us waits for the token the winner saves (polling, backing off); a process
+        that read the record before it moved on finds the new token on its re-read."""
+        claims = getattr(self.store, "claims", None)
+        claimed: str | None = None
+        started, pause = time.monotonic(), self._poll()
+        try:
+            while True:
+                stored = yield ("call", self.store.load)
+                if self._usable(stored, stale) and not self._due(stored):  # type: ignore[arg-type]
+                    if claimed is not None:  # won after the record moved on: nothing to present
+                        yield ("call", self._release, claims, claimed)
+                        claimed = None
+                    return Adopted(self._adopt(stored))  # type: ignore[arg-type]
+                previous = stored or self._seed()
+                secret = previous.refresh_token if previous is not None else None
+                if claims is None or not secret or not self._presents_refresh_token(previous):
+                    return previous
+                if claimed == secret:
+                    return previous  # ours, and the record still holds it (re-read above)
+                if claimed is not None:
+                    yield ("call", self._release, claims, claimed)  # the record moved on past the one we won
+                    claimed = None
+                if (yield ("call", claims.take, secret)):
+                    claimed = secret
+                    continue  # re-read: the record may have moved on before we won
+                if time.monotonic() - started > claims.ttl + 60:
+                    raise TokenStoreError(
+                        f"waited {claims.ttl + 60:.0f} s for another worker to present the refresh token of "
+                        f"{self.name!r}; it never saved a new one"
+                    )
+                yield ("sleep", pause * (0.75 + 0.5 * random.random()))
+                pause = min(pause * POLL_GROWTH, max(POLL_MAX, 4 * self.store.latency))
+        finally:
+            self._claim = (claims, claimed) if claimed is not None else None
+
+    def _release_claim(self) -> Generator[Operation, Any, None]:
+        """After the new token is saved: free the claim on the refresh token just presented."""
+        if self._claim is not None:
+            claims, claimed = self._claim
+            self._claim = None
+            yield ("call", self._release, claims, claimed)
+
+    def _release(self, claims: PresentOnce, secret: str) -> None:
+        try:
+            claims.release(secret)
+        except Exception as exc:  # left behind: no secret in them, and the next generation uses other names
+            log.warning("Could not delete the refresh claim of %s (%s)", self.name, type(exc).__name__)
 
     def _save(self, token: Token) -> Generator[Operation, Any, None]:
         """Save before anyone uses the token: retried; a refresh token that cannot be saved is kept in memory."""
@@ -1201,6 +1372,7 @@ class TokenManager:
             log.warning("Saving the kept token of %s failed again: %s", self.name, exc)
             return
         self._unsaved = None
+        yield from self._release_claim()
         if ticket is not None:
             yield ("call", self._leave, ticket)
         log.info("The kept token of %s is saved", self.name)
@@ -1213,7 +1385,9 @@ class TokenManager:
         if self._usable(stored, stale):
             return self._adopt(stored)  # type: ignore[arg-type]
         if stored is not None and stored.refresh_token and stored.refresh_token != used.refresh_token:
-            return (yield ("fetch", stored))
+            yield from self._release_claim()  # a newer refresh token (a consent, say): claimed before presented
+            again = yield from self._claimed(stale)
+            return again.token if isinstance(again, Adopted) else (yield ("fetch", again))
         if self.endpoint.grant.can_start_over():
             log.warning(
                 "The refresh token of %s was refused; logging in again instead. If this repeats, check the "
