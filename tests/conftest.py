@@ -164,9 +164,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 # Known failures of the CI run of 2026-12-02 (each an open defect named in issue 21's or 22's note), marked so that
 # they show as XFAIL in every run instead of hiding: fix the defect, then delete its line.
 KNOWN_FAILING = {
-    "tests/core/test_lease_queue.py::test_16_processes_on_the_lease_never_present_a_rotating_refresh_token_twice": "issue 21: the 3.1/3.2 lease presented a refresh token twice under CI load (2 reuses): unsafe, open",  # noqa: E501
-    "tests/airflow/test_lease_processes.py::test_eight_processes_on_the_lease_never_present_a_rotating_refresh_token_twice": "issue 21: under the lease fewer processes refresh than the test expects (5 of 8); to analyse",  # noqa: E501
-    "tests/airflow/test_token_cache.py::test_eight_processes_refreshing_a_rotating_token_never_lose_it": "issue 21: on the lease path (3.1/3.2) fewer refreshes than the test expects (4-5 of 8); to analyse",  # noqa: E501
     "tests/browser/test_permissions_fab.py::test_token_page_lists_and_allows_what_fab_allows": "issue 22: the FAB module sees connections other modules left in the shared test DB (isolation)",  # noqa: E501
     "tests/browser/test_permissions_fab.py::test_row_test_button": "issue 22: the FAB module sees connections other modules left in the shared test DB (isolation)",  # noqa: E501
 }

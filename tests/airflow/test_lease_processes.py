@@ -82,7 +82,9 @@ def test_eight_processes_on_the_lease_never_present_a_rotating_refresh_token_twi
     assert {r["queue"] for r in results} == {"LeaseQueue"}
     assert strict.reuses == 0 and strict.invalid_grants == 0, "a refresh token was presented twice"
     assert strict.live_refresh_token() == stored_token("lease_race")["refresh_token"]
-    assert strict.token_requests >= 8 and sum(r["refreshes"] for r in results) == strict.token_requests
+    # Each process forces 4 renewals in turn, each past the token it holds: at least 4 tokens. A process whose
+    # renewal finds a newer token saved by another takes that one, so the total is often near 4, rarely 32.
+    assert strict.token_requests >= 4 and sum(r["refreshes"] for r in results) == strict.token_requests
     assert all(r["calls_ok"] == 4 for r in results)
 
 

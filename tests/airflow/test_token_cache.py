@@ -130,5 +130,7 @@ def test_eight_processes_refreshing_a_rotating_token_never_lose_it(oauth, tmp_pa
     assert oauth.invalid_grants == 0
     final = stored_record("cache_race")["token"]["refresh_token"]
     assert oauth.refresh.live() == [final]  # the stored refresh token is the one live refresh token
-    assert oauth.token_requests >= 8 and sum(r["refreshes"] for r in results) == oauth.token_requests
+    # Each process forces 4 renewals in turn, each past the token it holds: at least 4 tokens. A process whose
+    # renewal finds a newer token saved by another takes that one, so the total is often near 4, rarely 32.
+    assert oauth.token_requests >= 4 and sum(r["refreshes"] for r in results) == oauth.token_requests
     assert all(r["calls_ok"] == 4 for r in results)
