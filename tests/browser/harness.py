@@ -233,3 +233,34 @@ def store_connections(connections: dict[str, dict[str, Any] | None]) -> None:
     for conn_id, fields in connections.items():
         if fields is None:
             VariableTokenStore(conn_id, fingerprint="").clear()
+
+
+@contextmanager
+def only_connections(connections: dict[str, dict[str, Any]]) -> Iterator[None]:
+    """While the block runs the metadata DB holds `connections` and no other connection; after it, `connections`
+    are deleted (with their stored tokens) and the others are back.
+
+    For a module that asserts on every connection a page lists (the token page, Admin > Connections): the session
+    shares one DB, and the modules before it may have left connections there (some add theirs through the UI and
+    keep them). Those are set aside as stored, encrypted columns untouched, not deleted for good: a module's later
+    tests may still need them. `AIRFLOW_CONN_*` connections are not covered (tests set those per test only).
+    """
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, insert, select
+
+    table = Connection.__table__
+    others = table.c.conn_id.not_in(list(connections))
+    with create_session() as session:
+        aside = [dict(row) for row in session.execute(select(table).where(others)).mappings()]
+        session.execute(delete(table).where(others))
+    try:
+        store_connections(connections)
+        yield
+    finally:
+        try:
+            store_connections({conn_id: None for conn_id in connections})
+        finally:
+            if aside:
+                with create_session() as session:
+                    session.execute(insert(table), aside)

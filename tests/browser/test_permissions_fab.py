@@ -16,8 +16,9 @@ For each user: the token page lists exactly the connections FAB lets it read; Re
 and work only where it may edit, and a POST without edit access is refused (403) with the stored token and the
 token endpoint untouched; the token record's secrets show neither on the Variables page nor in the REST API; the
 connection row's Test button works for those allowed to test (Airflow: create + read on Connections) and is
-refused to the others. Connections and tokens come from the OAuth 2.0 emulator. Screenshots:
-test-artifacts/permissions-fab-*.png.
+refused to the others. Connections and tokens come from the OAuth 2.0 emulator; the module's three connections are
+the only ones in the metadata DB while it runs (`only_connections`: those other modules left are set aside).
+Screenshots: test-artifacts/permissions-fab-*.png.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ from tests.browser.harness import (
     api_server,
     chromium,
     free_port,
+    only_connections,
     sign_in,
-    store_connections,
 )
 from tests.conftest import ROOT
 from tests.emulators.oauth2_server import OAuth2Server
@@ -115,14 +116,14 @@ def airflow_url(airflow_db: Path, oauth: OAuth2Server) -> Iterator[str]:
         CODE: {**oauth2, "extra": {**consent, "redirect_uri": f"{url}{PREFIX}/callback"}},
         STATIC: dict(conn_type="authapi_basic", host=oauth.url, login="someone", password="basic-pass-123", extra={}),
     }
-    store_connections(connections)
     env = {"AIRFLOW__CORE__TEST_CONNECTION": "Enabled"}
     accounts = [expected.account for expected in USERS.values()]
-    try:
-        with api_server(airflow_db, port, LOG, env, auth_manager=FAB_AUTH_MANAGER, accounts=accounts, roles=ROLES):
-            yield url
-    finally:
-        store_connections({conn_id: None for conn_id in connections})
+    # These three and no other: the pages must list exactly what FAB allows, so what other modules left in the
+    # session's DB is set aside while this module runs (it would show on the token page and push these rows off
+    # the first page of Admin > Connections).
+    server = api_server(airflow_db, port, LOG, env, auth_manager=FAB_AUTH_MANAGER, accounts=accounts, roles=ROLES)
+    with only_connections(connections), server:
+        yield url
 
 
 @pytest.fixture(scope="module")
