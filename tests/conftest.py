@@ -159,18 +159,3 @@ def artifacts_dir() -> Iterator[Path]:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_HOME, ignore_errors=True)
-
-
-# Known failures of the CI run of 2026-12-02 (each an open defect named in issue 21's or 22's note), marked so that
-# they show as XFAIL in every run instead of hiding: fix the defect, then delete its line.
-KNOWN_FAILING = {
-    "tests/browser/test_permissions_fab.py::test_token_page_lists_and_allows_what_fab_allows": "issue 22: the FAB module sees connections other modules left in the shared test DB (isolation)",  # noqa: E501
-    "tests/browser/test_permissions_fab.py::test_row_test_button": "issue 22: the FAB module sees connections other modules left in the shared test DB (isolation)",  # noqa: E501
-}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        reason = KNOWN_FAILING.get(item.nodeid.split("[")[0])
-        if reason:
-            item.add_marker(pytest.mark.xfail(reason=reason, strict=False))

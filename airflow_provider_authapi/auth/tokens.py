@@ -577,6 +577,8 @@ class PresentOnce:
     been seen for `ttl` (a dead winner): the winner's (write z, read next y) and the next round's (write y, read
     z) cross, so at least one sees the other. Safety assumes linearizable registers (each call takes effect at one
     instant between its send and its answer) and that a live winner's read of the next y returns within `ttl`.
+    A client that re-sends a timed-out call breaks the first for the re-sent call alone; an x written slower than
+    `delay` (the lease's D, below the Task SDK client's time-out) may have been, so its writer loses the round.
 
     The caller re-reads the token record after winning: a process that read the record before it moved on could
     win a generation whose registers were released; the record shows it the new token instead. `release` deletes
@@ -586,10 +588,16 @@ class PresentOnce:
     ROUNDS = 64  # a generation with this many dead rounds is a store that loses writes
 
     def __init__(
-        self, registers: Registers, prefix: str, meter: LatencyMeter, ttl: float = TICKET_TTL, grace: float = 0.0
+        self,
+        registers: Registers,
+        prefix: str,
+        meter: LatencyMeter,
+        ttl: float = TICKET_TTL,
+        grace: float = 0.0,
+        delay: float = LEASE_DELAY,
     ) -> None:
         self.registers, self.prefix, self.meter = registers, prefix + "once.", meter
-        self.ttl_floor, self.grace_floor = ttl, grace
+        self.ttl_floor, self.grace_floor, self.delay = ttl, grace, delay
         self._seen: dict[str, float] = {}  # register value -> when this process first read it (monotonic)
         self._rounds: dict[str, int] = {}  # generation -> the highest round this process touched
         self._jitter = random.random()
@@ -631,7 +639,11 @@ class PresentOnce:
         self._rounds[generation] = max(round_, self._rounds.get(generation, 0))
         me = uuid.uuid4().hex[:16]
         x, y_key, z_key = (self._key(generation, round_, name) for name in "xyz")
+        started = time.monotonic()
         self.registers.set(x, me)
+        if time.monotonic() - started > self.delay:
+            return False  # the client may have sent it again after a time-out: a copy landing later could be
+            # the x we read back below, so this process cannot trust that read (nobody else can be fooled by it)
         if self.registers.get(y_key) is not None:
             return False
         self.registers.set(y_key, me)

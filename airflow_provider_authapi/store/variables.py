@@ -189,6 +189,8 @@ class VariableTokenStore(SharedTokenStore):
         self.clear_command = f"{CLI_NAME} token clear"
         if isinstance(self.queue, LeaseQueue):
             self.queue.delay = lease_delay()
+        if self.claims is not None:
+            self.claims.delay = lease_delay()
 
 
 @cache

@@ -95,9 +95,9 @@ def test_a_lone_process_wins_and_a_second_one_loses_until_released():
     assert second.take("refresh-2") is True  # another refresh token, another generation
     first.release("refresh-1")
     assert not [key for key in registers._data if first.generation("refresh-1") in key]
-    assert first.take("refresh-3") is True and first.take("refresh-3") is True  # a winner asking again still holds it
+    assert first.take("refresh-3") is True and first.take("refresh-3") is True  # asking again, it still holds it
     # after a release the names are free again: a process that read the record before it moved on could win,
-    # which is why the manager re-reads the record after winning (test_a_process_that_read_the_record_before_it_moved_on_...)
+    # which is why the manager re-reads the record after winning (test_a_process_that_read_the_record_...)
     assert claims(registers).take("refresh-1") is True
 
 
@@ -203,3 +203,17 @@ def test_a_process_that_read_the_record_before_it_moved_on_wins_a_released_claim
         assert build_token_manager(config, late, retry=FAST).get_token() == fresh
         assert server.reuses == 0 and server.token_requests == 1
         assert not [key for key in registers._data if ".once." in key]
+
+
+def test_an_x_written_slower_than_the_delay_loses_the_round():
+    """The Task SDK client re-sends a call that timed out (its time-out is above D): a copy of our x could land
+    after the one we read back, and make us think we were last. So a slow x is never trusted."""
+    from tests.core.test_lease_queue import SlowWrites
+
+    registers = SlowWrites(MemoryRegisters())
+    slow = PresentOnce(registers, "q:", LatencyMeter(), delay=0.1)
+    registers.slow, registers.seconds = threading.current_thread(), 0.2
+    assert slow.take("refresh-1") is False
+    generation = slow.generation("refresh-1")
+    assert [key for key in registers.inner._data if generation in key] == [f"q:once.{generation}.0.x"]  # x alone
+    assert slow.take("refresh-1") is True  # a prompt write on the next try (nobody else took it)
