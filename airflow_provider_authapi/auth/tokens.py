@@ -3,11 +3,12 @@ valid for everybody with as few token requests as possible.
 
 `Token` is what a token endpoint handed out, with an absolute expiry.
 
-The core needs only a few shared registers (`Registers`: get, set, delete, list keys by prefix); the Airflow
-layer gives it Variables. On them `SharedTokenStore` keeps one token record, and `RefreshQueue` lets processes
-take turns to renew: Lamport's bakery, so two processes never present the same refresh token, however slow the
-registers are. The only timing assumption is a ticket's time to live (minutes), which matters only when a
-process dies holding a ticket.
+The core needs only a few shared registers (`Registers`: get, set, delete, and list keys by prefix where they
+can); the Airflow layer gives it Variables. On them `SharedTokenStore` keeps one token record, and
+`RefreshQueue` lets processes take turns to renew: Lamport's bakery, so two processes never present the same
+refresh token, however slow the registers are. The only timing assumption is a ticket's time to live (minutes),
+which matters only when a process dies holding a ticket. Registers that cannot list keys get `LeaseQueue`
+(Fischer's exclusion, timed) and, behind it, `PresentOnce` (a clock-free claim on each refresh token).
 
 `TokenManager` (below): one token per config, shared by threads, coroutines and processes, renewed as rarely
 as possible.
