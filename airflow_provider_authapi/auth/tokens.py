@@ -990,6 +990,7 @@ AHEAD_SHARE = (0.05, 0.1)  # the renewal window: at least / at most this share o
 AHEAD_LATENCIES = 10  # ...and room for this many store calls
 AHEAD_MAX = 300.0
 POLL_MIN, POLL_GROWTH, POLL_MAX = 0.25, 1.5, 10.0
+LEASE_PATIENCE_SHARE = 6  # behind a lease with the refresh claim, wait at most ttl / this for it (30 s)
 IMPATIENCE = (2.0, 15.0)  # how long a renewal without refresh token waits for another one: floor, ceiling
 SAVE_ATTEMPTS = 5
 
@@ -1071,6 +1072,14 @@ class TokenManager:
 
     def _poll(self) -> float:
         return max(POLL_MIN, 2 * self.store.latency)
+
+    def _past_patience(self, since: float) -> bool:
+        """Behind a lease with the refresh claim: whether a waiter has waited long enough to go to the claim
+        itself. The claim alone keeps a refresh token from being presented twice; the lease only spares it
+        contention, so a lease that no one uses (a late write left there) must not stall renewals for its ttl."""
+        if getattr(self.store, "claims", None) is None:
+            return False
+        return time.monotonic() - since > self.store.queue.ttl / LEASE_PATIENCE_SHARE
 
     def _impatience(self) -> float:
         """How long a renewal that presents no refresh token waits for another process's."""
@@ -1214,6 +1223,7 @@ class TokenManager:
         if current is None:
             self._refuse_when_nothing_to_send(stored or self._seed())
         exclusive = self._presents_refresh_token(stored or self._seed())
+        waiting_since = time.monotonic()
         while (yield ("call", self.store.queue.busy)):
             if current is not None:  # valid, merely due: let the other process renew, look again later
                 now = time.time()
@@ -1224,8 +1234,8 @@ class TokenManager:
             token = yield from self._watch(stale, exclusive)
             if token is not None:
                 return token
-            if not exclusive:
-                break  # waited long enough for another login: a concurrent one is harmless
+            if not exclusive or self._past_patience(waiting_since):
+                break  # waited long enough for another login (harmless), or past a lease nobody uses (the claim)
         ticket = yield ("enter",)
         token = yield from self._wait_turn(ticket, stale, exclusive)
         return token if token is not None else (yield from self._obtain(stale))
@@ -1241,6 +1251,8 @@ class TokenManager:
                 return self._adopt(stored)  # type: ignore[arg-type]
             looks += 1
             if looks % 3 == 0 and not (yield ("call", self.store.queue.busy)):
+                return None
+            if exclusive and self._past_patience(started):
                 return None
             if time.monotonic() - started > limit:
                 if not exclusive:
@@ -1261,7 +1273,7 @@ class TokenManager:
         started, pause = time.monotonic(), self._poll()
         limit = 2 * self.store.queue.ttl if exclusive else self._impatience()
         while True:
-            if (yield ("call", self.store.queue.blocker, ticket)) is None:
+            if (yield ("call", self.store.queue.blocker, ticket)) is None or self._past_patience(started):
                 return None
             stored = yield ("call", self.store.load)
             if self._usable(stored, stale) and not self._due(stored):  # type: ignore[arg-type]

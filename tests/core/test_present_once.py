@@ -217,3 +217,62 @@ def test_an_x_written_slower_than_the_delay_loses_the_round():
     generation = slow.generation("refresh-1")
     assert [key for key in registers.inner._data if generation in key] == [f"q:once.{generation}.0.x"]  # x alone
     assert slow.take("refresh-1") is True  # a prompt write on the next try (nobody else took it)
+
+
+def lease_store_with_ttl(registers, ttl: float):
+    from airflow_provider_authapi.auth.tokens import SharedTokenStore
+
+    store = SharedTokenStore(
+        registers, name="conn", fingerprint="fp", token_key="token", queue_prefix="q:", ticket_ttl=ttl
+    )
+    store.queue.delay = store.claims.delay = 0.05
+    return store
+
+
+def test_a_lease_nobody_holds_delays_a_renewal_by_the_patience_not_its_ttl():
+    """A late write left a lease that nobody holds: every reader counts it for a ttl. Behind the lease, the
+    claim keeps the refresh token safe, so a waiter goes to the claim after ttl / 6 instead of stalling."""
+    with StrictOAuth2Server(access_lifetime=60) as server:
+        config = rotating(server, server.issue_refresh_token())
+        registers = MemoryRegisters(lists_keys=False)
+        registers.set("q:lease", "ghost 9999999999")
+        store = lease_store_with_ttl(registers, ttl=12.0)  # patience 2 s
+        started = time.monotonic()
+        token = build_token_manager(config, store, retry=FAST).get_token()
+        waited = time.monotonic() - started
+        # about 2 x 2 s of patience (watching, then in the queue); the ghost alone would have held it 12 s
+        assert waited < 10, waited
+        assert server.token_requests == 1 and server.reuses == 0
+        assert server.live_refresh_token() == token.refresh_token == store.load().refresh_token
+
+
+class SlowTokens(StrictOAuth2Server):
+    """A token endpoint that answers after `seconds`."""
+
+    seconds = 0.0
+
+    def token(self, request):
+        time.sleep(self.seconds)
+        return super().token(request)
+
+
+def test_a_waiter_past_its_patience_finds_the_holders_claim_and_takes_its_token():
+    """The holder's token request takes longer than a waiter's patience: the waiter goes to the claim, finds it
+    taken, and waits for the token the holder saves; one token request, nothing presented twice."""
+    with SlowTokens(access_lifetime=60) as server:
+        server.seconds = 4.0
+        config = rotating(server, server.issue_refresh_token())
+        registers = MemoryRegisters(lists_keys=False)
+        got: dict[str, object] = {}
+
+        def process(name: str, delay: float) -> None:
+            time.sleep(delay)
+            got[name] = build_token_manager(config, lease_store_with_ttl(registers, 6.0), retry=FAST).get_token()
+
+        threads = [threading.Thread(target=process, args=args) for args in (("holder", 0.0), ("waiter", 0.3))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert got["holder"] == got["waiter"]
+        assert server.token_requests == 1 and server.reuses == 0
