@@ -49,6 +49,7 @@ FERNET_KEY = "hUnLhVNQtXQXT8w0W3aXJ3ELmnzJ5y8JzA4Yg7wXy1E="
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
 EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 LOCK_FILE = Path(tempfile.gettempdir()) / "authapi-deployment.lock"
+APT_LOCK_FILE = Path(tempfile.gettempdir()) / "authapi-apt.lock"
 FINISHED_RUN_STATES = ("success", "failed")
 
 
@@ -91,20 +92,30 @@ def apt_install(package: str) -> None:
     if os.geteuid() != 0:
         raise DeploymentError(f"{package} is not installed: run `apt-get install -y {package}` as root")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (["apt-get", "update"], ["apt-get", "install", "-y", "--no-install-recommends", package]):
-        subprocess.run(command, check=True, env=env, stdin=subprocess.DEVNULL, capture_output=True)
+    wait = ["-o", "DPkg::Lock::Timeout=600"]  # another apt-get of the machine's: wait for it, as people do
+    # Two pytest-xdist workers may each install a package (PostgreSQL, Redis) at once: one apt-get at a time.
+    with machine_lock(APT_LOCK_FILE, what="apt-get"):
+        for command in (
+            ["apt-get", *wait, "update"],
+            ["apt-get", *wait, "install", "-y", "--no-install-recommends", package],
+        ):
+            done = subprocess.run(command, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise DeploymentError(
+                    f"{' '.join(command)} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}"
+                )
 
 
 @contextlib.contextmanager
-def machine_lock(path: Path = LOCK_FILE) -> Iterator[None]:
-    """Hold the machine's deployment lock (an exclusive `flock`); says so while waiting for another holder."""
+def machine_lock(path: Path = LOCK_FILE, what: str = "deployment") -> Iterator[None]:
+    """Hold a machine-wide lock (an exclusive `flock`; the deployment's by default); says so while waiting."""
     import fcntl
 
     with path.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"[deployment] waiting for the deployment already running on this machine ({path})", flush=True)
+            print(f"[deployment] waiting for the {what} already running on this machine ({path})", flush=True)
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
