@@ -46,6 +46,9 @@ if [ -n "${AIRFLOW_VERSION:-}" ]; then  # one version, in its own venv (set up o
             # The shared cache in a real deployment on the lowest version too: there the refresh queue is the
             # lease (no key listing) and the triggerer is 3.1's (LocalExecutor; Celery runs on the newest).
             python -m pytest -p no:xdist -m deployment -k LocalExecutor tests/deployment
+            # 3.1's connection form is its own (hook widgets, not conn-fields): typed in Chromium here.
+            bash scripts/install-browser.sh
+            python -m pytest -p no:xdist -m browser tests/browser/test_connection_form_airflow31.py
         fi
     fi
     exit
