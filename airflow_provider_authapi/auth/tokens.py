@@ -290,6 +290,11 @@ class _TimedRegisters:
         return self._timed(self.inner.keys, prefix)  # type: ignore[attr-defined]
 
 
+def time_to_live(floor: float, meter: LatencyMeter) -> float:
+    """How long a queue's or claim's register counts after it is seen: `floor`, or 100 store latencies."""
+    return max(floor, 100 * meter.value)
+
+
 @dataclass(frozen=True)
 class Ticket:
     """A place in the refresh queue: while `choosing`, its number is not yet taken (a lease's ticket: number 1)."""
@@ -356,7 +361,7 @@ class RefreshQueue:
 
     @property
     def ttl(self) -> float:
-        return max(self.ttl_floor, 100 * self.meter.value)
+        return time_to_live(self.ttl_floor, self.meter)
 
     def _put(self, ticket: Ticket) -> Ticket:
         self.registers.set(self.prefix + ticket.name(), "refresh queue ticket (no secret)")
@@ -458,7 +463,7 @@ class LeaseQueue:
 
     @property
     def ttl(self) -> float:
-        return max(self.ttl_floor, 100 * self.meter.value)
+        return time_to_live(self.ttl_floor, self.meter)
 
     def _counts(self, value: str | None) -> bool:
         """Whether the lease `value` keeps us out (see the class docstring)."""
@@ -606,7 +611,7 @@ class PresentOnce:
 
     @property
     def ttl(self) -> float:
-        return max(self.ttl_floor, 100 * self.meter.value)
+        return time_to_live(self.ttl_floor, self.meter)
 
     @property
     def grace(self) -> float:
