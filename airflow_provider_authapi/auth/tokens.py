@@ -1087,8 +1087,10 @@ class TokenManager:
         return time.monotonic() - since > self.store.queue.ttl / LEASE_PATIENCE_SHARE
 
     def _impatience(self) -> float:
-        """How long a renewal that presents no refresh token waits for another process's."""
-        return min(max(IMPATIENCE[0], 10 * self.store.latency), IMPATIENCE[1])
+        """How long a renewal that presents no refresh token waits for another process's: on the lease, at least
+        3 D, since a holder needs D before it may even start (2 s gave up on it: 5 logins in 2.6 lifetimes)."""
+        floor = max(IMPATIENCE[0], 3 * getattr(self.store.queue, "delay", 0.0))
+        return min(max(floor, 10 * self.store.latency), IMPATIENCE[1])
 
     # -- sync ------------------------------------------------------------------------------------------------
 
