@@ -115,7 +115,10 @@ def _revoke(conn_id: str, token: Token) -> tuple[tuple[Revocation, ...], str]:
         return (), "not_oauth2"
     if not scheme.revocation_url:
         return (), "no_url"
-    endpoint = TokenEndpoint(OAuth2Grant(scheme), verify=ssl_verify(config.common.tls), timeout=config.common.timeout)
+    common = config.common
+    endpoint = TokenEndpoint(
+        OAuth2Grant(scheme), verify=ssl_verify(common.tls), timeout=common.timeout, proxy=common.proxy
+    )
     return tuple(endpoint.revoke(token)), ""
 
 

@@ -55,5 +55,7 @@ def exchange_code(
 ) -> Token:
     """Trade an authorization code for an access and a refresh token (the callback's last step)."""
     common = common or CommonConfig()
-    endpoint = TokenEndpoint(OAuth2Grant(cfg), verify=ssl_verify(common.tls), timeout=common.timeout, retry=retry)
+    endpoint = TokenEndpoint(
+        OAuth2Grant(cfg), verify=ssl_verify(common.tls), timeout=common.timeout, retry=retry, proxy=common.proxy
+    )
     return endpoint.exchange_code(code, code_verifier)

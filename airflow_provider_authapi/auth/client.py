@@ -35,6 +35,7 @@ from airflow_provider_authapi.auth.config import (
     BearerAuthConfig,
     CommonConfig,
     OAuth2Config,
+    ProxyConfig,
     SignatureConfig,
     TLSConfig,
     TokenLoginConfig,
@@ -53,6 +54,7 @@ from airflow_provider_authapi.auth.errors import (
 from airflow_provider_authapi.auth.grants import SESSION_COOKIES, LoginGrant, OAuth2Grant, TokenEndpoint, basic_header
 from airflow_provider_authapi.auth.retry import RetryPolicy
 from airflow_provider_authapi.auth.tokens import INSTANCE_URL, Token, TokenManager, TokenStore
+from airflow_provider_authapi.auth.transport import proxy_refusal, transport_kwargs
 
 # -- The httpx.Auth schemes -----------------------------------------------------------------------------------------
 
@@ -422,7 +424,8 @@ def build_token_manager(
     else:
         return None
     tls = config.common.tls
-    endpoint = TokenEndpoint(grant, verify=ssl_verify(tls), timeout=config.common.timeout, retry=retry)
+    common = config.common
+    endpoint = TokenEndpoint(grant, verify=ssl_verify(tls), timeout=common.timeout, retry=retry, proxy=common.proxy)
     if leeway is None:
         leeway = scheme.leeway if scheme.leeway is not None else DEFAULT_LEEWAY
     return TokenManager(endpoint, store, leeway=leeway, initial_refresh_token=initial_refresh_token)
@@ -465,61 +468,80 @@ def client_kwargs(common: CommonConfig) -> dict[str, Any]:
 
     The extra headers and query parameters are not among them: `build_auth` adds them to each request it lets
     through (see `OriginBoundAuth`, `ExtraHeaders`, `ExtraQueryParams`), so that they go only where the
-    credentials may, and an endpoint's own query string survives.
+    credentials may, and an endpoint's own query string survives. TLS and the proxy: `transport.transport_kwargs`.
     """
-    return {"base_url": common.base_url, "verify": ssl_verify(common.tls), "timeout": common.timeout}
+    return {
+        "base_url": common.base_url,
+        "timeout": common.timeout,
+        **transport_kwargs(ssl_verify(common.tls), common.proxy),
+    }
 
 
 class Client(httpx.Client):
     """An `httpx.Client` for a connection: `strip_foreign_credentials` runs before every request it sends
     (redirects included), and a transport error is raised as a scrubbed `ApiTransportError` of the same httpx
-    class (`errors.transport_error`), the connection's `secrets` and the request's credentials left out."""
+    class (`errors.transport_error`), the connection's `secrets` and the request's credentials left out. A 407
+    of the connection's proxy (`proxy_config`) is a `ProxyAuthenticationError`."""
 
-    def __init__(self, *, secrets: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(self, *, secrets: Sequence[str] = (), proxy_config: ProxyConfig | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.secrets = tuple(secrets)
+        self.proxy_config = proxy_config
         hooks = self.event_hooks
         self.event_hooks = {**hooks, "request": [*hooks.get("request", []), strip_foreign_credentials]}
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         try:
-            return super().send(request, **kwargs)
+            response = super().send(request, **kwargs)
         except httpx.TransportError as exc:
+            if refusal := proxy_refusal(self.proxy_config, request, exc=exc):
+                raise refusal from None
             typed = transport_error(exc, request, self.secrets)
             if typed.scrubbed:  # type: ignore[attr-defined]
                 raise typed from None
             raise typed from exc.__cause__
+        if refusal := proxy_refusal(self.proxy_config, request, response):
+            response.close()
+            raise refusal
+        return response
 
 
 class AsyncClient(httpx.AsyncClient):
     """The async `Client`."""
 
-    def __init__(self, *, secrets: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(self, *, secrets: Sequence[str] = (), proxy_config: ProxyConfig | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.secrets = tuple(secrets)
+        self.proxy_config = proxy_config
         hooks = self.event_hooks
         self.event_hooks = {**hooks, "request": [*hooks.get("request", []), _astrip_foreign_credentials]}
 
     async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         try:
-            return await super().send(request, **kwargs)
+            response = await super().send(request, **kwargs)
         except httpx.TransportError as exc:
+            if refusal := proxy_refusal(self.proxy_config, request, exc=exc):
+                raise refusal from None
             typed = transport_error(exc, request, self.secrets)
             if typed.scrubbed:  # type: ignore[attr-defined]
                 raise typed from None
             raise typed from exc.__cause__
+        if refusal := proxy_refusal(self.proxy_config, request, response):
+            await response.aclose()
+            raise refusal
+        return response
 
 
 def build_client(config: AuthConfig, auth: httpx.Auth | None = None, **httpx_kwargs: Any) -> Client:
     """A `Client` for `config`: its `client_kwargs`, `auth` (default: `build_auth(config)`), then `httpx_kwargs`."""
     settings = {**client_kwargs(config.common), "auth": auth or build_auth(config), **httpx_kwargs}
-    return Client(secrets=config_secrets(config), **settings)
+    return Client(secrets=config_secrets(config), proxy_config=config.common.proxy, **settings)
 
 
 def build_async_client(config: AuthConfig, auth: httpx.Auth | None = None, **httpx_kwargs: Any) -> AsyncClient:
     """The async `build_client`."""
     settings = {**client_kwargs(config.common), "auth": auth or build_auth(config), **httpx_kwargs}
-    return AsyncClient(secrets=config_secrets(config), **settings)
+    return AsyncClient(secrets=config_secrets(config), proxy_config=config.common.proxy, **settings)
 
 
 def ssl_verify(tls: TLSConfig) -> ssl.SSLContext | bool:

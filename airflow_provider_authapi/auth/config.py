@@ -10,7 +10,9 @@ form and the connection mapping (`connections.fields`) read them through the att
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
+import re
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, get_args
 
@@ -85,6 +87,127 @@ class TLSConfig:
     client_key_pem: str | None = field(default=None, repr=False)
 
 
+PROXY_SCHEMES = ("http", "https")
+_BYPASS_HOST = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """An HTTP(S) forward proxy every request of the connection goes through: API requests and token, consent
+    and revocation requests, sync and async. `url` is `http://host:port` or `https://host:port`; credentials in it
+    (`http://user:pass@host:port`) are moved into `username` and `password` and the URL given is kept as a secret
+    too. The proxy gets them as `Proxy-Authorization: Basic` (on the CONNECT of an HTTPS target; on every request
+    to a plain-http target, which a forward proxy reads anyway). `bypass` lists hosts reached directly, in the
+    NO_PROXY convention: `example.com` (and its subdomains; `.example.com` and `*.example.com` alike), an IP
+    address, `host:port`, or `*` for every host. The default, no `url`, is no proxy of the connection's own.
+
+    Errors name the connection field (`egress_url`, `egress_username`, `egress_password`, `egress_bypass`:
+    Airflow's masker hides every field whose name holds `proxy`), never a credential nor a URL that holds one."""
+
+    url: str = ""
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    bypass: tuple[str, ...] = ()
+    given_secrets: tuple[str, ...] = field(default=(), repr=False, compare=False)  # the URL as given, with userinfo
+
+    def __post_init__(self) -> None:
+        given = (self.url or "").strip()
+        if not given:
+            for name, value in (("egress_username", self.username), ("egress_password", self.password)):
+                if value:
+                    raise ConfigError(name, "is set but egress_url is empty: give the proxy's URL, or clear this field")
+            if any(entry.strip() for entry in self.bypass):
+                raise ConfigError("egress_bypass", "is set but egress_url is empty: give the proxy's URL, or clear it")
+            object.__setattr__(self, "url", "")
+            return
+        try:
+            parsed = httpx.URL(given)
+        except httpx.InvalidURL as exc:
+            port = re.search(r"Invalid port: '([^']*)'", str(exc))
+            if port:
+                raise ConfigError("egress_url", f"has a port out of range ({port.group(1)}; 1 to 65535)") from None
+            raise ConfigError("egress_url", "is not a URL such as http://proxy.example.com:3128") from None
+        shown = safe_proxy_url(parsed) if parsed.host else "the value given"
+        if parsed.scheme not in PROXY_SCHEMES:
+            raise ConfigError("egress_url", "must start with http:// or https://, e.g. http://proxy.example.com:3128")
+        if not parsed.host:
+            raise ConfigError("egress_url", "names no host: give http://host:port")
+        if parsed.port is not None and not 0 < parsed.port < 65536:
+            raise ConfigError("egress_url", f"has a port out of range ({parsed.port}; 1 to 65535)")
+        if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+            raise ConfigError("egress_url", f"is more than a proxy's address ({shown}): give scheme, host and port")
+        secrets_given: list[str] = []
+        username, password = self.username or None, self.password or None
+        if parsed.userinfo:
+            if username or password:
+                raise ConfigError(
+                    "egress_username", "credentials are given both in egress_url and in their own fields: keep one"
+                )
+            username, password = parsed.username or None, parsed.password or None
+            raw_password = parsed.userinfo.decode("ascii", "replace").partition(":")[2]
+            secrets_given += [given, raw_password]
+        if password and not username:
+            raise ConfigError("egress_username", "is required with a proxy password")
+        if username and any(char in username for char in ":\r\n\0"):
+            raise ConfigError("egress_username", "may not hold a colon, a line break or a NUL")
+        object.__setattr__(self, "url", str(parsed.copy_with(userinfo=b"", path="/")).rstrip("/"))
+        object.__setattr__(self, "username", username)
+        object.__setattr__(self, "password", password)
+        object.__setattr__(self, "bypass", tuple(bypass_pattern(entry) for entry in self.bypass if entry.strip()))
+        object.__setattr__(self, "given_secrets", tuple(value for value in secrets_given if value))
+
+    def __bool__(self) -> bool:
+        """Whether there is a proxy at all."""
+        return bool(self.url)
+
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        return (self.username, self.password or "") if self.username else None
+
+    def describe(self) -> str:
+        """The proxy as an error message names it: its URL, no credential."""
+        return f"proxy {self.url}"
+
+
+def safe_proxy_url(url: httpx.URL) -> str:
+    return str(url.copy_with(userinfo=b"", path="/", query=None, fragment=None)).rstrip("/")
+
+
+def bypass_pattern(entry: str) -> str:
+    """One NO_PROXY-style entry as an httpx mount pattern (`all://*example.com:8443`); an `egress_bypass` error names
+    what is wrong with it."""
+    text = entry.strip()
+    if text == "*":
+        return "all://"
+    if "://" in text or "/" in text:
+        why = "CIDR ranges are not supported, list the hosts" if "/" in text and "://" not in text else "no scheme"
+        raise ConfigError("egress_bypass", f"{text!r} is not a host, domain or host:port ({why})")
+    host, port = text, ""
+    if text.startswith("["):  # [::1] or [::1]:8443
+        host, _, rest = text[1:].partition("]")
+        if rest and not rest.startswith(":"):
+            raise ConfigError("egress_bypass", f"{text!r} is not a host, domain or host:port")
+        port = rest[1:]
+    elif text.count(":") > 1:  # a bare IPv6 address
+        host = text
+    elif ":" in text:
+        host, _, port = text.partition(":")
+    if port:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("egress_bypass", f"{text!r} has a port out of range (1 to 65535)")
+        port = f":{int(port)}"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None:
+        return f"all://[{address}]{port}" if address.version == 6 else f"all://{address}{port}"
+    domain = host.removeprefix("*").removeprefix(".").lower()
+    if not _BYPASS_HOST.match(domain):
+        raise ConfigError("egress_bypass", f"{text!r} is not a host, domain or host:port")
+    return f"all://{domain}{port}" if domain == "localhost" else f"all://*{domain}{port}"
+
+
 @dataclass(frozen=True)
 class SignatureConfig:
     """A header carrying a fresh HS256 JWT, signed with `secret`, on every request."""
@@ -112,6 +235,7 @@ class CommonConfig:
     timeout: float = 30.0
     signature: SignatureConfig | None = None
     allowed_origins: tuple[str, ...] = ()  # besides the base URL's, origins the credentials may go to
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)  # no url: none of its own (the environment's, if any)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _one_line_values("extra_headers", self.headers))
@@ -417,6 +541,7 @@ def config_secrets(config: AuthConfig | SchemeConfig) -> list[str]:
     if isinstance(config, AuthConfig):
         common = config.common
         values += [common.tls.client_key_pem, common.signature.secret if common.signature else None]
+        values += [common.proxy.password, *common.proxy.given_secrets]
         sent = [*common.headers.items(), *common.params.items()]
         values += [value for name, value in sent if SENSITIVE_NAME.search(name)]  # `X-Api-Key`, `?api_key=`
     if isinstance(scheme, OAuth2Config):

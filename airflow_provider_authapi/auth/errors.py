@@ -128,6 +128,23 @@ class CredentialOriginError(AuthApiError):
         )
 
 
+class ProxyAuthenticationError(AuthApiError):
+    """The connection's proxy answered 407 Proxy Authentication Required: its credentials are missing or wrong.
+
+    `field` names the connection field to fix: `egress_password` when credentials were sent, else
+    `egress_username`. The message names the proxy by its URL and the request, never a credential."""
+
+    def __init__(self, proxy: str, what: str, *, sent_credentials: bool) -> None:
+        self.proxy = proxy
+        self.field = "egress_password" if sent_credentials else "egress_username"
+        why = (
+            "refused the credentials sent: check the connection's egress_username and egress_password"
+            if sent_credentials
+            else "wants credentials and the connection gives none: set egress_username and egress_password"
+        )
+        super().__init__(f"{what}: proxy {proxy} answered 407 Proxy Authentication Required; it {why}")
+
+
 class PaginationError(AuthApiError, ValueError):
     """A page told us something a paginator cannot follow (e.g. a next link to another host)."""
 

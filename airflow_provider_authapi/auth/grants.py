@@ -27,11 +27,18 @@ from airflow_provider_authapi.auth.assertions import (
     grant_assertion_form,
     key_signer,
 )
-from airflow_provider_authapi.auth.config import CommonConfig, OAuth2Config, TokenLoginConfig, config_secrets
+from airflow_provider_authapi.auth.config import (
+    CommonConfig,
+    OAuth2Config,
+    ProxyConfig,
+    TokenLoginConfig,
+    config_secrets,
+)
 from airflow_provider_authapi.auth.errors import (
     SUMMARY_CHARS,
     ConfigError,
     InvalidGrantError,
+    ProxyAuthenticationError,
     TokenEndpointError,
     TokenTransportError,
     TransientTokenEndpointError,
@@ -54,6 +61,7 @@ from airflow_provider_authapi.auth.retry import (
     send_bounded,
 )
 from airflow_provider_authapi.auth.tokens import INSTANCE_URL, LAST_TIMESTAMP, REFRESH_EXPIRES_AT, Token
+from airflow_provider_authapi.auth.transport import proxy_refusal, transport_kwargs
 
 # Token-response keys that say how long the refresh token lives (QuickBooks; Keycloak; others), kept in
 # `Token.extra[REFRESH_EXPIRES_AT]` as an absolute time (never a secret). 0 or less: no expiry given.
@@ -490,7 +498,8 @@ class Revocation:
 
 
 class TokenEndpoint:
-    """Sends a grant's token requests and parses the answers; counts the requests it made."""
+    """Sends a grant's token requests and parses the answers; counts the requests it made. They go through the
+    connection's `proxy`, as its API requests do (`transport.transport_kwargs`)."""
 
     def __init__(
         self,
@@ -499,12 +508,17 @@ class TokenEndpoint:
         verify: Any = True,
         timeout: float = CommonConfig.timeout,
         retry: RetryPolicy | None = None,
+        proxy: ProxyConfig | None = None,
     ) -> None:
         self.grant = grant
         self.verify = verify
         self.timeout = timeout
         self.retry = retry or TOKEN_RETRY
+        self.proxy = proxy
         self.requests = 0
+
+    def _client_kwargs(self) -> dict[str, Any]:
+        return {"timeout": self.timeout, **transport_kwargs(self.verify, self.proxy)}
 
     def fetch(self, previous: Token | None) -> Token:
         """A new token: renew `previous` by its refresh token, or obtain a first one."""
@@ -538,7 +552,7 @@ class TokenEndpoint:
             request = self.grant.revocation_request(values[hint], hint)
             try:
                 self._send_revocation(request, secrets)
-            except TokenEndpointError as exc:
+            except (TokenEndpointError, ProxyAuthenticationError) as exc:
                 revocations.append(Revocation(hint, False, scrub(str(exc), secrets)))
             else:
                 revocations.append(Revocation(hint, True))
@@ -548,39 +562,50 @@ class TokenEndpoint:
         return self.retry.tenacity_kwargs(retry_on=_is_transient, asked=_retry_after, before_sleep=_log_retry)
 
     def _send(self, request: TokenRequest, previous: Token | None) -> Token:
-        with httpx.Client(verify=self.verify, timeout=self.timeout) as client:
+        with httpx.Client(**self._client_kwargs()) as client:
             for attempt in Retrying(**self._retry_kwargs()):
                 with attempt:
                     self.requests += 1
-                    try:
-                        response = send_bounded(client, request.build())
-                    except httpx.HTTPError as exc:
-                        raise _transport_error(request, exc) from _cause(exc)
+                    response = self._checked(client, request)
                     return self.grant.parse(response, request, previous)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _send_revocation(self, request: TokenRequest, secrets: tuple[str | None, ...]) -> None:
         """Send a revocation request under the retry policy; a typed `TokenEndpointError` unless it answers 2xx."""
-        with httpx.Client(verify=self.verify, timeout=self.timeout) as client:
+        with httpx.Client(**self._client_kwargs()) as client:
             for attempt in Retrying(**self._retry_kwargs()):
                 with attempt:
-                    try:
-                        response = send_bounded(client, request.build())
-                    except httpx.HTTPError as exc:
-                        raise _transport_error(request, exc) from _cause(exc)
+                    response = self._checked(client, request)
                     raise_for_token_response(response, request, secrets)
 
     async def _asend(self, request: TokenRequest, previous: Token | None) -> Token:
-        async with httpx.AsyncClient(verify=self.verify, timeout=self.timeout) as client:
+        async with httpx.AsyncClient(**self._client_kwargs()) as client:
             async for attempt in AsyncRetrying(**self._retry_kwargs()):
                 with attempt:
                     self.requests += 1
+                    built = request.build()
                     try:
-                        response = await asend_bounded(client, request.build())
+                        response = await asend_bounded(client, built)
                     except httpx.HTTPError as exc:
-                        raise _transport_error(request, exc) from _cause(exc)
+                        raise self._transport_error(request, built, exc) from _cause(exc)
+                    if refusal := proxy_refusal(self.proxy, built, response):
+                        raise refusal
                     return self.grant.parse(response, request, previous)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _checked(self, client: httpx.Client, request: TokenRequest) -> httpx.Response:
+        """Send `request`: a transport error typed, a 407 of the connection's proxy a `ProxyAuthenticationError`."""
+        built = request.build()
+        try:
+            response = send_bounded(client, built)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(request, built, exc) from _cause(exc)
+        if refusal := proxy_refusal(self.proxy, built, response):
+            raise refusal
+        return response
+
+    def _transport_error(self, request: TokenRequest, built: httpx.Request, exc: httpx.HTTPError) -> Exception:
+        return proxy_refusal(self.proxy, built, exc=exc) or _transport_error(request, exc)
 
 
 def _cause(exc: httpx.HTTPError) -> httpx.HTTPError | None:
