@@ -39,6 +39,7 @@ from airflow_provider_authapi.auth.config import (
     CommonConfig,
     NoAuthConfig,
     OAuth2Config,
+    ProxyConfig,
     SchemeConfig,
     SignatureConfig,
     TLSConfig,
@@ -286,6 +287,20 @@ COMMON_FIELDS = (
            "A TLS client certificate, for APIs that ask for one.", "TLSConfig.client_cert_pem"),
         _f("client_private_key_pem", "Client private key (PEM)", "secret",
            "The client certificate's private key, unencrypted. Hidden like a password.", "TLSConfig.client_key_pem"),
+    ),
+    *_section(
+        "Proxy",
+        _f("egress_url", "Proxy URL", "string",
+           "An HTTP(S) proxy for every request of this connection, token requests included, e.g. "
+           "http://proxy.example.com:3128. Empty: the HTTPS_PROXY / HTTP_PROXY environment variables, if set.",
+           "ProxyConfig.url"),
+        _f("egress_username", "Proxy user name", "string", "For a proxy that asks for credentials (Basic).",
+           "ProxyConfig.username"),
+        _f("egress_password", "Proxy password", "secret", "The proxy user's password. Hidden like a password.",
+           "ProxyConfig.password"),
+        _f("egress_bypass", "No proxy for", "string",
+           "Hosts reached directly, as in NO_PROXY: example.com (and its subdomains), an IP address or host:port, "
+           "separated by commas or spaces.", "ProxyConfig.bypass"),
     ),
     *_section(
         "Request signature",
@@ -866,7 +881,17 @@ def _common(f: ConnectionFields) -> CommonConfig:
     if f.host and "://" not in f.host:
         raise f.error("host", f"must be a URL with a scheme, such as https://{f.host}")
     origins = f.words("allowed_origins")
-    return CommonConfig(f.host, headers, params, tls, f.number("timeout"), signature, allowed_origins=origins)
+    proxy = _proxy(f)
+    return CommonConfig(
+        f.host, headers, params, tls, f.number("timeout"), signature, allowed_origins=origins, proxy=proxy
+    )
+
+
+def _proxy(f: ConnectionFields) -> ProxyConfig:
+    """The connection's proxy; without `egress_url` none, and the process environment's proxy variables apply
+    (httpx's `trust_env`). Credentials written into the URL are read too, and the URL is then a secret."""
+    return ProxyConfig(f.text("egress_url") or "", f.text("egress_username"), f.text("egress_password"),
+                       f.words("egress_bypass"))  # fmt: skip
 
 
 def _placement(f: ConnectionFields) -> TokenPlacement:

@@ -20,6 +20,7 @@ from airflow_provider_authapi.get_provider_info import get_provider_info
 COMMON = {
     "extra_headers", "extra_query_params", "verify_tls", "ca_cert_pem", "client_cert_pem",
     "client_private_key_pem", "timeout", "allowed_origins", "signature_header", "signature_secret", "test_endpoint",
+    "egress_url", "egress_username", "egress_password", "egress_bypass",
 }  # fmt: skip
 PLACEMENT = {"auth_location", "header_name", "header_prefix", "query_param_name", "cookie_name"}
 LIFETIMES = {"default_lifetime", "max_lifetime", "leeway"}
@@ -48,7 +49,7 @@ FIELDS = {
 }  # fmt: skip
 SECRETS = {
     "signature_secret", "client_private_key_pem", "refresh_token", "user_password", "assertion_private_key",
-    "service_account_json",
+    "service_account_json", "egress_password",
 }  # fmt: skip
 JSON_OBJECTS = {"assertion_claims", "extra_headers", "extra_query_params", "login_params", "extra_body", "refresh_body"}
 DROPDOWNS = {
