@@ -189,6 +189,18 @@ def test_a_refused_connect_is_typed_and_names_the_field(https_oauth, proxy, mode
     assert [seen.method for seen in proxy.seen] == ["CONNECT"]
 
 
+def test_an_https_proxy_is_verified_with_the_connections_ca(tmp_path, oauth, mode):
+    cert, key = self_signed_cert(str(tmp_path))
+    with ForwardProxy(credentials=(USER, PASSWORD), tls=(cert, key)) as https_proxy:
+        assert https_proxy.url.startswith("https://")
+        trusted = oauth_config(oauth, with_credentials(https_proxy), TLSConfig(ca_pem=Path(cert).read_text()))
+        assert call(mode, trusted, build_token_manager(trusted, retry=FAST), "/api/whoami")[0].status_code == 200
+        assert https_proxy.targets() == [f"{oauth.url}/token", f"{oauth.url}/api/whoami"]
+        untrusted = oauth_config(oauth, with_credentials(https_proxy))
+        with pytest.raises(TokenEndpointError, match="TLS verification"):
+            build_token_manager(untrusted, retry=FAST).get_token()
+
+
 def test_credentials_in_the_url_work_and_are_secrets(oauth, proxy, mode, caplog):
     url = proxy.url.replace("http://", f"http://{USER}:{PASSWORD.replace('-', '%2D')}@")
     config = oauth_config(oauth, ProxyConfig(url))

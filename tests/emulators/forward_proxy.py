@@ -12,7 +12,8 @@ proxy's to read), whether it let it through.
         assert proxy.seen[0].target == api.url + "/"
 
 Each connection serves one request (the answer says `Connection: close`); a tunnel lives until either side
-closes it.
+closes it. With `tls=(cert, key)` it is an `https://` proxy (clients speak TLS to the proxy itself); tunnels are
+then not offered (TLS in TLS), only forwarding.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import base64
 import select
 import socket
 import socketserver
+import ssl
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -47,8 +49,11 @@ class Seen:
 
 
 class ForwardProxy:
-    def __init__(self, credentials: tuple[str, str] | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, credentials: tuple[str, str] | None = None, host: str = "127.0.0.1", tls: tuple[str, str] | None = None
+    ) -> None:
         self.credentials = credentials
+        self._tls = tls
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
         self._host = host
@@ -58,7 +63,8 @@ class ForwardProxy:
     @property
     def url(self) -> str:
         assert self._server is not None, "proxy not started"
-        return f"http://{self._host}:{self._server.server_address[1]}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{self._host}:{self._server.server_address[1]}"
 
     def targets(self, method: str | None = None) -> list[str]:
         with self.lock:
@@ -74,6 +80,10 @@ class ForwardProxy:
         socketserver.ThreadingTCPServer.allow_reuse_address = True
         self._server = socketserver.ThreadingTCPServer((self._host, 0), _Handler)
         self._server.daemon_threads = True
+        if self._tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self._tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
@@ -115,7 +125,9 @@ class ForwardProxy:
                 b"Content-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
             )
             return
-        if method.upper() == "CONNECT":
+        if method.upper() == "CONNECT" and self._tls:
+            handler.wfile.write(b"HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        elif method.upper() == "CONNECT":
             self._tunnel(handler, target)
         else:
             self._forward(handler, method, target, headers, int(lowered.get("content-length") or 0))
