@@ -158,7 +158,7 @@ def test_fields_in_the_order_a_person_fills_them(conn_type):
     order = list(dict.fromkeys(sections))
     assert sections == sorted(sections, key=order.index), f"{conn_type}: a section's fields are split"
     assert [name for name, section in zip(fields, sections, strict=True) if not section] == FIRST[conn_type]
-    for section in ("Requests", "TLS certificates", "Request signature"):
+    for section in ("Requests", "TLS certificates", "Proxy", "Request signature"):
         assert section in order, (conn_type, section)
     if conn_type == "authapi_oauth2":  # the settings of the other grants are out of the way
         for section, names in GRANT_SECTIONS.items():
