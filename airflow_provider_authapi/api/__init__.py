@@ -18,7 +18,10 @@ from airflow_provider_authapi.api.pagination import (
     PageNumberPaginator,
     QuickBooksPaginator,
     RequestSpec,
+    RequestTarget,
     ResponseFilter,
+    ResponseSource,
+    SortKeySplitPaginator,
     get_paginator,
 )
 from airflow_provider_authapi.auth.errors import ApiHTTPError, ApiTransportError, PaginationError, ResponseCheckError
@@ -40,9 +43,12 @@ __all__ = [
     "PaginationError",
     "QuickBooksPaginator",
     "RequestSpec",
+    "RequestTarget",
     "ResponseCheckError",
     "ResponseFilter",
+    "ResponseSource",
     "RetryPolicy",
+    "SortKeySplitPaginator",
     "as_records",
     "asend",
     "find_path",

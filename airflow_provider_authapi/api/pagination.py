@@ -8,6 +8,10 @@ A paginator sees each page and edits the next request:
 
 Pick one by instance (`OffsetPaginator(limit=100)`), by name (`"offset"`) or by a dict
 (`{"type": "offset", "limit": 100}`); `paginator.to_spec()` gives that dict back, so a trigger can carry it.
+
+Where a paginator writes a value (its `*_param` options) is a `RequestTarget`: a query parameter by default,
+`body:<path>` in the JSON body, `header:<name>`. Where it reads one (`cursor_path`, `has_more_path`) is a
+`ResponseSource`: a path in the JSON body by default, `header:<name>`, `last_record:<path>`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import httpx
 
 from airflow_provider_authapi.auth.client import NO_CREDENTIALS, credentials_guarded
 from airflow_provider_authapi.auth.errors import ConfigError, PaginationError
-from airflow_provider_authapi.auth.json_path import MISSING, find_path, parse_path
+from airflow_provider_authapi.auth.json_path import MISSING, find_path, parse_path, set_path
 from airflow_provider_authapi.auth.retry import asend_bounded, send_bounded
 
 # -- A request as plain data ----------------------------------------------------------------------------------------
@@ -72,7 +76,8 @@ class RequestSpec:
         self.headers = dict(self.headers or {})
 
     def copy(self) -> RequestSpec:
-        return replace(self, params=dict(self.params), headers=dict(self.headers))
+        """A copy a paginator may edit: the JSON body too (body pagination writes into it)."""
+        return replace(self, params=dict(self.params), headers=dict(self.headers), json=copy.deepcopy(self.json))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -104,6 +109,80 @@ class RequestSpec:
 
     async def asend(self, client: httpx.AsyncClient) -> httpx.Response:
         return await asend_bounded(client, client.build_request(self.method, self.url, **self.httpx_kwargs()))
+
+
+# -- Where a value goes in a request, and where one comes from in an answer -----------------------------------------
+
+
+class RequestTarget:
+    """Where a paginator (or a mark) puts a value: `name` or `query:name` (a query parameter), `body:path` (the JSON
+    body, e.g. `body:paging.after`; HubSpot, Jira and Notion search page through a POST body) or `header:Name`."""
+
+    PLACES: ClassVar[tuple[str, ...]] = ("query", "body", "header")
+
+    def __init__(self, spec: str, field: str = "pagination") -> None:
+        place, sep, name = str(spec).partition(":")
+        if not sep or place not in self.PLACES:
+            place, name = "query", str(spec)
+        if not name:
+            raise ConfigError(field, f"{spec!r} names no {place} value")
+        self.spec, self.place, self.name, self.field = spec, place, name, field
+        if place == "body":
+            parse_path(name, field)
+
+    def __repr__(self) -> str:
+        return f"RequestTarget({self.spec!r})"
+
+    def set(self, request: RequestSpec, value: Any) -> None:
+        if self.place == "query":
+            request.params[self.name] = value
+        elif self.place == "header":
+            request.headers[self.name] = str(value)
+        else:
+            if request.json is not None and not isinstance(request.json, dict | list):
+                raise ConfigError(self.field, f"{self.spec!r}: the request body is not a JSON object")
+            request.json = set_path(request.json, self.name, value, self.field)
+
+    def get(self, request: RequestSpec) -> Any:
+        if self.place == "query":
+            return request.params.get(self.name)
+        if self.place == "header":
+            return request.headers.get(self.name)
+        return find_path(request.json, self.name)
+
+
+class ResponseSource:
+    """Where a paginator reads a value: `path` or `body:path` (the JSON body), `header:Name` (a response header,
+    e.g. a next cursor some APIs send there) or `last_record:path` (the page's last record: Stripe's
+    `starting_after` is the last object's `id`)."""
+
+    PLACES: ClassVar[tuple[str, ...]] = ("body", "header", "last_record")
+
+    def __init__(self, spec: str, field: str = "pagination") -> None:
+        place, sep, name = str(spec).partition(":")
+        if not sep or place not in self.PLACES:
+            place, name = "body", str(spec)
+        self.spec, self.place, self.name = spec, place, name
+        if place != "header":
+            parse_path(name, field)
+
+    def __repr__(self) -> str:
+        return f"ResponseSource({self.spec!r})"
+
+    def read(self, response: httpx.Response, body: Any, records: list[Any]) -> Any:
+        if self.place == "header":
+            return response.headers.get(self.name)
+        if self.place == "last_record":
+            return find_path(records[-1], self.name) if records else None
+        return find_path(body, self.name)
+
+
+def _no_more(source: ResponseSource | None, response: httpx.Response, body: Any, records: list[Any]) -> bool:
+    """Whether a `has_more_path` says the pages are done: its value false, `"false"` or missing."""
+    if source is None:
+        return False
+    value = source.read(response, body, records)
+    return value is None or value is False or str(value).strip().lower() in ("false", "0", "")
 
 
 # -- The records of a page ------------------------------------------------------------------------------------------
@@ -314,7 +393,8 @@ class OffsetPaginator(BasePaginator):
 
     `stop_after_short_page` also stops on a page with fewer than `limit` records (saves the last, empty request;
     only for APIs that never return fewer than asked mid-way, e.g. by capping `limit`). OData: `offset_param="$skip"`,
-    `limit_param="$top"`.
+    `limit_param="$top"`; Jira's POST search: `offset_param="body:startAt"`, `limit_param="body:maxResults"`.
+    `has_more_path` also stops when the answer's flag there is false (`has_more`).
     """
 
     name: ClassVar[str] = "offset"
@@ -326,8 +406,14 @@ class OffsetPaginator(BasePaginator):
     maximum_offset: int | None = None
     stop_after_empty_page: bool = True
     stop_after_short_page: bool = False
+    has_more_path: str | None = None
 
     predictable: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        self._offset_to, self._limit_to = RequestTarget(self.offset_param), RequestTarget(self.limit_param)
+        self._has_more = ResponseSource(self.has_more_path) if self.has_more_path else None
+        super().__post_init__()
 
     def reset(self) -> None:
         super().reset()
@@ -335,8 +421,8 @@ class OffsetPaginator(BasePaginator):
         self._total: int | None = None
 
     def init_request(self, request: RequestSpec) -> None:
-        request.params[self.offset_param] = self._offset
-        request.params[self.limit_param] = self.limit
+        self._offset_to.set(request, self._offset)
+        self._limit_to.set(request, self.limit)
 
     def advance(self) -> None:
         self._offset += self.limit
@@ -355,10 +441,11 @@ class OffsetPaginator(BasePaginator):
             or (self.stop_after_short_page and len(records) < self.limit)
             or (total is not None and self._offset >= int(total))
             or (self.maximum_offset is not None and self._offset >= self.maximum_offset)
+            or _no_more(self._has_more, response, body, records)
         )
 
     def update_request(self, request: RequestSpec) -> None:
-        request.params[self.offset_param] = self._offset
+        self._offset_to.set(request, self._offset)
 
 
 @dataclass
@@ -375,8 +462,14 @@ class PageNumberPaginator(BasePaginator):
     total_records_path: str | None = None
     maximum_page: int | None = None
     stop_after_empty_page: bool = True
+    has_more_path: str | None = None
 
     predictable: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        self._page_to, self._size_to = RequestTarget(self.page_param), RequestTarget(self.page_size_param)
+        self._has_more = ResponseSource(self.has_more_path) if self.has_more_path else None
+        super().__post_init__()
 
     def reset(self) -> None:
         super().reset()
@@ -392,9 +485,9 @@ class PageNumberPaginator(BasePaginator):
         return max(0, min(ends) - self._page + 1) if ends else None
 
     def init_request(self, request: RequestSpec) -> None:
-        request.params[self.page_param] = self._page
+        self._page_to.set(request, self._page)
         if self.page_size is not None:
-            request.params[self.page_size_param] = self.page_size
+            self._size_to.set(request, self.page_size)
 
     def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
         self._records_seen += len(records)
@@ -411,30 +504,112 @@ class PageNumberPaginator(BasePaginator):
             or (total_pages is not None and pages_done >= int(total_pages))
             or (total_records is not None and self._records_seen >= int(total_records))
             or (self.maximum_page is not None and self._page > self.maximum_page)
+            or _no_more(self._has_more, response, body, records)
         )
 
     def update_request(self, request: RequestSpec) -> None:
-        request.params[self.page_param] = self._page
+        self._page_to.set(request, self._page)
 
 
 @dataclass
 class CursorPaginator(BasePaginator):
-    """An opaque cursor from the body (`cursor_path`) is sent back as the `cursor_param` query param."""
+    """An opaque cursor read from the answer (`cursor_path`: a body path, `header:Name` or `last_record:path`) is
+    sent back as `cursor_param` (a query param, `body:path` or `header:Name`). Stops when there is no cursor, or
+    when `has_more_path` says so (Stripe: `cursor_path="last_record:id"`, `cursor_param="starting_after"`,
+    `has_more_path="has_more"`; HubSpot search: `cursor_path="paging.next.after"`, `cursor_param="body:after"`)."""
 
     name: ClassVar[str] = "cursor"
     cursor_path: str = "next_cursor"
     cursor_param: str = "cursor"
+    has_more_path: str | None = None
+
+    def __post_init__(self) -> None:
+        self._cursor_from, self._cursor_to = ResponseSource(self.cursor_path), RequestTarget(self.cursor_param)
+        self._has_more = ResponseSource(self.has_more_path) if self.has_more_path else None
+        super().__post_init__()
 
     def reset(self) -> None:
         super().reset()
         self._cursor: Any = None
 
     def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
-        self._cursor = find_path(body, self.cursor_path)
-        self.has_next_page = self._cursor not in (None, "")
+        self._cursor = self._cursor_from.read(response, body, records)
+        self.has_next_page = self._cursor not in (None, "") and not _no_more(self._has_more, response, body, records)
 
     def update_request(self, request: RequestSpec) -> None:
-        request.params[self.cursor_param] = self._cursor
+        self._cursor_to.set(request, self._cursor)
+
+
+@dataclass
+class SortKeySplitPaginator(BasePaginator):
+    """Out of a result cap: HubSpot's search stops at 10,000 results per query, whatever its cursor says. With the
+    query sorted ascending by a unique key and filtered on `key > bound`, this runs `paginator` (the API's own
+    paging) until the next page would pass `cap` results, then starts the query again from the page's first
+    request with the bound raised to the last record's key (`sort_key_path`), written at `bound_param` (usually
+    `body:filterGroups[0].filters[0].value`, a filter the body already holds). Like Airbyte, it splits the query by
+    its cursor field; the API must sort by that key, or records are missed."""
+
+    name: ClassVar[str] = "sort_key_split"
+    paginator: Any = "cursor"
+    cap: int = 10_000
+    sort_key_path: str = "id"
+    bound_param: str = "body:filterGroups[0].filters[0].value"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.paginator, BasePaginator):
+            self.paginator = self.paginator.to_spec()
+        inner = get_paginator(self.paginator)
+        if inner is None or isinstance(inner, SortKeySplitPaginator | AutoPaginator):
+            raise ConfigError("pagination", "sort_key_split: `paginator` must name the API's own paginator")
+        if not isinstance(self.cap, int) or self.cap < 1:
+            raise ConfigError("pagination", f"sort_key_split: cap must be a positive number, not {self.cap!r}")
+        self._inner = inner
+        self._key_from = ResponseSource(f"last_record:{self.sort_key_path}")
+        self._bound_to = RequestTarget(self.bound_param)
+        super().__post_init__()
+
+    def reset(self) -> None:
+        super().reset()
+        self._inner.reset()
+        self._first: RequestSpec | None = None
+        self._in_query = 0  # records of the current query
+        self._largest_page = 0
+        self._bound: Any = None
+        self._restart = False
+        self.queries = 1
+
+    def init_request(self, request: RequestSpec) -> None:
+        self._first = request.copy()  # before the inner paginator writes its first values
+        self._inner.init_request(request)
+
+    def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
+        self._inner.update_state(response, body, records)
+        self._in_query += len(records)
+        self._largest_page = max(self._largest_page, len(records))
+        key = self._key_from.read(response, body, records)
+        if key is not None:
+            self._bound = key
+        self._restart = self._inner.has_next_page and self._in_query + self._largest_page > self.cap
+        if self._restart and self._bound is None:
+            raise PaginationError(
+                f"sort_key_split: the records have no {self.sort_key_path!r} to start the next query from"
+            )
+        self.has_next_page = self._inner.has_next_page
+
+    def update_request(self, request: RequestSpec) -> None:
+        if not self._restart:
+            self._inner.update_request(request)
+            return
+        assert self._first is not None
+        fresh = self._first.copy()
+        self._bound_to.set(fresh, self._bound)
+        self._inner.reset()
+        self._inner.init_request(fresh)
+        for f in fields(request):
+            setattr(request, f.name, getattr(fresh, f.name))
+        self._in_query, self._restart = 0, False
+        self.queries += 1
+        log.info("sort_key_split: query %d starts after %s=%s", self.queries, self.sort_key_path, self._bound)
 
 
 _START = re.compile(r"\s+STARTPOSITION\s+\d+", re.IGNORECASE)
@@ -603,6 +778,7 @@ PAGINATORS: dict[str, type[BasePaginator]] = {
         PageNumberPaginator,
         CursorPaginator,
         QuickBooksPaginator,
+        SortKeySplitPaginator,
         AutoPaginator,
     )
 }
@@ -645,5 +821,8 @@ __all__ = [
     "PageNumberPaginator",
     "PaginationError",
     "QuickBooksPaginator",
+    "RequestTarget",
+    "ResponseSource",
+    "SortKeySplitPaginator",
     "get_paginator",
 ]

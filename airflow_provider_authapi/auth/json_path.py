@@ -89,3 +89,37 @@ def _list_index(part: PathPart) -> int | None:
     if isinstance(part, int):
         return part
     return int(part) if _INDEX.fullmatch(part) else None
+
+
+def set_path(data: Any, path: str, value: Any, field: str = "pagination") -> Any:
+    """`data` with `value` written at `path`, creating objects for missing keys; `data` None starts an object.
+
+    Lists are indexed, never grown: a filter the request body already holds (`filterGroups[0].filters[0].value`)
+    can be rewritten, one that is not there is an error naming `field`. `[*]` cannot be written."""
+    parts = parse_path(path, field)
+    if not parts:
+        return value
+    root = {} if data is None else data
+    node = root
+    for position, part in enumerate(parts):
+        last = position == len(parts) - 1
+        if part == STAR:
+            raise ConfigError(field, f"cannot write through [*] in {path!r}")
+        index = _list_index(part)
+        if isinstance(node, list) and index is not None:
+            if not -len(node) <= index < len(node):
+                raise ConfigError(field, f"{path!r}: index {index} is not in the body's list of {len(node)}")
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+            continue
+        if not isinstance(node, dict) or isinstance(part, int):
+            raise ConfigError(field, f"{path!r}: the body has no object at {part!r} to write into")
+        if last:
+            node[part] = value
+        else:
+            if node.get(part) is None:
+                node[part] = {}
+            node = node[part]
+    return root
