@@ -20,6 +20,7 @@ from airflow_provider_authapi.auth.config import (
     BasicAuthConfig,
     BearerAuthConfig,
     CommonConfig,
+    CustomGrantConfig,
     NoAuthConfig,
     OAuth2Config,
     ProxyConfig,
@@ -29,6 +30,7 @@ from airflow_provider_authapi.auth.config import (
     TokenPlacement,
 )
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError, TokenEndpointError, UnauthorizedError
+from airflow_provider_authapi.auth.grants import CustomGrant
 from airflow_provider_authapi.auth.tokens import Token
 
 __all__ = [
@@ -39,6 +41,8 @@ __all__ = [
     "BearerAuthConfig",
     "CommonConfig",
     "ConfigError",
+    "CustomGrant",
+    "CustomGrantConfig",
     "NoAuthConfig",
     "OAuth2Config",
     "ProxyConfig",

@@ -5,9 +5,10 @@ timeout, TLS) and classes (`Client`, `AsyncClient`).
 The schemes follow httpx's `_auth.py` generator style and work for `httpx.Client` and `httpx.AsyncClient` alike.
 
 Every credential a connection adds to a request (its scheme's header, query parameter or cookie, the carried
-session cookies, the signature header, the extra headers and query parameters) is added by the auth built here,
-and only to a request whose origin the connection trusts (`CommonConfig.origins`, plus a token's `instance_url`);
-any other is refused before a byte is sent. A request with the `NO_CREDENTIALS` extension gets none of them.
+session cookies, the signature header, the extra headers and query parameters, whatever the user's own
+`httpx.Auth` adds) is added by the auth built here, and only to a request whose origin the connection trusts
+(`CommonConfig.origins`, plus a token's `instance_url`); any other is refused before a byte is sent. A request
+with the `NO_CREDENTIALS` extension gets none of them.
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ import jwt
 
 from airflow_provider_authapi.auth.config import (
     DEFAULT_LEEWAY,
+    TOKEN_SCHEMES,
     ApiKeyConfig,
     AuthConfig,
     BasicAuthConfig,
     BearerAuthConfig,
     CommonConfig,
+    CustomGrantConfig,
     OAuth2Config,
     ProxyConfig,
     SignatureConfig,
@@ -49,9 +52,17 @@ from airflow_provider_authapi.auth.errors import (
     UnauthorizedError,
     response_excerpt,
     safe_url,
+    scrub,
     transport_error,
 )
-from airflow_provider_authapi.auth.grants import SESSION_COOKIES, LoginGrant, OAuth2Grant, TokenEndpoint, basic_header
+from airflow_provider_authapi.auth.grants import (
+    SESSION_COOKIES,
+    CustomGrantEndpoint,
+    LoginGrant,
+    OAuth2Grant,
+    TokenEndpoint,
+    basic_header,
+)
 from airflow_provider_authapi.auth.retry import RetryPolicy
 from airflow_provider_authapi.auth.tokens import INSTANCE_URL, Token, TokenManager, TokenStore
 from airflow_provider_authapi.auth.transport import proxy_refusal, transport_kwargs
@@ -244,6 +255,60 @@ class TokenAuth(httpx.Auth):
         )
 
 
+class ChainedAuth(httpx.Auth):
+    """Two auth flows, one after the other: `then` (an `httpx.Auth` of the user's own, `CommonConfig.auth`) runs
+    on every request `first` (the connection's own credentials) yields, a 401 replay included, so that a
+    signature covers the request as it is sent. The last answer of `then`'s flow is `first`'s answer."""
+
+    def __init__(self, first: httpx.Auth, then: httpx.Auth) -> None:
+        self.first, self.then = first, then
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        flow = self.first.sync_auth_flow(request)
+        try:
+            request = next(flow)
+            while True:
+                response = yield from self._then(request)
+                request = flow.send(response)
+        except StopIteration:
+            return
+        finally:
+            flow.close()
+
+    def _then(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, httpx.Response]:
+        flow = self.then.sync_auth_flow(request)
+        try:
+            request = next(flow)
+            while True:
+                response = yield request
+                request = flow.send(response)
+        except StopIteration:
+            return response
+        finally:
+            flow.close()
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        flow = self.first.async_auth_flow(request)
+        try:
+            request = await flow.__anext__()
+            while True:
+                inner = self.then.async_auth_flow(request)
+                try:
+                    sent = await inner.__anext__()
+                    while True:
+                        response = yield sent
+                        sent = await inner.asend(response)
+                except StopAsyncIteration:
+                    pass
+                finally:
+                    await inner.aclose()
+                request = await flow.asend(response)
+        except StopAsyncIteration:
+            return
+        finally:
+            await flow.aclose()
+
+
 def place_token(request: httpx.Request, token: str, placement: TokenPlacement) -> None:
     """Put `token` where `placement` says: a header with a prefix, a query parameter or a cookie. Surrounding
     whitespace (a token endpoint's trailing newline) is left out; a line break inside makes the request unsendable
@@ -415,17 +480,18 @@ def build_token_manager(
 
     `leeway` wins over the config's; without either, `DEFAULT_LEEWAY`. `retry` defaults to `retry.TOKEN_RETRY`.
     """
-    scheme = config.scheme
-    if isinstance(scheme, OAuth2Config):
-        grant: OAuth2Grant | LoginGrant = OAuth2Grant(scheme)
-        initial_refresh_token = scheme.refresh_token
-    elif isinstance(scheme, TokenLoginConfig):
-        grant, initial_refresh_token = LoginGrant(scheme), None
+    scheme, common = config.scheme, config.common
+    verify = ssl_verify(common.tls)
+    initial_refresh_token = None
+    if isinstance(scheme, CustomGrantConfig):
+        secrets = tuple(config_secrets(config))
+        endpoint: TokenEndpoint = CustomGrantEndpoint(scheme, common, verify=verify, retry=retry, secrets=secrets)
+    elif isinstance(scheme, OAuth2Config | TokenLoginConfig):
+        grant = OAuth2Grant(scheme) if isinstance(scheme, OAuth2Config) else LoginGrant(scheme)
+        initial_refresh_token = scheme.refresh_token if isinstance(scheme, OAuth2Config) else None
+        endpoint = TokenEndpoint(grant, verify=verify, timeout=common.timeout, retry=retry, proxy=common.proxy)
     else:
         return None
-    tls = config.common.tls
-    common = config.common
-    endpoint = TokenEndpoint(grant, verify=ssl_verify(tls), timeout=common.timeout, retry=retry, proxy=common.proxy)
     if leeway is None:
         leeway = scheme.leeway if scheme.leeway is not None else DEFAULT_LEEWAY
     return TokenManager(endpoint, store, leeway=leeway, initial_refresh_token=initial_refresh_token)
@@ -433,10 +499,29 @@ def build_token_manager(
 
 def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> OriginBoundAuth:
     """The `httpx.Auth` of a config: its scheme, the extra headers and query parameters and the signature header,
-    bound to the origins the config trusts (`OriginBoundAuth`)."""
-    if isinstance(config.scheme, OAuth2Config | TokenLoginConfig):
+    then the user's own `httpx.Auth` (`CommonConfig.auth`, `ChainedAuth`), all bound to the origins the config
+    trusts (`OriginBoundAuth`)."""
+    if isinstance(config.scheme, TOKEN_SCHEMES):
         manager = manager or build_token_manager(config)
-    return OriginBoundAuth(_scheme_auth(config, manager), config.common.origins, manager)
+    inner = _scheme_auth(config, manager)
+    own = custom_auth(config)
+    if own is not None:
+        inner = own if isinstance(inner, MultiAuth) and not inner.parts else ChainedAuth(inner, own)
+    return OriginBoundAuth(inner, config.common.origins, manager)
+
+
+def custom_auth(config: AuthConfig) -> httpx.Auth | None:
+    """The user's own `httpx.Auth` of `config.common`: the instance given, or its class built with the
+    connection's settings (read-only); None without one. A failing constructor is a `ConfigError` naming
+    `auth_class`, its message scrubbed of the connection's secrets."""
+    common = config.common
+    if common.auth is None or isinstance(common.auth, httpx.Auth):
+        return common.auth
+    try:
+        return common.auth(common.settings_view)
+    except Exception as exc:
+        problem = scrub(f"{type(exc).__name__}: {str(exc)[:200]}", config_secrets(config))
+        raise ConfigError("auth_class", f"{common.auth_class}(config) could not be created ({problem})") from None
 
 
 def _scheme_auth(config: AuthConfig, manager: TokenManager | None) -> httpx.Auth:
@@ -452,7 +537,7 @@ def _scheme_auth(config: AuthConfig, manager: TokenManager | None) -> httpx.Auth
         decorators.append(ExtraQueryParams(config.common.params))
     if config.common.signature is not None:
         decorators.append(SignatureAuth(config.common.signature))
-    if isinstance(scheme, OAuth2Config | TokenLoginConfig):
+    if isinstance(scheme, TOKEN_SCHEMES):
         assert manager is not None
         return TokenAuth(manager, scheme.placement, also=decorators)
     if isinstance(scheme, BasicAuthConfig) and scheme.http_scheme == "digest":

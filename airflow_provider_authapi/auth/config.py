@@ -10,10 +10,13 @@ form and the connection mapping (`connections.fields`) read them through the att
 from __future__ import annotations
 
 import hashlib
+import importlib
 import ipaddress
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
+from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 import httpx
@@ -226,7 +229,13 @@ class SignatureConfig:
 
 @dataclass(frozen=True)
 class CommonConfig:
-    """Options every connection type shares."""
+    """Options every connection type shares.
+
+    `auth` (or its dotted path `auth_class`) is an `httpx.Auth` of the user's own that signs every request after
+    the connection's own credentials (`client.build_auth`); a class is built with `settings`. `settings` is what
+    a class of the user's own (that auth, a `grants.CustomGrant`) reads of the connection: its host, login,
+    password and extras; `secret_settings` names those that are secret (None: those named like one,
+    `SECRET_SETTING_NAME`)."""
 
     base_url: str = ""
     headers: dict[str, str] = field(default_factory=dict)
@@ -236,11 +245,28 @@ class CommonConfig:
     signature: SignatureConfig | None = None
     allowed_origins: tuple[str, ...] = ()  # besides the base URL's, origins the credentials may go to
     proxy: ProxyConfig = field(default_factory=ProxyConfig)  # no url: none of its own (the environment's, if any)
+    auth_class: str = ""
+    auth: Any = field(default=None, repr=False, compare=False)  # an httpx.Auth subclass or instance
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)
+    secret_settings: tuple[str, ...] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _one_line_values("extra_headers", self.headers))
         object.__setattr__(self, "params", {name: value.strip() for name, value in self.params.items()})
         object.__setattr__(self, "allowed_origins", tuple(_listed_origin(url) for url in self.allowed_origins))
+        if self.auth is not None or self.auth_class:
+            auth = own_class("auth_class", self.auth if self.auth is not None else self.auth_class, httpx.Auth)
+            object.__setattr__(self, "auth", auth)
+            object.__setattr__(self, "auth_class", class_path(auth))
+        object.__setattr__(self, "settings", dict(self.settings))
+        if self.secret_settings is None:
+            named = tuple(name for name in self.settings if SECRET_SETTING_NAME.search(name))
+            object.__setattr__(self, "secret_settings", named)
+
+    @property
+    def settings_view(self) -> Mapping[str, Any]:
+        """`settings`, read-only: what a class of the user's own is given."""
+        return MappingProxyType(self.settings)
 
     @property
     def origins(self) -> tuple[str, ...]:
@@ -446,7 +472,44 @@ class TokenLoginConfig:
         return lifetime * LIFETIME_UNIT_SECONDS[self.lifetime_unit]
 
 
-SchemeConfig = NoAuthConfig | BasicAuthConfig | BearerAuthConfig | ApiKeyConfig | OAuth2Config | TokenLoginConfig
+@dataclass(frozen=True)
+class CustomGrantConfig:
+    """A grant of the user's own (`grants.CustomGrant`): its `fetch` (and `refresh`) obtain the tokens from the
+    connection's `CommonConfig.settings`; the token manager, the shared cache, the placement and the lifetimes
+    are the built-in ones. `grant` is the subclass, an instance of it, or its dotted path; `grant_class` is then
+    the class's dotted path, the same in every process (the fingerprint holds it, not the instance)."""
+
+    grant_class: str = ""
+    grant: Any = field(default=None, repr=False, compare=False)
+    placement: TokenPlacement = field(default_factory=TokenPlacement)
+    default_lifetime: float | None = DEFAULT_LIFETIME
+    max_lifetime: float | None = None
+    leeway: float | None = DEFAULT_LEEWAY  # None: the token manager's own leeway
+
+    def __post_init__(self) -> None:
+        from airflow_provider_authapi.auth.grants import CustomGrant  # grants imports this module
+
+        given = self.grant if self.grant is not None else self.grant_class
+        if not given:
+            raise ConfigError("grant_class", "is required: the dotted path of a CustomGrant subclass")
+        grant = own_class("grant_class", given, CustomGrant)
+        cls = grant if isinstance(grant, type) else type(grant)
+        if cls.fetch is CustomGrant.fetch:
+            raise ConfigError("grant_class", f"{class_path(cls)} does not implement fetch(client, config)")
+        object.__setattr__(self, "grant", grant)
+        object.__setattr__(self, "grant_class", class_path(cls))
+
+
+SchemeConfig = (
+    NoAuthConfig
+    | BasicAuthConfig
+    | BearerAuthConfig
+    | ApiKeyConfig
+    | OAuth2Config
+    | TokenLoginConfig
+    | CustomGrantConfig
+)
+TOKEN_SCHEMES = (OAuth2Config, TokenLoginConfig, CustomGrantConfig)  # the schemes that obtain tokens
 
 
 @dataclass(frozen=True)
@@ -462,13 +525,18 @@ class AuthConfig:
         The initial refresh token is left out: after the first exchange the stored one is newer. So is where
         tokens are revoked: it changes no token.
         """
-        left_out = ("refresh_token", "revocation_url", "placement", "default_lifetime", "max_lifetime", "leeway")
+        left_out = (
+            *("refresh_token", "revocation_url", "placement", "default_lifetime", "max_lifetime", "leeway"),
+            "grant",  # an object: its class's path, `grant_class`, counts
+        )
         parts = {
             f.name: getattr(self.scheme, f.name)
             for f in fields(self.scheme)  # type: ignore[arg-type]
             if f.name not in left_out and not (f.name in ADDED_SINCE_STORED and _at_default(self.scheme, f))
         }
         parts["__type__"] = type(self.scheme).__name__
+        if isinstance(self.scheme, CustomGrantConfig):  # its credentials are among the connection's settings
+            parts["__settings__"] = self.common.settings
         blob = json.dumps(parts, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:32]
 
@@ -542,6 +610,8 @@ def config_secrets(config: AuthConfig | SchemeConfig) -> list[str]:
         common = config.common
         values += [common.tls.client_key_pem, common.signature.secret if common.signature else None]
         values += [common.proxy.password, *common.proxy.given_secrets]
+        settings = common.settings
+        values += [settings[name] for name in common.secret_settings or () if isinstance(settings.get(name), str)]
         sent = [*common.headers.items(), *common.params.items()]
         values += [value for name, value in sent if SENSITIVE_NAME.search(name)]  # `X-Api-Key`, `?api_key=`
     if isinstance(scheme, OAuth2Config):
@@ -554,6 +624,57 @@ def config_secrets(config: AuthConfig | SchemeConfig) -> list[str]:
     elif isinstance(scheme, ApiKeyConfig):
         values.append(scheme.key)
     return [value for value in values if value]
+
+
+# -- Classes of the user's own: a grant, an httpx.Auth ------------------------------------------------------------
+
+# Names of settings (connection extras of the user's own) whose values are secret: Airflow's masker's words.
+SECRET_SETTING_NAME = re.compile(
+    r"passw|secret|token|api_?key|access_key|private_key|service_key|passphrase|authorization|auth_header|bearer"
+    r"|credential|session|cookie|signature|password",
+    re.IGNORECASE,
+)
+_DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+
+
+def class_path(value: Any) -> str:
+    """`package.module.ClassName` of a class, or of an instance's class."""
+    cls = value if isinstance(value, type) else type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def own_class(field_name: str, value: Any, base: type) -> Any:
+    """A subclass of `base` or an instance of one, given as such or by its dotted path (imported here: it must be
+    importable where the connection is used, on the workers and the triggerer). A `ConfigError` naming
+    `field_name` says what failed: the path's shape, the module not found or failing to import, the name missing
+    from it, or not a `base`. Never a secret: the path and the import error only."""
+    package = base.__module__.rpartition(".")[0] or base.__module__  # as exported: httpx.Auth, ...auth.CustomGrant
+    wanted = f"{package}.{base.__qualname__}"
+    if isinstance(value, str):
+        path = value.strip()
+        if not _DOTTED_PATH.fullmatch(path):
+            raise ConfigError(field_name, f"must be a dotted path such as package.module.ClassName (got {path!r})")
+        module_name, _, name = path.rpartition(".")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
+                fix = "install it on the workers and the triggerer, or correct the path"
+                raise ConfigError(field_name, f"module {module_name!r} of {path} was not found: {fix}") from None
+            raise ConfigError(field_name, f"importing module {module_name!r} of {path} failed: {exc}") from None
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+            raise ConfigError(field_name, f"importing module {module_name!r} of {path} failed: {problem}") from None
+        if not hasattr(module, name):
+            raise ConfigError(field_name, f"module {module_name!r} has no {name!r}")
+        value = getattr(module, name)
+        if not (isinstance(value, type) and issubclass(value, base)):
+            raise ConfigError(field_name, f"{path} is not a subclass of {wanted}")
+        return value
+    if (isinstance(value, type) and issubclass(value, base)) or isinstance(value, base):
+        return value
+    raise ConfigError(field_name, f"must be a subclass of {wanted}, an instance of one, or its dotted path "
+                      f"(got {type(value).__name__})")  # fmt: skip
 
 
 # Fields added after tokens were first stored under a fingerprint: left out of it while at their default, so that

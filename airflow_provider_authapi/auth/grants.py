@@ -2,14 +2,18 @@
 
 One small class per kind of endpoint: `OAuth2Grant` (RFC 6749 grants and refresh) and `LoginGrant` (a JSON or
 form login that is not OAuth, with its own refresh endpoint). Both are plain data in, plain data out;
-`TokenEndpoint` (below) sends their requests, sync or async, under the token `RetryPolicy`.
+`TokenEndpoint` (below) sends their requests, sync or async, under the token `RetryPolicy`. `CustomGrant` (last)
+is the base class of a grant of the user's own, which sends its requests itself; `CustomGrantEndpoint` runs it
+under the same policy.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Protocol
@@ -29,6 +33,7 @@ from airflow_provider_authapi.auth.assertions import (
 )
 from airflow_provider_authapi.auth.config import (
     CommonConfig,
+    CustomGrantConfig,
     OAuth2Config,
     ProxyConfig,
     TokenLoginConfig,
@@ -36,6 +41,7 @@ from airflow_provider_authapi.auth.config import (
 )
 from airflow_provider_authapi.auth.errors import (
     SUMMARY_CHARS,
+    AuthApiError,
     ConfigError,
     InvalidGrantError,
     ProxyAuthenticationError,
@@ -173,25 +179,8 @@ class OAuth2Grant:
         access_token = body.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise _missing(response, request, "access_token")
-        extra = dict(previous.extra) if previous else {}
-        now = pendulum.now("UTC")
-        for key in REFRESH_LIFETIME_KEYS:
-            if _is_number(body.get(key)) and float(body[key]) > 0:
-                extra[REFRESH_EXPIRES_AT] = now.add(seconds=float(body[key])).isoformat()
-        if isinstance(body.get(INSTANCE_URL), str) and body[INSTANCE_URL].startswith(("https://", "http://")):
-            extra[INSTANCE_URL] = body[INSTANCE_URL].rstrip("/")  # Salesforce: the org's API base URL
-        token = Token.from_lifetime(
-            access_token,
-            expires_in=_number_or_warn(body, "expires_in", request),
-            default_lifetime=self.config.default_lifetime,
-            max_lifetime=self.config.max_lifetime,
-            now=now,
-            token_type=str(body.get("token_type") or "Bearer"),
-            refresh_token=body.get("refresh_token") or None,
-            scope=body.get("scope") or (previous.scope if previous else None),
-            extra=extra,
-        )
-        return token.with_refresh_token_kept(previous)
+        cfg, source = self.config, f"Token endpoint {safe_url(request.url)}"
+        return token_from_answer(body, cfg.default_lifetime, cfg.max_lifetime, previous, source)
 
     def _request(
         self,
@@ -444,17 +433,43 @@ def _oauth_error(response: httpx.Response) -> tuple[str | None, str | None]:
     return body["error"], str(description)[:200] if description else None
 
 
-def _number_or_warn(body: dict[str, Any], key: str, request: TokenRequest) -> float | None:
+def token_from_answer(
+    body: Mapping[str, Any],
+    default_lifetime: float | None,
+    max_lifetime: float | None,
+    previous: Token | None,
+    source: str,
+) -> Token:
+    """The token of an OAuth 2.0 token answer `body` (its `access_token` checked by the caller): the lifetime from
+    `expires_in`, the refresh token's from its `*_expires_in`, Salesforce's `instance_url`; a refresh answer that
+    does not rotate keeps `previous`'s refresh token. `source` names the answer in a log line."""
+    extra = dict(previous.extra) if previous else {}
+    now = pendulum.now("UTC")
+    for key in REFRESH_LIFETIME_KEYS:
+        if _is_number(body.get(key)) and float(body[key]) > 0:
+            extra[REFRESH_EXPIRES_AT] = now.add(seconds=float(body[key])).isoformat()
+    if isinstance(body.get(INSTANCE_URL), str) and body[INSTANCE_URL].startswith(("https://", "http://")):
+        extra[INSTANCE_URL] = body[INSTANCE_URL].rstrip("/")  # Salesforce: the org's API base URL
+    token = Token.from_lifetime(
+        body["access_token"],
+        expires_in=_number_or_warn(body, "expires_in", source),
+        default_lifetime=default_lifetime,
+        max_lifetime=max_lifetime,
+        now=now,
+        token_type=str(body.get("token_type") or "Bearer"),
+        refresh_token=body.get("refresh_token") or None,
+        scope=body.get("scope") or (previous.scope if previous else None),
+        extra=extra,
+    )
+    return token.with_refresh_token_kept(previous)
+
+
+def _number_or_warn(body: Mapping[str, Any], key: str, source: str) -> float | None:
     """`body[key]` as a number; a value that is not one is logged (never silently replaced) and gives None."""
     value = body.get(key)
     if value is None or _is_number(value):
         return float(value) if value is not None else None
-    log.warning(
-        "Token endpoint %s: %s %s is not a number of seconds; using the default lifetime",
-        safe_url(request.url),
-        key,
-        repr(value)[:40],
-    )
+    log.warning("%s: %s %s is not a number of seconds; using the default lifetime", source, key, repr(value)[:40])
     return None
 
 
@@ -641,3 +656,232 @@ def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0
     log.warning("Token request attempt %d failed (%s); retrying in %.1f s", state.attempt_number, exc, wait)
+
+
+# -- Grants of the user's own -----------------------------------------------------------------------------------
+
+TokenAnswer = Token | Mapping[str, Any]
+
+
+class CustomGrant:
+    """Base class of a grant of your own, for a login the built-in grants do not speak (a vendor's session login,
+    an XML exchange, a signed handshake). Implement `fetch`; everything else is the built-in machinery: the token
+    manager (renewal ahead of expiry, the refresh queue), the shared token cache, the token page, the CLI and the
+    masking of the token in logs. Select it with a connection's `grant_class` field (its dotted path, importable on
+    the workers and the triggerer) or `AuthApiHook(conn_id, grant=VendorLogin)`::
+
+        class VendorLogin(CustomGrant):
+            def fetch(self, client, config):
+                response = client.post("/session", content=f"<login user='{config['login']}'/>")
+                response.raise_for_status()
+                return {"access_token": response.headers["X-Session"], "expires_in": 900}
+
+    `client` is an `httpx.Client` with the connection's TLS, proxy and timeout settings, its API base URL (so a
+    relative URL works) and no credential; `config` the connection's settings, read-only: `host`, `login`,
+    `password` and its extras (fields left empty are absent). Return a `Token` or a dict shaped like an OAuth 2.0
+    token answer: `access_token` (required), `expires_in` (seconds) or `expires_at` (epoch seconds or ISO 8601),
+    `refresh_token`, `token_type`, `scope`. Without an expiry, the connection's default lifetime applies (and its
+    maximum lifetime caps any). A refusal raised as `httpx.HTTPStatusError` (`response.raise_for_status()`) reads
+    like a built-in token endpoint's: 429, 5xx and transport errors are retried under the token retry policy,
+    anything else fails with a `TokenEndpointError`; so does any other exception, its message scrubbed of the
+    connection's secrets. A class is created once per process and connection, with no arguments.
+    """
+
+    def fetch(self, client: httpx.Client, config: Mapping[str, Any]) -> TokenAnswer:
+        """A first token (a login). Required."""
+        raise NotImplementedError
+
+    def refresh(self, client: httpx.Client, config: Mapping[str, Any], token: Token) -> TokenAnswer | None:
+        """Optional: renew `token` by its `refresh_token`; called instead of `fetch` when the token has one. Return
+        None (or raise a 400, 401 or 403) when the refresh token is dead: a new `fetch` follows. A refresh token
+        is presented by one process at a time (the refresh queue). Not implemented: every renewal is a `fetch`."""
+        raise NotImplementedError
+
+    async def afetch(self, client: httpx.AsyncClient, config: Mapping[str, Any]) -> TokenAnswer:
+        """Optional: `fetch` on an `httpx.AsyncClient` (the triggerer). Not implemented: `fetch` runs in a thread."""
+        raise NotImplementedError
+
+    async def arefresh(self, client: httpx.AsyncClient, config: Mapping[str, Any], token: Token) -> TokenAnswer | None:
+        """Optional: the async `refresh`. Not implemented: `refresh` runs in a thread."""
+        raise NotImplementedError
+
+
+def _implements(grant: CustomGrant, method: str) -> bool:
+    """Whether `grant`'s class overrides `CustomGrant.<method>`."""
+    return getattr(type(grant), method) is not getattr(CustomGrant, method)
+
+
+def custom_grant(config: CustomGrantConfig) -> CustomGrant:
+    """The config's grant instance: the one given, or its class created with no arguments."""
+    if isinstance(config.grant, CustomGrant):
+        return config.grant
+    try:
+        return config.grant()
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+        raise ConfigError("grant_class", f"{config.grant_class}() could not be created ({problem})") from None
+
+
+class _CustomGrantPlan:
+    """What `TokenManager` asks of a grant before it renews (`Grant`): whether the renewal presents a refresh token
+    (a custom grant's does when it implements `refresh` and the token has one), and whether it can start over."""
+
+    def __init__(self, config: CustomGrantConfig, grant: CustomGrant, secrets: tuple[str, ...]) -> None:
+        self.config, self.secrets = config, secrets
+        self.refreshes = _implements(grant, "refresh")
+
+    def token_request(self, previous: Token | None) -> TokenRequest:
+        refreshing = self.refreshes and previous is not None and bool(previous.refresh_token)
+        return TokenRequest(self.config.grant_class, "refresh" if refreshing else "login")
+
+    def can_start_over(self) -> bool:
+        return True  # `fetch` needs no refresh token
+
+    def parse(self, response: httpx.Response, request: TokenRequest, previous: Token | None) -> Token:
+        raise TypeError("a custom grant reads its own answers")
+
+
+class CustomGrantEndpoint(TokenEndpoint):
+    """Runs a `CustomGrant` where `TokenEndpoint` sends a built-in grant's requests, with the same retry policy,
+    TLS, proxy and count of requests (each one its client sends), and reads its answer into a `Token`."""
+
+    def __init__(
+        self,
+        config: CustomGrantConfig,
+        common: CommonConfig,
+        *,
+        verify: Any = True,
+        retry: RetryPolicy | None = None,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
+        self.custom = custom_grant(config)
+        self.config, self.settings, self.base_url = config, common.settings_view, common.base_url
+        plan = _CustomGrantPlan(config, self.custom, tuple(secrets))
+        super().__init__(plan, verify=verify, timeout=common.timeout, retry=retry, proxy=common.proxy)
+
+    def fetch(self, previous: Token | None) -> Token:
+        purpose = self.grant.token_request(previous).purpose
+        hooks = {"request": [self._count], "response": [self._refused_by_proxy]}
+        with httpx.Client(base_url=self.base_url, event_hooks=hooks, **self._client_kwargs()) as client:
+            for attempt in Retrying(**self._retry_kwargs()):
+                with attempt:
+                    with self._reading(purpose):
+                        if purpose == "refresh":
+                            answer = self.custom.refresh(client, self.settings, previous)  # type: ignore[arg-type]
+                        else:
+                            answer = self.custom.fetch(client, self.settings)
+                    return self._token(answer, previous, purpose)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def afetch(self, previous: Token | None) -> Token:
+        purpose = self.grant.token_request(previous).purpose
+        if not _implements(self.custom, "arefresh" if purpose == "refresh" else "afetch"):
+            return await asyncio.to_thread(self.fetch, previous)
+        hooks = {"request": [self._acount], "response": [self._arefused_by_proxy]}
+        async with httpx.AsyncClient(base_url=self.base_url, event_hooks=hooks, **self._client_kwargs()) as client:
+            async for attempt in AsyncRetrying(**self._retry_kwargs()):
+                with attempt:
+                    with self._reading(purpose):
+                        if purpose == "refresh":
+                            answer = await self.custom.arefresh(client, self.settings, previous)  # type: ignore[arg-type]
+                        else:
+                            answer = await self.custom.afetch(client, self.settings)
+                    return self._token(answer, previous, purpose)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    # -- the client's event hooks ------------------------------------------------------------------------------
+
+    def _count(self, request: httpx.Request) -> None:
+        self.requests += 1
+
+    async def _acount(self, request: httpx.Request) -> None:
+        self.requests += 1
+
+    def _refused_by_proxy(self, response: httpx.Response) -> None:
+        if refusal := proxy_refusal(self.proxy, response.request, response):
+            raise refusal
+
+    async def _arefused_by_proxy(self, response: httpx.Response) -> None:
+        self._refused_by_proxy(response)
+
+    # -- reading what the grant did --------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self, purpose: str) -> Iterator[None]:
+        """The grant's exceptions as the built-in grants raise them (typed, retried when transient, scrubbed)."""
+        try:
+            yield
+        except AuthApiError:
+            raise
+        except httpx.HTTPStatusError as exc:
+            raise self._refusal(exc.response, purpose) from None
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc, purpose) from _cause(exc)
+        except Exception as exc:
+            said = scrub(str(exc), self.grant.secrets)
+            what = f"custom grant {self.config.grant_class} failed to {_VERBS[purpose]}"
+            raise TokenEndpointError(f"{what}: {type(exc).__name__}: {said}"[:2000]) from (
+                exc if said == str(exc) else None  # the cause's message would show the secret
+            )
+
+    def _refusal(self, response: httpx.Response, purpose: str) -> TokenEndpointError:
+        request = TokenRequest(str(response.request.url), purpose)
+        secrets = self.grant.secrets
+        if purpose == "refresh" and response.status_code in (400, 401, 403):
+            url = safe_url(request.url)
+            return InvalidGrantError(
+                f"custom grant {self.config.grant_class}: {url} refused the refresh token ({response.status_code}): "
+                f"{response_excerpt(response, (*secrets, *request_secrets(response)))}",
+                status_code=response.status_code,
+                error="invalid_grant",
+                url=url,
+            )
+        try:
+            raise_for_token_response(response, request, secrets)
+        except TokenEndpointError as typed:
+            return typed
+        return TokenEndpointError(  # raise_for_status raised for an answer that is a success: not one of httpx's
+            f"custom grant {self.config.grant_class}: {safe_url(request.url)} answered {response.status_code}",
+            status_code=response.status_code,
+        )
+
+    def _unreachable(self, exc: httpx.HTTPError, purpose: str) -> Exception:
+        try:
+            sent: httpx.Request | None = exc.request
+        except RuntimeError:  # an error raised without its request
+            sent = None
+        if sent is not None and (refusal := proxy_refusal(self.proxy, sent, exc=exc)):
+            return refusal
+        return _transport_error(TokenRequest(str(sent.url) if sent else self.config.grant_class, purpose), exc)
+
+    def _token(self, answer: Any, previous: Token | None, purpose: str) -> Token:
+        """The grant's answer as a `Token`; None from `refresh` means the refresh token is dead."""
+        grant = self.config.grant_class
+        method = "refresh" if purpose == "refresh" else "fetch"
+        if answer is None and purpose == "refresh":
+            raise InvalidGrantError(f"custom grant {grant}: refresh gave no token (a dead refresh token)",
+                                    error="invalid_grant")  # fmt: skip
+        if isinstance(answer, Token):
+            token = answer.with_refresh_token_kept(previous) if purpose == "refresh" else answer
+        elif isinstance(answer, Mapping):
+            if not isinstance(answer.get("access_token"), str) or not answer["access_token"].strip():
+                keys = ", ".join(sorted(map(str, answer))[:MAX_KEYS_SHOWN]) or "none"
+                raise TokenEndpointError(f"custom grant {grant}: {method} returned no access_token (keys: {keys})")
+            body = dict(answer)
+            expires_at = _timestamp(body.get("expires_at")) if body.get("expires_in") is None else None
+            if expires_at is not None:
+                body["expires_in"] = expires_at.timestamp() - pendulum.now("UTC").timestamp()
+            cfg = self.config
+            kept = previous if purpose == "refresh" else None  # a login starts afresh: no extra, no refresh token
+            token = token_from_answer(body, cfg.default_lifetime, cfg.max_lifetime, kept, f"Custom grant {grant}")
+        else:
+            raise TokenEndpointError(
+                f"custom grant {grant}: {method} returned {type(answer).__name__}, not a Token or a dict with an "
+                "access_token"
+            )
+        if not isinstance(token.access_token, str) or not token.access_token.strip():
+            raise TokenEndpointError(f"custom grant {grant}: {method} returned a token without an access token")
+        return token
+
+
+_VERBS = {"login": "obtain a token", "refresh": "refresh the token"}
