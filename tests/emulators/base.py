@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -67,6 +67,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     seconds_per_byte: float = 0.0  # > 0: the body trickles out a byte at a time (a slow or hostile server)
     header_seconds_per_byte: float = 0.0  # > 0: so do the status line and headers, before any body
+    chunks: Iterable[bytes] | None = None  # set: the body, sent as it is produced (Transfer-Encoding: chunked)
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -167,6 +168,9 @@ class Emulator:
             body=body,
         )
         response = self._handle(request)
+        if response.chunks is not None:
+            self._send_chunked(raw, response)
+            return
         payload = response.body
         if not isinstance(payload, bytes):
             payload = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
@@ -186,6 +190,24 @@ class Emulator:
             raw.wfile.write(payload)
             return
         self._trickle(raw, payload, response.seconds_per_byte)
+
+    def _send_chunked(self, raw: BaseHTTPRequestHandler, response: Response) -> None:
+        """Send `response.chunks` one HTTP chunk each, as they are produced (a body never held whole)."""
+        raw.send_response(response.status)
+        for name, value in response.headers.items():
+            raw.send_header(name, value)
+        raw.send_header("Transfer-Encoding", "chunked")
+        raw.end_headers()
+        if raw.command == "HEAD":
+            return
+        try:
+            for chunk in response.chunks or ():
+                if chunk:
+                    raw.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            raw.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            with self.lock:
+                self.calls["stream abandoned"] += 1
 
     def _trickle(self, raw: BaseHTTPRequestHandler, data: bytes, seconds_per_byte: float) -> bool:
         """Write `data` a byte at a time; False when the client hung up first (what a bounded client does)."""
