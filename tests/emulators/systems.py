@@ -14,6 +14,7 @@ SYSTEMS: dict[str, str] = {
     "dastra": "tests.emulators.dastra:DastraEmulator",
     "entra_id": "tests.emulators.entra:EntraEmulator",
     "google": "tests.emulators.google:GoogleEmulator",
+    "hubspot": "tests.emulators.hubspot:HubSpotEmulator",
     "quickbooks": "tests.emulators.quickbooks:QuickBooksEmulator",
     "salesforce": "tests.emulators.salesforce:SalesforceEmulator",
     "sap_b1": "tests.emulators.sap_b1:SapB1Emulator",

@@ -27,6 +27,7 @@ PROBES = {
     "dastra": "/v1/workspaces",
     "entra_id": "/v1.0/users?$top=2",
     "google": f"/v4/spreadsheets/{SPREADSHEET_ID}/values/Orders!A1:D3",
+    "hubspot": "POST /crm/v3/objects/contacts/search",  # a search: the body pages
     "quickbooks": "/v3/company/{realm_id}/companyinfo/{realm_id}",
     "salesforce": "{instance_url}/services/data/v60.0/limits",  # the API base URL comes with the token
     "sap_b1": "/b1s/v1/Items?$top=2",
@@ -53,9 +54,11 @@ def test_standalone_connection_calls_the_api(system):
         config = auth_config_from_connection(as_connection(system, fields))
         manager = build_token_manager(config, MemoryTokenStore())
         token_extra = manager.get_token().extra if manager is not None else {}
-        endpoint = PROBES[system].format_map({**(fields.get("extra") or {}), **token_extra})
+        method, _, endpoint = PROBES[system].rpartition(" ")
+        endpoint = endpoint.format_map({**(fields.get("extra") or {}), **token_extra})
         with httpx.Client(**client_kwargs(config.common), auth=build_auth(config, manager)) as client:
-            response = client.get(endpoint)
+            body = {"limit": 2} if method == "POST" else None
+            response = client.request(method or "GET", endpoint, json=body)
         assert response.status_code == 200, response.text[:300]
         assert response.json()
     finally:
