@@ -15,8 +15,8 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying
@@ -28,6 +28,16 @@ from airflow_provider_authapi.api.pagination import (
     RequestSpec,
     ResponseFilter,
     get_paginator,
+)
+from airflow_provider_authapi.api.rules import (
+    RULE,
+    ResponseActionsSpec,
+    ResponseRule,
+    ResponseRules,
+    RuleFailError,
+    RuleRefreshError,
+    RuleRetryError,
+    TokenRefresh,
 )
 from airflow_provider_authapi.auth.errors import (
     ApiHTTPError,
@@ -54,6 +64,9 @@ from airflow_provider_authapi.auth.retry import (
     is_transient_transport_error,
     retry_after,
 )
+
+if TYPE_CHECKING:
+    from airflow_provider_authapi.auth.tokens import TokenManager
 
 log = logging.getLogger(__name__)
 
@@ -85,20 +98,9 @@ def parse_body(response: httpx.Response, *, where: str = "the answer", need_json
     return response.text
 
 
-RESPONSE_ACTIONS = ("empty", "skip")
-
-
-def check_response_actions(actions: Mapping[int | str, str] | None) -> dict[int, str]:
-    """`{404: "empty", 409: "skip"}` checked (statuses as numbers; JSON keys may be strings)."""
-    checked: dict[int, str] = {}
-    for status, action in (actions or {}).items():
-        if not str(status).isdigit() or not 100 <= int(status) <= 599 or action not in RESPONSE_ACTIONS:
-            raise ConfigError(
-                "response_actions",
-                f"{status!r}: {action!r} is not a status mapped to one of {', '.join(RESPONSE_ACTIONS)}",
-            )
-        checked[int(status)] = action
-    return checked
+def _matched(response: httpx.Response) -> ResponseRule | None:
+    """The `response_actions` rule `send`/`asend` found `response` to match (`rules.RULE`), if any."""
+    return response.extensions.get(RULE)
 
 
 def as_records(value: Any) -> list[Any]:
@@ -109,7 +111,10 @@ def as_records(value: Any) -> list[Any]:
 
 
 class Fetcher:
-    """One request spec, optionally paginated, filtered and checked, with bounded retries per page."""
+    """One request spec, optionally paginated, filtered and checked, with bounded retries per page.
+
+    `response_actions` (see `api/rules.py`) are checked on each answer, in order, before its body is used; a
+    `refresh` rule needs the `token_manager` of the client's auth."""
 
     def __init__(
         self,
@@ -126,7 +131,8 @@ class Fetcher:
         allow_empty_pages: bool = False,
         concurrency: int = 1,
         max_requests_per_second: float | None = None,
-        response_actions: Mapping[int, str] | None = None,
+        response_actions: ResponseRules | ResponseActionsSpec = None,
+        token_manager: TokenManager | None = None,
     ) -> None:
         self.request = request
         self.paginator_spec = paginator
@@ -140,20 +146,84 @@ class Fetcher:
         self.allow_empty_pages = allow_empty_pages
         self.concurrency = max(1, int(concurrency))
         self.pace = Pace(max_requests_per_second, in_flight=self.concurrency)
-        self.response_actions = check_response_actions(response_actions)
+        # without rules, no rule code runs at all (the request path stays the one docs/architecture.md draws)
+        self.rules = (ResponseRules.of(response_actions) or None) if response_actions is not None else None
+        self.token_refresh = self._token_refresh(self.rules, token_manager) if self.rules else None
         self.pages = 0
         self.records = 0
         self._requested: dict[str, int] = {}  # fingerprint of each page's request -> its page number
 
-    # -- one page ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _token_refresh(rules: ResponseRules, manager: TokenManager | None) -> TokenRefresh | None:
+        if not rules.refreshes:
+            return None
+        if manager is None:
+            rule = next(rule for rule in rules if rule.action == "refresh")
+            raise ConfigError(
+                "response_actions",
+                f"{rule.describe()} renews the token, but the connection has none to renew (a static credential)",
+            )
+        return TokenRefresh(manager)
+
+    # -- one request -------------------------------------------------------------------------------------------
 
     def _send_kwargs(self) -> dict[str, Any]:
-        ok_statuses = {*self.ok_statuses, *self.response_actions}
-        return {"ok_statuses": ok_statuses, "secrets": self.secrets, "logger": self.log, "pace": self.pace}
+        return {
+            "ok_statuses": self.ok_statuses,
+            "secrets": self.secrets,
+            "logger": self.log,
+            "pace": self.pace,
+            "rules": self.rules,
+        }
+
+    def _fetch(self, client: httpx.Client, request: RequestSpec) -> httpx.Response:
+        """`send` under the retry policy, then the `refresh` and `fail` rules the answer matches."""
+        response = send(client, request, self.retry, **self._send_kwargs())
+        if self.token_refresh is not None and self._refreshing(request, response):
+            self.token_refresh(response)
+            response = self._refreshed(request, send(client, request, self.retry, **self._send_kwargs()))
+        return self._unless_failing(request, response)
+
+    async def _afetch(self, client: httpx.AsyncClient, request: RequestSpec) -> httpx.Response:
+        """Async `_fetch`."""
+        response = await asend(client, request, self.retry, **self._send_kwargs())
+        if self.token_refresh is not None and self._refreshing(request, response):
+            await self.token_refresh.arefresh(response)
+            response = self._refreshed(request, await asend(client, request, self.retry, **self._send_kwargs()))
+        return self._unless_failing(request, response)
+
+    def _refreshing(self, request: RequestSpec, response: httpx.Response) -> bool:
+        rule = _matched(response)
+        if rule is None or rule.action != "refresh":
+            return False
+        self.log.warning(
+            "%s answered %d, matching %s: renewing the token, sending it once more",
+            request.label,
+            response.status_code,
+            rule.describe(),
+        )
+        return True
+
+    def _refreshed(self, request: RequestSpec, response: httpx.Response) -> httpx.Response:
+        rule = _matched(response)
+        if rule is not None and rule.action == "refresh":
+            raise RuleRefreshError(request.label, rule, response, self._excerpt(response), " even with a new token")
+        return response
+
+    def _unless_failing(self, request: RequestSpec, response: httpx.Response) -> httpx.Response:
+        rule = _matched(response)
+        if rule is not None and rule.action == "fail":
+            raise RuleFailError(request.label, rule, response, self._excerpt(response), "")
+        return response
+
+    def _excerpt(self, response: httpx.Response) -> str:
+        return response_excerpt(response, [*self.secrets, *request_secrets(response)])
+
+    # -- one page ----------------------------------------------------------------------------------------------
 
     def _page(self, response: httpx.Response, paginator: BasePaginator | None) -> list[Any] | Any:
-        if (action := self.response_actions.get(response.status_code)) is not None:
-            return self._acted_on(response, paginator, action)
+        if (rule := _matched(response)) is not None:
+            return self._acted_on(response, paginator, rule)
         where = f"page {self.pages + 1} ({self.request.label})" if paginator else self.request.label
         body = parse_body(response, where=where, need_json=paginator is not None or self.response_filter is not None)
         self._refuse_error_body(body, response, where)
@@ -169,15 +239,18 @@ class Fetcher:
         self.log.info("Page %d: %d records so far", self.pages, self.records)
         return records
 
-    def _acted_on(self, response: httpx.Response, paginator: BasePaginator | None, action: str) -> list[Any] | None:
-        """A status with a `response_actions` entry: "empty" is a page of no records (which ends a run that stops
-        on an empty page), "skip" is a page left out (a run with page numbers or offsets goes on to the next)."""
+    def _acted_on(
+        self, response: httpx.Response, paginator: BasePaginator | None, rule: ResponseRule
+    ) -> list[Any] | None:
+        """An answer a `response_actions` rule matched: "empty" (and its other name, "ignore") is a page of no
+        records (which ends a run that stops on an empty page), "skip" is a page left out (a run with page numbers
+        or offsets goes on to the next)."""
         self.pages += 1
-        self.log.info("%s answered %d: %s page", self.request.label, response.status_code, action)
+        self.log.info("%s answered %d, matching %s", self.request.label, response.status_code, rule.describe())
         if paginator is None:
             return None
         paginator.update_state(response, None, [])
-        if action == "skip" and paginator.predictable:
+        if rule.action == "skip" and paginator.predictable:
             paginator.has_next_page = True
         return []
 
@@ -250,7 +323,7 @@ class Fetcher:
         if paginator is None:
             raise ValueError("iter_pages() needs a paginator")
         while True:
-            yield self._page(send(client, request, self.retry, **self._send_kwargs()), paginator)
+            yield self._page(self._fetch(client, request), paginator)
             if not self._more(paginator):
                 return
             self._next(request, paginator)
@@ -259,7 +332,7 @@ class Fetcher:
         """All records (paginated), or the filtered body; with `writer`, stream to it and return a summary."""
         if self.paginator_spec is None:
             request, _ = self._start()
-            value = self._page(send(client, request, self.retry, **self._send_kwargs()), None)
+            value = self._page(self._fetch(client, request), None)
             return self._summary(writer, [as_records(value)]) if writer else value
         if writer is not None:
             return self._summary(writer, self.iter_pages(client))
@@ -271,8 +344,7 @@ class Fetcher:
     def poke(self, client: httpx.Client) -> tuple[bool, Any]:
         """One sensor poke: (done, filtered body). Not done on an `ok_statuses` answer (e.g. 404)."""
         request, _ = self._start()
-        response = send(client, request, self.retry, **self._send_kwargs())
-        return self._poke_result(response)
+        return self._poke_result(self._fetch(client, request))
 
     # -- async -------------------------------------------------------------------------------------------------
 
@@ -285,8 +357,8 @@ class Fetcher:
             raise ValueError("aiter_pages() needs a paginator")
         counting = paginator.count_request(request) if self.concurrency > 1 and paginator.predictable else None
         if counting is not None:
-            paginator.read_count(parse_body(await asend(client, counting, self.retry, **self._send_kwargs())))
-        yield self._page(await asend(client, request, self.retry, **self._send_kwargs()), paginator)
+            paginator.read_count(parse_body(await self._afetch(client, counting)))
+        yield self._page(await self._afetch(client, request), paginator)
         if not self._more(paginator):
             return
         if self.concurrency > 1:
@@ -297,7 +369,7 @@ class Fetcher:
                 return
         while True:
             self._next(request, paginator)
-            yield self._page(await asend(client, request, self.retry, **self._send_kwargs()), paginator)
+            yield self._page(await self._afetch(client, request), paginator)
             if not self._more(paginator):
                 return
 
@@ -331,7 +403,7 @@ class Fetcher:
 
         def fill() -> None:
             while len(window) < self.concurrency and (request := next(requests, None)) is not None:
-                window.append(asyncio.ensure_future(asend(client, request, self.retry, **self._send_kwargs())))
+                window.append(asyncio.ensure_future(self._afetch(client, request)))
 
         fill()
         try:
@@ -350,7 +422,7 @@ class Fetcher:
         """Async `run()`; `write_page` (an async callable, e.g. a writer's method run in a thread) streams pages."""
         if self.paginator_spec is None:
             request, _ = self._start()
-            value = self._page(await asend(client, request, self.retry, **self._send_kwargs()), None)
+            value = self._page(await self._afetch(client, request), None)
             if write_page is None:
                 return value
             await write_page(as_records(value))
@@ -365,13 +437,12 @@ class Fetcher:
 
     async def apoke(self, client: httpx.AsyncClient) -> tuple[bool, Any]:
         request, _ = self._start()
-        response = await asend(client, request, self.retry, **self._send_kwargs())
-        return self._poke_result(response)
+        return self._poke_result(await self._afetch(client, request))
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
     def _poke_result(self, response: httpx.Response) -> tuple[bool, Any]:
-        if not response.is_success:
+        if not response.is_success or _matched(response) is not None:
             self.log.info("%s answered %d; not done yet", self.request.label, response.status_code)
             return False, None
         where = self.request.label
@@ -394,8 +465,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRAC
 
 
 class _RetryableResponse(Exception):
-    def __init__(self, response: httpx.Response) -> None:
-        self.response = response
+    def __init__(self, response: httpx.Response, rule: ResponseRule | None = None) -> None:
+        self.response, self.rule = response, rule  # rule: the `retry` rule it matched (else a transient status)
 
 
 class _Attempts:
@@ -405,8 +476,8 @@ class _Attempts:
         self.policy, self.request, self.log = policy, request, logger
 
     def should_retry(self, exc: BaseException) -> bool:
-        if isinstance(exc, _RetryableResponse):
-            return self._may_repeat() or exc.response.status_code == 429
+        if isinstance(exc, _RetryableResponse):  # a retry rule says the server did not act: any method
+            return exc.rule is not None or self._may_repeat() or exc.response.status_code == 429
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
             return is_transient_transport_error(exc)  # never reached the server: safe for any method
         return self._may_repeat() and is_transient_transport_error(exc)
@@ -416,7 +487,10 @@ class _Attempts:
 
     def before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        reason = f"answered {exc.response.status_code}" if isinstance(exc, _RetryableResponse) else type(exc).__name__
+        reason = type(exc).__name__
+        if isinstance(exc, _RetryableResponse):
+            rule = f", matching {exc.rule.describe()}" if exc.rule is not None else ""
+            reason = f"answered {exc.response.status_code}{rule}"
         delay = state.next_action.sleep if state.next_action else 0.0
         self.log.warning(
             "%s %s; attempt %d of %d, retrying in %.1f s",
@@ -437,7 +511,13 @@ def _asked(exc: BaseException | None) -> float | None:
     return retry_after(exc.response) if isinstance(exc, _RetryableResponse) else None
 
 
-def _classify(response: httpx.Response) -> httpx.Response:
+def _classify(response: httpx.Response, rules: ResponseRules | None = None) -> httpx.Response:
+    """Raise `_RetryableResponse` for an answer worth another attempt: one a `retry` rule matches, or (matching no
+    rule) a transient status. The first rule that matches decides, so a rule on a 503 overrides its retries."""
+    if rules is not None and (rule := rules.match(response)) is not None:
+        if rule.action == "retry":
+            raise _RetryableResponse(response, rule)
+        return response
     if is_transient_status(response.status_code):
         raise _RetryableResponse(response)
     return response
@@ -451,13 +531,19 @@ def _final(
     secrets: Collection[str],
     policy: RetryPolicy,
 ) -> httpx.Response:
-    if response.is_success or response.status_code in ok_statuses:
+    rule = _matched(response)
+    if (rule is not None and rule.action != "retry") or (
+        rule is None and (response.is_success or response.status_code in ok_statuses)
+    ):
         return response
     note = ""
     asked = retry_after(response)
     if not policy.honours(asked):
         note = f"Retry-After {asked:.0f} s exceeds max_retry_after {policy.max_retry_after:.0f} s"
     excerpt = response_excerpt(response, [*secrets, *request_secrets(response)])
+    if rule is not None:
+        tries = f" after {attempts} attempt{'s' if attempts > 1 else ''}"
+        raise RuleRetryError(request.label, rule, response, excerpt, tries + (f" ({note})" if note else ""))
     raise ApiHTTPError(request.label, response, excerpt=excerpt, attempts=attempts, note=note)
 
 
@@ -471,10 +557,14 @@ def send(
     logger: logging.Logger | Any = log,
     sleep: Callable[[float], None] = time.sleep,
     pace: Pace | None = None,
+    rules: ResponseRules | None = None,
 ) -> httpx.Response:
     """Send `request` with retries; return a 2xx (or `ok_statuses`) response or raise ApiHTTPError/ApiTransportError.
 
-    With `pace`, each attempt waits for its slot first and tells the pace what the answer said of the rate limit."""
+    With `pace`, each attempt waits for its slot first and tells the pace what the answer said of the rate limit.
+    With `rules`, each answer is judged by them first: one a `retry` rule matches is retried as a transient
+    status is (`RuleRetryError` after the last attempt); one another rule matches is returned, whatever its
+    status, marked with its rule (`rules.matched_rule`)."""
     policy = policy or API_RETRY
 
     def once() -> httpx.Response:
@@ -483,7 +573,7 @@ def send(
         response = request.send(client)
         if pace is not None:
             pace.observe(response)
-        return _classify(response)
+        return _classify(response, rules)
 
     started = time.monotonic()
     try:  # the first attempt outside tenacity: most requests need no other, and its machinery costs per page
@@ -508,6 +598,7 @@ async def asend(
     logger: logging.Logger | Any = log,
     sleep: Callable[[float], Any] = asyncio.sleep,
     pace: Pace | None = None,
+    rules: ResponseRules | None = None,
 ) -> httpx.Response:
     """Async `send()`."""
     policy = policy or API_RETRY
@@ -518,7 +609,7 @@ async def asend(
         response = await request.asend(client)
         if pace is not None:
             pace.observe(response)
-        return _classify(response)
+        return _classify(response, rules)
 
     started = time.monotonic()
     try:

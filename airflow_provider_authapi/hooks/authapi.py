@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_authapi.api.fetch import Fetcher, check_response_actions
+from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.pagination import (
     PaginatorSpec,
     RequestSpec,
@@ -36,6 +36,7 @@ from airflow_provider_authapi.api.pagination import (
     get_paginator,
     resolve_callable,
 )
+from airflow_provider_authapi.api.rules import ResponseActionsSpec, ResponseRules
 from airflow_provider_authapi.auth import build_auth, build_token_manager
 from airflow_provider_authapi.auth.client import AUTHENTICATE, AsyncClient, Client, build_async_client, build_client
 from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig, config_secrets
@@ -299,7 +300,8 @@ class ApiCall:
     `endpoint` may hold `{name}` placeholders until `with_endpoint_vars()`; `response_filter` is a path, a
     callable or its spec; `pagination` a paginator, its name or its dict; `ok_statuses` are statuses that
     mean "not yet" to a sensor; `allow_empty_pages` takes a page without the filtered path as no records
-    instead of an error; `concurrency`, `max_requests_per_second` and `response_actions` are `Fetcher`'s.
+    instead of an error; `concurrency`, `max_requests_per_second` and `response_actions` (rules: `api/rules.py`)
+    are `Fetcher`'s.
     """
 
     authapi_conn_id: str = DEFAULT_CONN_ID
@@ -318,7 +320,7 @@ class ApiCall:
     allow_empty_pages: bool = False
     concurrency: int = 1
     max_requests_per_second: float | None = None
-    response_actions: dict[int, str] | None = None
+    response_actions: ResponseRules | ResponseActionsSpec = None
     authenticate: bool = True  # False: no credential of any kind (a presigned URL on another origin)
 
     def __post_init__(self) -> None:
@@ -337,7 +339,7 @@ class ApiCall:
         task, on a callable the triggerer could not import)."""
         ResponseFilter.of(self.response_filter)
         get_paginator(self.pagination)
-        check_response_actions(self.response_actions)
+        ResponseRules.of(self.response_actions)
         if isinstance(self.concurrency, bool) or not isinstance(self.concurrency, int) or self.concurrency < 1:
             raise ConfigError("concurrency", f"must be a whole number, 1 or more (got {self.concurrency!r})")
         if self.max_requests_per_second is not None and not self.max_requests_per_second > 0:
@@ -367,7 +369,9 @@ class ApiCall:
         )
 
     def fetcher(self, hook: AuthApiHook, logger: logging.Logger | Any = None) -> Fetcher:
-        """The page loop of this call; errors are scrubbed of every secret of the hook's connection."""
+        """The page loop of this call; errors are scrubbed of every secret of the hook's connection. A `refresh`
+        rule renews the token through the hook's token manager."""
+        rules = ResponseRules.of(self.response_actions) if self.response_actions is not None else None
         return Fetcher(
             self.request(),
             paginator=self.pagination,
@@ -381,13 +385,15 @@ class ApiCall:
             allow_empty_pages=self.allow_empty_pages,
             concurrency=self.concurrency,
             max_requests_per_second=self.max_requests_per_second,
-            response_actions=self.response_actions,
+            response_actions=rules,
+            token_manager=hook.token_manager if rules is not None and rules.refreshes else None,
         )
 
     # -- to and from the triggerer -----------------------------------------------------------------------------
 
     def _reading_specs(self) -> dict[str, Any]:
-        """Paginator, filter and check as plain data; a lambda or nested function is refused, naming its field."""
+        """Paginator, filter, check and response rules as plain data; a lambda or nested function is refused, naming
+        its field (a rule's predicate goes as the import path string it was given as)."""
         paginator = get_paginator(self.pagination)
         pagination_spec = paginator.to_spec() if paginator else None
         response_filter = ResponseFilter.of(self.response_filter)
@@ -402,6 +408,7 @@ class ApiCall:
             "pagination": pagination_spec,
             "response_filter": filter_spec,
             "response_check": check_ref,
+            "response_actions": ResponseRules.of(self.response_actions).to_spec(),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -416,12 +423,11 @@ class ApiCall:
             "allow_empty_pages": self.allow_empty_pages,
             "concurrency": self.concurrency,
             "max_requests_per_second": self.max_requests_per_second,
-            "response_actions": {str(k): v for k, v in (self.response_actions or {}).items()} or None,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ApiCall:
-        """Inverse of `to_dict()`: imports the callables it names."""
+        """Inverse of `to_dict()`: imports the callables it names (rule predicates included)."""
         request = RequestSpec.from_dict(data["request"])
         check = data.get("response_check")
         return cls(
@@ -442,7 +448,7 @@ class ApiCall:
             allow_empty_pages=bool(data.get("allow_empty_pages")),
             concurrency=int(data.get("concurrency") or 1),
             max_requests_per_second=data.get("max_requests_per_second"),
-            response_actions=check_response_actions(data.get("response_actions")) or None,
+            response_actions=ResponseRules.of(data.get("response_actions")) or None,
         )
 
     async def ahook(self) -> AuthApiHook:

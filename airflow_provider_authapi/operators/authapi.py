@@ -12,6 +12,7 @@ from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow_provider_authapi.api import JsonLinesWriter, RetryPolicy
 from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.pagination import PaginatorSpec
+from airflow_provider_authapi.api.rules import ResponseActionsSpec
 from airflow_provider_authapi.compat import conf
 from airflow_provider_authapi.hooks.authapi import (
     REQUEST_TEMPLATE_FIELDS,
@@ -56,9 +57,17 @@ class AuthApiOperator(BaseOperator):
     :param max_requests_per_second: a pace for APIs that publish a limit but send no rate-limit headers. Any
         `Retry-After`, `X-RateLimit-Remaining`/`-Reset` or IETF `RateLimit` header slows the requests in flight
         down before the limit, with or without it.
-    :param response_actions: what a status means instead of an error: `{404: "empty"}` (a page of no records,
-        which ends a run that stops on an empty page) or `{409: "skip"}` (the page is left out; offsets and
-        page numbers go on to the next).
+    :param response_actions: what an answer means, decided before its body is used: statuses mapped to actions
+        (`{404: "empty", 409: "skip"}`), or a list of rules checked in order, the first match winning:
+        `[{"status": 200, "content": "rate limited", "action": "retry"}, {"path": "error.code", "value":
+        "TOKEN_EXPIRED", "action": "refresh"}]`. A rule's conditions (all must hold): `status` (one or a list),
+        `content` (a substring of the body), `path` + `value` (a JSON path in the body equal to the value),
+        `predicate` (a callable `(response) -> bool`; with `deferrable=True` only as its import path string,
+        `"package.module.function"`). Actions: `empty` (a page of no records, which ends a run that stops on an
+        empty page; `ignore` is another name for it), `skip` (the page is left out; offsets and page numbers go on
+        to the next), `retry` (under `request_retry`, as a 429 is; still matching after the last attempt fails the
+        task), `refresh` (the token is renewed, as after a 401, and the request sent once more), `fail` (the task
+        fails, naming the rule, with a secret-free excerpt). See `api/rules.py`.
     :param output_path: an `ObjectStoragePath` or URL (`file:///data/x.jsonl`, `s3://...`): records are
         streamed there as JSON Lines page by page, and only `{"path", "records"}` goes to XCom. Templated.
     :param output_conn_id: connection for the object store of `output_path` when given as a string.
@@ -101,7 +110,7 @@ class AuthApiOperator(BaseOperator):
         allow_empty_pages: bool = False,
         concurrency: int = 1,
         max_requests_per_second: float | None = None,
-        response_actions: dict[int, str] | None = None,
+        response_actions: ResponseActionsSpec = None,
         output_path: str | ObjectStoragePath | None = None,
         output_conn_id: str | None = None,
         request_retry: RetryPolicy | dict[str, Any] | int | None = None,

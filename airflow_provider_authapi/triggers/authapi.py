@@ -84,7 +84,8 @@ class AuthApiTrigger(BaseTrigger):
 
     `authapi_conn_id`, `request`, `pagination`, `response_filter`, `response_check`, `max_pages`, `retry`,
     `ok_statuses`, `allow_empty_pages`, `concurrency`, `max_requests_per_second` and `response_actions` are the
-    fields of `ApiCall.to_dict()`: the operator and the sensor pass `**call.to_dict()`.
+    fields of `ApiCall.to_dict()`: the operator and the sensor pass `**call.to_dict()`. `response_actions` is the
+    mapping form (`{"404": "empty"}`) or a list of rule dicts, a predicate by import path (`api/rules.py`).
 
     :param output_path: a URL the records are written to as JSON Lines (the result is then `{"path", "records"}`).
     :param output_conn_id: the connection of `output_path`'s object store.
@@ -110,7 +111,7 @@ class AuthApiTrigger(BaseTrigger):
         allow_empty_pages: bool = False,
         concurrency: int = 1,
         max_requests_per_second: float | None = None,
-        response_actions: dict[str, str] | None = None,
+        response_actions: dict[str, str] | list[dict[str, Any]] | None = None,
         not_before: float | None = None,
     ) -> None:
         super().__init__()

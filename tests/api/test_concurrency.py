@@ -174,8 +174,8 @@ def test_response_actions_empty_ends_and_skip_moves_on():
 
 
 def test_a_response_action_that_is_not_one_names_the_field():
-    with pytest.raises(ConfigError, match=r"response_actions.*'ignore' is not a status mapped to one of empty, skip"):
-        Fetcher(RequestSpec("GET", "/x"), response_actions={404: "ignore"})
+    with pytest.raises(ConfigError, match=r"response_actions'?: \[404\]: action 'explode' is not one of empty, skip"):
+        Fetcher(RequestSpec("GET", "/x"), response_actions={404: "explode"})
 
 
 class _OAuthPaged(PagedApiEmulator):
