@@ -37,6 +37,7 @@ from airflow_provider_authapi.auth.config import (
     BasicAuthConfig,
     BearerAuthConfig,
     CommonConfig,
+    CustomGrantConfig,
     NoAuthConfig,
     OAuth2Config,
     ProxyConfig,
@@ -309,8 +310,21 @@ COMMON_FIELDS = (
            "SignatureConfig.header"),
         _f("signature_secret", "Signature secret", "secret", "At least 32 characters. Hidden like a password.",
            "SignatureConfig.secret"),
+        _f("auth_class", "Signing class", "string",
+           "Dotted path of an httpx.Auth subclass of your own, e.g. mycompany.signing.VendorSigner, importable on the "
+           "workers and the triggerer: built with this connection's settings, it signs every request after the "
+           "connection's own credentials, on the connection's origins only.", "CommonConfig.auth_class"),
     ),
     PROFILE,  # last here; types with profiles show it first (see _with_profile_first)
+)  # fmt: skip
+
+# A grant of the user's own (auth.grants.CustomGrant) in place of the type's built-in token requests.
+CUSTOM_GRANT = _section(
+    "Custom grant",
+    _f("grant_class", "Grant class", "string",
+       "Dotted path of a CustomGrant subclass of your own, e.g. mycompany.auth.VendorLogin, importable on the workers "
+       "and the triggerer. Set: it obtains the tokens with this connection's settings instead of the token request "
+       "settings above; sending the token, its lifetime and the rest still apply."),
 )  # fmt: skip
 
 GRANTS = {
@@ -408,6 +422,7 @@ OAUTH2 = ConnectionType(
                "relative to the API base URL. Clearing the stored token revokes it there first.",
                "OAuth2Config.revocation_url"),
         ),
+        *CUSTOM_GRANT,
         *SENDING,
         *_lifetime("OAuth2Config"),
         *COMMON_FIELDS,
@@ -464,6 +479,7 @@ TOKEN_LOGIN = ConnectionType(
                'Added to the refresh body. Paste a JSON object, e.g. {"grant": "refresh"}.',
                "TokenLoginConfig.refresh_body"),
         ),
+        *CUSTOM_GRANT,
         *SENDING,
         *_lifetime("TokenLoginConfig"),
         *COMMON_FIELDS,
@@ -789,18 +805,30 @@ def _rewrap(block: re.Match[str]) -> str:
     return "\n".join([begin, *(body[i : i + 64] for i in range(0, len(body), 64)), end])
 
 
-def auth_config_from_connection(conn: Any) -> AuthConfig:
-    """The validated auth config of an Airflow connection of any `authapi_*` type."""
+def auth_config_from_connection(conn: Any, *, grant: Any = None, auth: Any = None) -> AuthConfig:
+    """The validated auth config of an Airflow connection of any `authapi_*` type.
+
+    `grant` (a `CustomGrant` subclass or instance) and `auth` (an `httpx.Auth` subclass or instance) win over the
+    connection's `grant_class` and `auth_class` fields. With either, the config carries the connection's settings
+    for them (`own_settings`) and extras the field table does not know are the user's own, not typos."""
     conn_id = getattr(conn, "conn_id", None)
     conn_type = getattr(conn, "conn_type", None)
     if conn_type not in CONNECTION_TYPES:
         known = ", ".join(CONNECTION_TYPES)
         raise ConfigError("conn_type", f"{conn_type!r} is not one of this provider's types ({known})", conn_id)
     fields = ConnectionFields(conn, CONNECTION_TYPES[conn_type])
+    grant = grant if grant is not None else (fields.text("grant_class") if "grant_class" in fields.specs else None)
+    own = bool(grant or auth is not None or fields.raw("auth_class"))
     _warn_renamed_keys(fields)
-    _warn_unknown_keys(fields, conn_type)
+    if not own:
+        _warn_unknown_keys(fields, conn_type)
+    scheme_type = CONNECTION_TYPES[conn_type].scheme_type
     try:
-        return AuthConfig(SCHEMES[CONNECTION_TYPES[conn_type].scheme_type](conn, fields), _common(fields))
+        if grant and scheme_type not in CUSTOM_GRANT_TYPES:
+            raise ConfigError("grant_class", f"a grant of your own needs an OAuth 2.0 or token login connection, not "
+                              f"{conn_type}")  # fmt: skip
+        scheme = _custom_grant(fields, grant) if grant else SCHEMES[scheme_type](conn, fields)
+        return AuthConfig(scheme, _common(fields, auth, own_settings(conn, fields) if own else None))
     except ConfigError as exc:
         if exc.conn_id:
             raise
@@ -864,7 +892,43 @@ def _warn_unknown_keys(fields: ConnectionFields, conn_type: str) -> None:
         )
 
 
-def _common(f: ConnectionFields) -> CommonConfig:
+CUSTOM_GRANT_TYPES = ("authapi_oauth2", "authapi_token")  # the types whose form has `grant_class`
+OWN_CLASS_FIELDS = ("grant_class", "auth_class")  # not settings: the classes that read them
+
+
+def own_settings(conn: Any, f: ConnectionFields) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """What a class of the user's own reads of the connection (`CommonConfig.settings`): its extras as stored
+    (earlier names under their new ones), then `host`, `login` and `password`; fields left empty are absent. And
+    which are secret: the password, the form's secret fields, and extras of the user's own named like a secret
+    (`SECRET_SETTING_NAME`, Airflow's masker's words: `vendor_token`, `signing_secret`)."""
+    values = {name: value for name, value in f.extra.items() if name not in OWN_CLASS_FIELDS and not _unset(value)}
+    for name, value in (("host", f.host), ("login", getattr(conn, "login", None)),
+                        ("password", getattr(conn, "password", None))):  # fmt: skip
+        if not _unset(value):
+            values[name] = value
+    secret = [
+        name
+        for name in values
+        if name == "password"
+        or (f.specs[name].secret if name in f.specs else bool(config.SECRET_SETTING_NAME.search(name)))
+    ]
+    return values, tuple(secret)
+
+
+def _custom_grant(f: ConnectionFields, grant: Any) -> CustomGrantConfig:
+    """A grant of the user's own: it obtains the tokens; the form's placement and lifetime fields still apply."""
+    return CustomGrantConfig(
+        grant=grant,
+        placement=_placement(f),
+        default_lifetime=f.number("default_lifetime"),
+        max_lifetime=f.number("max_lifetime"),
+        leeway=f.number("leeway", zero=True),
+    )
+
+
+def _common(
+    f: ConnectionFields, auth: Any = None, settings: tuple[dict[str, Any], tuple[str, ...]] | None = None
+) -> CommonConfig:
     signature = None
     if f.raw("signature_header") or f.raw("signature_secret"):
         signature = SignatureConfig(f.text("signature_header") or "", f.text("signature_secret") or "")
@@ -882,9 +946,11 @@ def _common(f: ConnectionFields) -> CommonConfig:
         raise f.error("host", f"must be a URL with a scheme, such as https://{f.host}")
     origins = f.words("allowed_origins")
     proxy = _proxy(f)
+    values, secret = settings or ({}, ())
     return CommonConfig(
-        f.host, headers, params, tls, f.number("timeout"), signature, allowed_origins=origins, proxy=proxy
-    )
+        f.host, headers, params, tls, f.number("timeout"), signature, allowed_origins=origins, proxy=proxy,
+        auth_class=f.text("auth_class") or "", auth=auth, settings=values, secret_settings=secret,
+    )  # fmt: skip
 
 
 def _proxy(f: ConnectionFields) -> ProxyConfig:

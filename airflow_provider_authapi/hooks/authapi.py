@@ -96,6 +96,12 @@ class AuthApiHook(BaseHook):
 
         with AuthApiHook("dastra").get_client() as client:
             workspaces = client.get("/v1/workspaces").json()
+
+    `grant` (a `CustomGrant` subclass or instance) obtains the tokens of an OAuth 2.0 or token login connection
+    instead of its built-in grant, and `auth` (an `httpx.Auth` subclass, built with the connection's settings, or
+    an instance) signs every request after the connection's own credentials: they win over the connection's
+    `grant_class` and `auth_class` fields. The token cache is the connection's all the same: a hook given the
+    class and one reading it from `grant_class` share it, in every process.
     """
 
     conn_name_attr = "authapi_conn_id"
@@ -109,12 +115,15 @@ class AuthApiHook(BaseHook):
         *,
         leeway: float | None = None,
         connection: Any = None,
+        grant: Any = None,
+        auth: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.authapi_conn_id = authapi_conn_id
         self.leeway = leeway
         self._connection = connection
+        self._grant, self._own_auth = grant, auth
         self._client: httpx.Client | None = None
 
     def __repr__(self) -> str:
@@ -143,7 +152,7 @@ class AuthApiHook(BaseHook):
 
     @cached_property
     def config(self) -> AuthConfig:
-        config = auth_config_from_connection(self.connection)
+        config = auth_config_from_connection(self.connection, grant=self._grant, auth=self._own_auth)
         mask(*config_secrets(config))
         return config
 

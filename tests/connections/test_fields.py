@@ -20,7 +20,7 @@ from airflow_provider_authapi.get_provider_info import get_provider_info
 COMMON = {
     "extra_headers", "extra_query_params", "verify_tls", "ca_cert_pem", "client_cert_pem",
     "client_private_key_pem", "timeout", "allowed_origins", "signature_header", "signature_secret", "test_endpoint",
-    "egress_url", "egress_username", "egress_password", "egress_bypass",
+    "egress_url", "egress_username", "egress_password", "egress_bypass", "auth_class",
 }  # fmt: skip
 PLACEMENT = {"auth_location", "header_name", "header_prefix", "query_param_name", "cookie_name"}
 LIFETIMES = {"default_lifetime", "max_lifetime", "leeway"}
@@ -35,12 +35,12 @@ FIELDS = {
         "profile", "grant_type", "login_url", "consent_url", "redirect_uri", "scopes", "audience", "resource",
         "client_auth", "login_params", "refresh_token", "use_pkce", "username", "user_password", "realm_id",
         "tenant_id",
-        "revocation_url",
+        "revocation_url", "grant_class",
     },
     "authapi_token": COMMON | PLACEMENT | LIFETIMES | {
         "profile", "login_url", "request_format", "username_field", "pass_field", "extra_body", "access_path",
         "refresh_path", "expires_in_path", "expires_at_path", "refresh_url", "refresh_field", "refresh_body",
-        "lifetime_unit", "credential_source", "credential_name", "carry_cookies",
+        "lifetime_unit", "credential_source", "credential_name", "carry_cookies", "grant_class",
     },
     "authapi_apikey": COMMON | {"key_name", "key_location", "key_prefix"},
     "authapi_basic": COMMON | {"basic_scheme"},
