@@ -1,10 +1,8 @@
 """Streaming response decoders: a body as a stream of byte chunks in, records out one at a time.
 
     decoder = decoder_for({"format": "csv", "delimiter": ";", "compression": "gzip"})
-    with client.stream("GET", "/export.csv.gz") as response:
-        for record in decoder.records(response.iter_bytes()):
-            ...
-    async for record in decoder.arecords(response.aiter_bytes()):   # the same, on an async client
+    records = decoder.records(response.iter_bytes())     # of a `client.stream(...)` response: one at a time
+    records = decoder.arecords(response.aiter_bytes())   # the same from an async client, for `async for`
 
 One small class per format (`JsonDecoder`, `JsonLinesDecoder`, `CsvDecoder`, `XmlDecoder`) and two wrappers
 (`GzipDecoder`, `ZipDecoder`) around any of them. Memory holds one record and one chunk, never the body, except
@@ -550,7 +548,7 @@ class _GzipStream:
 
     def close(self) -> Iterator[Any]:
         if self._started:
-            raise undecodable("gzip", f"byte {self._bytes}", "is the end of the body inside a gzip member: cut short")
+            raise undecodable("gzip", "the body", f"ends inside a gzip member, at byte {self._bytes}: cut short")
         yield from self._inner.close()
 
 

@@ -7,6 +7,7 @@ import asyncio
 import codecs
 import csv
 import gzip
+import importlib.util
 import io
 import json
 import tracemalloc
@@ -29,6 +30,7 @@ from airflow_provider_authapi.api.decoders import (
     decoder_for,
 )
 from airflow_provider_authapi.auth.errors import ApiResponseError, AuthApiError, ConfigError
+from tests.conftest import ROOT
 from tests.emulators.exports import (
     RECORDS,
     ExportsEmulator,
@@ -304,7 +306,11 @@ def test_gzip_members_padding_and_empty() -> None:
 
 def test_gzip_bad_streams() -> None:
     compressed = gzip.compress(CSV_SAMPLE.encode())
-    raises(GzipDecoder(CsvDecoder()), [compressed[:-9]], "gzip: byte", "cut short")
+    raises(
+        GzipDecoder(CsvDecoder()),
+        [compressed[:-9]],
+        f"gzip: the body ends inside a gzip member, at byte {len(compressed) - 9}",
+    )
     raises(GzipDecoder(CsvDecoder()), [CSV_SAMPLE.encode()], "gzip: the bytes from byte 0 do not decompress")
     corrupt = compressed[:-8] + bytes(8)  # a wrong CRC
     raises(GzipDecoder(CsvDecoder()), [corrupt], "do not decompress")
@@ -489,6 +495,16 @@ def test_async_errors_are_the_same(exports: ExportsEmulator) -> None:
 
     with pytest.raises(ApiResponseError, match="jsonl: line 2"):
         asyncio.run(main())
+
+
+def test_the_docs_sample_reads_the_export(exports: ExportsEmulator) -> None:
+    """docs/extraction.md's Decoders sample, as the page includes it."""
+    spec = importlib.util.spec_from_file_location("decoders_sample", ROOT / "docs" / "examples" / "decoders_sample.py")
+    assert spec and spec.loader
+    sample = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sample)
+    assert sample.read_export(exports.url) == RECORDS
+    assert asyncio.run(sample.aread_export(exports.url)) == RECORDS
 
 
 GENERATED_ROWS = 550_000  # 50.6 MB of CSV, 23.7 MB gzip'd
