@@ -5,17 +5,20 @@ processes with no further login, the token page's and CLI's view of it, and the 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from airflow_provider_authapi.auth.errors import ConfigError
 from airflow_provider_authapi.compat import READS_PROVIDER_CLI
-from airflow_provider_authapi.hooks.authapi import AuthApiHook, reset_token_managers
+from airflow_provider_authapi.hooks.authapi import ApiCall, AuthApiHook, reset_token_managers
+from airflow_provider_authapi.triggers.authapi import AuthApiTrigger
 from tests.conftest import ROOT, run_dag
 from tests.custom_grants import OddLoginGrant
 from tests.emulators.odd_login import OddLoginServer
@@ -115,3 +118,28 @@ def test_a_signer_named_by_auth_class_signs_the_hooks_requests_and_is_masked(odd
     from airflow.sdk.log import redact
 
     assert redact(f"logged {SIGNING_SECRET}") == "logged ***"
+
+
+def fire(conn_id: str, endpoint: str, **call) -> dict:
+    """The first event of the trigger a deferred `AuthApiOperator` hands to the triggerer, run on an event loop."""
+    trigger = AuthApiTrigger(**ApiCall(conn_id, endpoint, **call).to_dict())
+
+    async def first() -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    return asyncio.run(first())
+
+
+def test_in_the_triggerer_the_grant_and_the_signer_run_on_the_event_loop(odd, set_connection):
+    OddLoginGrant.clients.clear()
+    odd.signed_needs_ticket = True
+    signer = {"auth_class": "tests.custom_grants.HmacSigner", "signing_key_id": "key-1"}
+    define(set_connection, "odd_deferred", odd, grant_class="tests.custom_grants.AsyncOddLoginGrant", **signer,
+           signing_secret=SIGNING_SECRET)  # fmt: skip
+    event = fire("odd_deferred", "/api/signed", method="POST", json={"n": 1})
+    assert event["status"] == "success", event
+    assert event["result"] == {"signed": True, "method": "POST"} and odd.signed == [("POST", "/api/signed")]
+    assert OddLoginGrant.clients == [httpx.AsyncClient] and odd.logins == 1  # its own afetch
+    assert stored_record("odd_deferred")["token"]["access_token"]  # the triggerer's token, in the shared cache
