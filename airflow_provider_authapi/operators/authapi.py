@@ -78,7 +78,9 @@ class AuthApiOperator(BaseOperator):
         else `initial`; neither: no parameter), and after a successful run the largest `cursor_path` of the
         records fetched is saved as the next mark (a failed run leaves it). Kept in the asset state store of the
         first `Asset` outlet, else in the Variable `authapi_mark_<dag_id>.<task_id>`; `"state_key"` names the key
-        or Variable instead. See `operators/incremental.py`.
+        or Variable instead. Also `lookback`, `end`/`end_param`, `format`, `filter`, `primary_key` and
+        `partition_key`, and `param` as `body:`/`header:`/`path:` (see `Incremental`). Templated: `"initial": "{{
+        data_interval_start | ts }}"` works. See `operators/incremental.py`.
     :param authenticate: `False` sends the request with no credential of any kind (no token, key, password,
         extra header or cookie), for an endpoint that needs none, such as a presigned download URL an earlier
         answer gave; such a URL may be on any origin. With `True` (the default) the endpoint must be on an origin
@@ -89,8 +91,8 @@ class AuthApiOperator(BaseOperator):
         event (stored in the metadata DB), so use `output_path` for large results.
     """
 
-    template_fields: Sequence[str] = (*REQUEST_TEMPLATE_FIELDS, "output_path")
-    template_fields_renderers = dict(REQUEST_TEMPLATE_RENDERERS)
+    template_fields: Sequence[str] = (*REQUEST_TEMPLATE_FIELDS, "output_path", "incremental")
+    template_fields_renderers = {**REQUEST_TEMPLATE_RENDERERS, "incremental": "json"}
     ui_color = "#e3f2fd"
 
     def __init__(
@@ -138,7 +140,9 @@ class AuthApiOperator(BaseOperator):
         self.output_path = output_path
         self.output_conn_id = output_conn_id
         self.request_retry = RetryPolicy.of(request_retry)
-        self.incremental = Incremental.of(incremental)
+        if incremental is not None:
+            Incremental.of(incremental)  # checked when the DAG is parsed; its templates are rendered before execute
+        self.incremental = incremental
         self.authenticate = authenticate
         self.deferrable = deferrable
         self._call().validate(deferrable=deferrable)
@@ -171,7 +175,7 @@ class AuthApiOperator(BaseOperator):
         call = self._call()
         hook = call.hook()
         call = call.with_endpoint_vars(hook.endpoint_vars())
-        self._incremental_load = IncrementalLoad.begin(self.incremental, self, context) if self.incremental else None
+        self._incremental_load = self._begin_incremental(context)
         call = self._incremental_load.apply(call) if self._incremental_load else call
         output = self._output()
         if self.deferrable:
@@ -198,10 +202,19 @@ class AuthApiOperator(BaseOperator):
     def _finish(self, context: Any, result: Any, output: ObjectStoragePath | None) -> Any:
         """After every page was fetched (and written): save the incremental mark, then put the record count (and
         path, and mark) in the event of each `Asset` outlet."""
-        mark = self._incremental_load.finish(result, output) if self._incremental_load else None
+        load = self._incremental_load
+        if load is not None:
+            result = load.refine(result, output)  # filter / primary_key, where no writer applied them
+        mark = load.finish(result, output) if load is not None else None
         if self.outlets:
             add_to_outlet_events(self.outlets, context, load_summary(result, to_file=output is not None, mark=mark))
         return result
+
+    def _begin_incremental(self, context: Any) -> IncrementalLoad | None:
+        if self.incremental is None:
+            return None
+        spec = Incremental.of(self.incremental)  # rendered: `initial`, `end`, `partition_key` may be templates
+        return IncrementalLoad.begin(spec, self, context)
 
     def _writer(self, output: ObjectStoragePath) -> JsonLinesWriter:
         load = getattr(self, "_incremental_load", None)
@@ -235,5 +248,5 @@ class AuthApiOperator(BaseOperator):
         """Resume after the trigger: return its result, or fail with its error."""
         result = event_result(event)
         self.log.info("Trigger finished: %d pages, %d records", event.get("pages", 1), event.get("records", 0))
-        self._incremental_load = IncrementalLoad.begin(self.incremental, self, context) if self.incremental else None
+        self._incremental_load = self._begin_incremental(context)
         return self._finish(context, result, self._output())

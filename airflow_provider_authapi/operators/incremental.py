@@ -14,7 +14,14 @@ Where the mark lives:
 - otherwise: an Airflow Variable `authapi_mark_<dag_id>.<task_id>`. The task state store
   (`context["task_state_store"]`) is scoped to one DAG run (its rows are keyed by dag_run_id, task_id and
   map_index: retries share them, the next run does not), so it cannot carry a mark between runs.
-A mapped task instance adds `.<map_index>` to the key or Variable name (keep the mapped list's order stable).
+A mapped task instance adds `.<map_index>` to the key or Variable name (keep the mapped list's order stable), or
+`.<partition_key>` when it gives one (a tenant id: the mark then follows the tenant, whatever the list's order).
+
+Beyond the mark: `lookback` re-reads a window before it (late records), `end`/`end_param` bound the run (a backfill
+of one data interval), `format` says how marks are sent (epoch seconds, a date...), `param` may be any place a
+request value goes (`body:filter.since`, `header:If-Modified-Since`, `path:since` for `{since}` in the endpoint),
+`filter` drops records outside the bounds (APIs that ignore the parameter) and `primary_key` drops a record this
+run already had.
 """
 
 from __future__ import annotations
@@ -24,12 +31,13 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, fields, replace
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_provider_authapi.api.fetch import as_records
 from airflow_provider_authapi.api.output import JsonLinesWriter
+from airflow_provider_authapi.api.pagination import RequestSpec, RequestTarget
 from airflow_provider_authapi.auth.errors import ApiResponseError, ConfigError
 from airflow_provider_authapi.auth.json_path import STAR, find_path, parse_path
 from airflow_provider_authapi.compat import asset_state_store
@@ -42,41 +50,123 @@ log = logging.getLogger(__name__)
 Mark = str | int | float
 ASSET_STATE_KEY = "high_water_mark"
 VARIABLE_PREFIX = "authapi_mark_"
-_KEYS = ("cursor_path", "param", "initial", "state_key")
+FORMATS = ("epoch", "epoch_ms", "date", "iso")
 
 
 @dataclass(frozen=True)
 class Incremental:
-    """What `incremental=` asks for: the records' cursor, the query parameter that sends the mark, the first mark
-    (None: the first run sends no parameter, a full load) and, optionally, the state key or Variable name."""
+    """What `incremental=` asks for.
+
+    :param cursor_path: the records' cursor (`updated_at`, `meta.lastUpdated`); the largest one is the next mark.
+    :param param: where the mark goes: a query parameter, `body:<path>`, `header:<name>` or `path:<name>` (the
+        endpoint's `{name}`).
+    :param initial: the first mark (None: the first run sends none, a full load).
+    :param state_key: the state key or Variable name instead of the default.
+    :param lookback: sent this much before the stored mark, to catch records that arrived late: seconds for a
+        date-time or epoch mark, units for another number. The stored mark itself never goes back.
+    :param end: the run's upper bound (`"{{ data_interval_end | ts }}"`): sent at `end_param` when given; the mark
+        never passes it, and `filter` drops records beyond it.
+    :param end_param: where `end` goes, like `param`.
+    :param format: how `param` and `end_param` values are sent: `epoch` (seconds), `epoch_ms`, `date`
+        (YYYY-MM-DD), `iso` (UTC, `Z`), a `strftime` pattern, or None (as the records give it).
+    :param filter: drop records whose cursor is before what was sent or after `end` (for APIs that ignore the
+        parameter); the mark counts only records kept.
+    :param primary_key: drop a record whose value at this path the run already had (the first copy is kept).
+    :param partition_key: keep one mark per value (a tenant id) instead of per map index.
+    """
 
     cursor_path: str
     param: str
     initial: Mark | None = None
     state_key: str | None = None
+    lookback: float = 0
+    end: Mark | None = None
+    end_param: str | None = None
+    format: str | None = None
+    filter: bool = False
+    primary_key: str | None = None
+    partition_key: str | None = None
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
     @classmethod
     def of(cls, spec: Incremental | Mapping[str, Any] | None) -> Incremental | None:
-        """Validate `incremental=` when the DAG is parsed; a `ConfigError` names the key at fault."""
+        """Validate `incremental=` when the DAG is parsed (and again once its templates are rendered); a
+        `ConfigError` names the key at fault."""
         if spec is None or isinstance(spec, Incremental):
             return spec
         if not isinstance(spec, Mapping):
             raise ConfigError("incremental", f"must be a dict such as {{'cursor_path': ..., 'param': ...}} ({spec!r})")
-        unknown = sorted(set(spec) - set(_KEYS))
+        unknown = sorted(set(spec) - set(cls.keys()))
         if unknown:
-            raise ConfigError(f"incremental.{unknown[0]}", f"unknown key; the keys are {', '.join(_KEYS)}")
+            raise ConfigError(f"incremental.{unknown[0]}", f"unknown key; the keys are {', '.join(cls.keys())}")
         for key in ("cursor_path", "param"):
             if not isinstance(spec.get(key), str) or not spec[key].strip():
                 raise ConfigError(f"incremental.{key}", f"a non-empty string is required (got {spec.get(key)!r})")
         if STAR in parse_path(spec["cursor_path"], "incremental.cursor_path") or spec["cursor_path"].strip() == "$":
             raise ConfigError("incremental.cursor_path", "must lead to one value in each record, not a list")
-        initial = spec.get("initial")
-        if initial is not None and (isinstance(initial, bool) or not isinstance(initial, str | int | float)):
-            raise ConfigError("incremental.initial", f"must be a string or a number (got {initial!r})")
-        state_key = spec.get("state_key")
-        if state_key is not None and (not isinstance(state_key, str) or not state_key.strip()):
-            raise ConfigError("incremental.state_key", f"must be a non-empty string (got {state_key!r})")
-        return cls(spec["cursor_path"].strip(), spec["param"].strip(), initial, state_key)
+        for key in ("initial", "end"):
+            value = spec.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+                raise ConfigError(f"incremental.{key}", f"must be a string or a number (got {value!r})")
+        for key in ("state_key", "end_param", "primary_key", "partition_key"):
+            value = spec.get(key)
+            if value is not None and (not isinstance(value, str | int) or not str(value).strip()):
+                raise ConfigError(f"incremental.{key}", f"must be a non-empty string (got {value!r})")
+        lookback = spec.get("lookback", 0)
+        if isinstance(lookback, bool) or not isinstance(lookback, int | float) or lookback < 0:
+            raise ConfigError("incremental.lookback", f"must be a number of seconds (or units) >= 0 (got {lookback!r})")
+        form = spec.get("format")
+        if form is not None and (not isinstance(form, str) or (form not in FORMATS and "%" not in form)):
+            raise ConfigError("incremental.format", f"one of {', '.join(FORMATS)} or a strftime pattern (got {form!r})")
+        if not isinstance(spec.get("filter", False), bool):
+            raise ConfigError("incremental.filter", f"must be true or false (got {spec.get('filter')!r})")
+        if spec.get("end_param") is not None and spec.get("end") is None:
+            raise ConfigError("incremental.end_param", "needs `end`, the value to send")
+        for key in ("param", "end_param"):
+            if spec.get(key) is not None:
+                _target(spec[key], key)
+        if spec.get("primary_key") is not None:
+            parse_path(str(spec["primary_key"]), "incremental.primary_key")
+        return cls(
+            spec["cursor_path"].strip(),
+            spec["param"].strip(),
+            spec.get("initial"),
+            spec.get("state_key"),
+            lookback,
+            spec.get("end"),
+            spec.get("end_param"),
+            form,
+            spec.get("filter", False),
+            spec.get("primary_key"),
+            None if spec.get("partition_key") is None else str(spec["partition_key"]),
+        )
+
+
+def _target(spec: str, key: str) -> RequestTarget | _PathTarget:
+    field = f"incremental.{key}"
+    if spec.startswith("path:"):
+        return _PathTarget(spec[len("path:") :], field)
+    return RequestTarget(spec, field)
+
+
+class _PathTarget:
+    """`path:<name>`: the value replaces `{name}` in the endpoint (URL-quoted)."""
+
+    def __init__(self, name: str, field: str) -> None:
+        if not name:
+            raise ConfigError(field, "path: names no placeholder")
+        self.name, self.field = name, field
+
+    def set(self, request: RequestSpec, value: Any) -> None:
+        from urllib.parse import quote
+
+        placeholder = "{" + self.name + "}"
+        if placeholder not in request.url:
+            raise ConfigError(self.field, f"the endpoint has no {placeholder} for the mark")
+        request.url = request.url.replace(placeholder, quote(str(value), safe=""))
 
 
 def _order(value: Any, cursor_path: str) -> tuple[int, Any]:
@@ -96,6 +186,47 @@ def _order(value: Any, cursor_path: str) -> tuple[int, Any]:
 
 
 _KINDS = {0: "a number", 1: "a date-time", 2: "a text"}
+
+
+def _moment(value: Mark, key: str) -> datetime:
+    """A mark as an instant: an ISO 8601 text, or a number taken as epoch seconds."""
+    kind, order = _order(value, f"incremental.{key}")
+    if kind == 1:
+        return order
+    if kind == 0:
+        return datetime.fromtimestamp(order, tz=timezone.utc)
+    raise ConfigError(f"incremental.{key}", f"{value!r} is neither a number nor an ISO 8601 date-time")
+
+
+def back_by(value: Mark, lookback: float) -> Mark:
+    """`value` moved `lookback` earlier, in its own form: a number minus it, an ISO text minus that many seconds."""
+    if not lookback:
+        return value
+    kind, order = _order(value, "incremental.lookback")
+    if kind == 0:
+        earlier = order - lookback
+        return int(earlier) if isinstance(order, int) and float(lookback).is_integer() else earlier
+    if kind == 1:
+        moved = order - timedelta(seconds=lookback)
+        text = moved.isoformat()
+        return text.replace("+00:00", "Z") if str(value).endswith("Z") else text
+    raise ConfigError("incremental.lookback", f"the mark {value!r} is a text, neither a number nor a date-time")
+
+
+def formatted(value: Mark, form: str | None, key: str) -> Mark:
+    """A mark as `format` says it is sent."""
+    if form is None:
+        return value
+    moment = _moment(value, key).astimezone(timezone.utc)
+    if form == "epoch":
+        return int(moment.timestamp())
+    if form == "epoch_ms":
+        return int(moment.timestamp() * 1000)
+    if form == "date":
+        return moment.date().isoformat()
+    if form == "iso":
+        return moment.isoformat().replace("+00:00", "Z")
+    return moment.strftime(form)
 
 
 class MarkStore(Protocol):
@@ -169,6 +300,9 @@ def mark_store(spec: Incremental, task: Any, context: Mapping[str, Any]) -> Mark
     named after the dag and task."""
     map_index = getattr(context.get("ti"), "map_index", None)
     suffix = f".{map_index}" if isinstance(map_index, int) and map_index >= 0 else ""
+    if spec.partition_key is not None:
+        part = spec.partition_key
+        suffix = "." + (part if _PLAIN_NAME.fullmatch(part) else "~" + hashlib.sha256(part.encode()).hexdigest()[:24])
     asset = first_asset(task.outlets or ())
     if asset is not None:
         key = (spec.state_key or ASSET_STATE_KEY) + suffix
@@ -182,32 +316,84 @@ class IncrementalLoad:
     """One run's mark: read before the requests, the records' largest cursor tracked, saved on success.
 
     `load = IncrementalLoad(spec, store)`; `call = load.apply(call)`; stream pages through `load.writer(path)` or
-    leave them in the result; `load.finish(result, output)` saves the new mark and returns it.
+    pass the result through `load.refine(result, output)`; `load.finish(result, output)` saves the new mark and
+    returns it.
     """
 
     def __init__(self, spec: Incremental, store: MarkStore, logger: logging.Logger | Any = None) -> None:
         self.spec, self.store, self.log = spec, store, logger or log
         stored = store.get()
         self.start: Mark | None = spec.initial if stored is None else stored
+        # What is sent: the stored mark moved back by the lookback (late records); `initial` as given.
+        self.since: Mark | None = self.start if stored is None else back_by(self.start, spec.lookback)
         self.best: Mark | None = None
         self._best_order: tuple[int, Any] | None = None
         self.watched_pages = 0
         self._path = parse_path(spec.cursor_path, "incremental.cursor_path")
+        self._key = parse_path(spec.primary_key, "incremental.primary_key") if spec.primary_key else None
+        self._seen: set[str] = set()
+        self._since_order = _order(self.since, "incremental.initial") if self.since is not None else None
+        self._end_order = _order(spec.end, "incremental.end") if spec.end is not None else None
+        self.outside = self.repeats = 0
         source = "the initial value" if stored is None else f"from the {store.where}"
-        self.log.info("Incremental: %s=%r (%s)", spec.param, self.start, source)
+        back = f", {spec.lookback:g} back from {self.start!r}" if stored is not None and spec.lookback else ""
+        until = f", until {spec.end!r}" if spec.end is not None else ""
+        self.log.info("Incremental: %s=%r (%s%s)%s", spec.param, self.since, source, back, until)
 
     @classmethod
     def begin(cls, spec: Incremental, task: Any, context: Mapping[str, Any]) -> IncrementalLoad:
         return cls(spec, mark_store(spec, task, context), getattr(task, "log", None))
 
     def apply(self, call: ApiCall) -> ApiCall:
-        """The call with the mark as its query parameter (none while there is no mark yet)."""
-        if self.start is None:
+        """The call with the mark (none while there is no mark yet) and the end where the spec puts them."""
+        values = []
+        if self.since is not None:
+            values.append(("param", self.spec.param, self.since))
+        if self.spec.end_param is not None and self.spec.end is not None:
+            values.append(("end_param", self.spec.end_param, self.spec.end))
+        if not values:
             return call
-        return replace(call, query_params={**(call.query_params or {}), self.spec.param: self.start})
+        request = RequestSpec("GET", call.endpoint, params=dict(call.query_params or {}), json=call.json)
+        request = request.copy()  # the task's own body is left as it is
+        request.headers = dict(call.headers or {})
+        for key, place, value in values:
+            _target(place, key).set(request, formatted(value, self.spec.format, key))
+        return replace(
+            call,
+            endpoint=request.url,
+            query_params=request.params or None,
+            json=request.json,
+            headers=request.headers or None,
+        )
+
+    def keep(self, record: Any) -> bool:
+        """Whether `record` stays: inside the bounds (with `filter`) and not a repeat (with `primary_key`)."""
+        if self.spec.filter:
+            value = find_path(record, self._path)
+            if value is not None:
+                order = _order(value, self.spec.cursor_path)
+                too_early = self._since_order is not None and _comparable(order, self._since_order) < 0
+                too_late = self._end_order is not None and _comparable(order, self._end_order) > 0
+                if too_early or too_late:
+                    self.outside += 1
+                    return False
+        if self._key is not None:
+            key = json.dumps(find_path(record, self._key), sort_keys=True, default=str)
+            if key in self._seen:
+                self.repeats += 1
+                return False
+            self._seen.add(key)
+        return True
+
+    @property
+    def selects(self) -> bool:
+        return self.spec.filter or self._key is not None
+
+    def select(self, records: Iterable[Any]) -> list[Any]:
+        return [record for record in records if self.keep(record)]
 
     def observe(self, records: Iterable[Any]) -> None:
-        """Track the largest cursor of `records`; a record without one is passed over."""
+        """Track the largest cursor of `records`, never past `end`; a record without one is passed over."""
         for record in records:
             value = find_path(record, self._path)
             if value is None:
@@ -216,12 +402,45 @@ class IncrementalLoad:
             if self._best_order is not None and order[0] != self._best_order[0]:
                 kinds = f"{_KINDS[self._best_order[0]]} and {_KINDS[order[0]]}"
                 raise ApiResponseError(f"incremental cursor {self.spec.cursor_path!r} mixes {kinds}: {value!r}")
+            if self._end_order is not None and _comparable(order, self._end_order) > 0:
+                continue
             if self._best_order is None or order[1] > self._best_order[1]:
                 self.best, self._best_order = value, order
 
     def writer(self, path: Any) -> JsonLinesWriter:
-        """A JSON Lines writer that tracks the cursor of every page it writes."""
+        """A JSON Lines writer that drops what `keep` refuses and tracks the cursor of every page it writes."""
         return _WatchingWriter(path, self)
+
+    def refine(self, result: Any, output: Any = None) -> Any:
+        """The result with `filter` and `primary_key` applied where no `writer()` did it: a list of records (a run
+        without `output_path`, sync or deferred), or the file a deferred run wrote (rewritten, the summary's
+        count updated)."""
+        if not self.selects or self.watched_pages:
+            return result
+        if output is None:
+            if isinstance(result, list):
+                result = self.select(result)
+                self._report()
+            return result
+        kept = 0
+        staging = output.with_name(output.name + ".incremental")
+        with output.open("rb") as lines, staging.open("wb") as out:
+            for line in lines:
+                if line.strip() and self.keep(record := json.loads(line)):
+                    out.write(json.dumps(record, separators=(",", ":"), default=str).encode() + b"\n")
+                    kept += 1
+        staging.rename(output)
+        self._report()
+        return {**result, "records": kept} if isinstance(result, dict) else result
+
+    def _report(self) -> None:
+        if self.outside or self.repeats:
+            self.log.info(
+                "Incremental: left out %d records outside the bounds and %d repeats of %r",
+                self.outside,
+                self.repeats,
+                self.spec.primary_key,
+            )
 
     def finish(self, result: Any, output: Any = None) -> Mark | None:
         """Save the new mark (the records' largest cursor, never below the mark sent) and return the mark now in
@@ -230,6 +449,8 @@ class IncrementalLoad:
             self.observe(as_records(result))
         elif not self.watched_pages:
             self._observe_file(output)
+        else:
+            self._report()
         mark = self._newest()
         if mark is None or mark == self.start:
             self.log.info("Incremental: no newer %s; the mark stays %r", self.spec.cursor_path, self.start)
@@ -253,13 +474,28 @@ class IncrementalLoad:
                     self.observe([json.loads(line)])
 
 
+def _comparable(a: tuple[int, Any], b: tuple[int, Any]) -> int:
+    """-1, 0 or 1 for two cursor orders; a number against a date-time compares as epoch seconds."""
+    if a[0] != b[0]:
+        a, b = _as_instant(a), _as_instant(b)
+    if a[0] != b[0]:
+        raise ApiResponseError(f"incremental: cannot compare {_KINDS[a[0]]} with {_KINDS[b[0]]} (`end`, `initial`)")
+    return (a[1] > b[1]) - (a[1] < b[1])
+
+
+def _as_instant(order: tuple[int, Any]) -> tuple[int, Any]:
+    if order[0] == 0:
+        return 1, datetime.fromtimestamp(order[1], tz=timezone.utc)
+    return order
+
+
 class _WatchingWriter(JsonLinesWriter):
     def __init__(self, path: Any, load: IncrementalLoad) -> None:
         super().__init__(path)
         self.load = load
 
     def write_page(self, records: Iterable[Any]) -> int:
-        records = list(records)
+        records = self.load.select(records) if self.load.selects else list(records)
         self.load.observe(records)
         self.load.watched_pages += 1
         return super().write_page(records)

@@ -18,6 +18,7 @@ SYSTEMS: dict[str, str] = {
     "quickbooks": "tests.emulators.quickbooks:QuickBooksEmulator",
     "salesforce": "tests.emulators.salesforce:SalesforceEmulator",
     "sap_b1": "tests.emulators.sap_b1:SapB1Emulator",
+    "stripe": "tests.emulators.stripe:StripeEmulator",
 }
 
 

@@ -31,6 +31,7 @@ PROBES = {
     "quickbooks": "/v3/company/{realm_id}/companyinfo/{realm_id}",
     "salesforce": "{instance_url}/services/data/v60.0/limits",  # the API base URL comes with the token
     "sap_b1": "/b1s/v1/Items?$top=2",
+    "stripe": "/v1/charges?limit=2",
 }
 
 
