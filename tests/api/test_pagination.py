@@ -144,7 +144,16 @@ def test_follow_links_keep_the_client_params(api):
 
 
 def test_every_style_is_registered_by_name():
-    assert set(PAGINATORS) == {"json_link", "header_link", "offset", "page_number", "cursor", "quickbooks", "sort_key_split", "auto"}
+    assert set(PAGINATORS) == {
+        "json_link",
+        "header_link",
+        "offset",
+        "page_number",
+        "cursor",
+        "quickbooks",
+        "sort_key_split",
+        "auto",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(PAGINATORS))
