@@ -98,6 +98,7 @@ def measure(
     airflow_bin: str | None = None,
 ) -> dict[str, Any]:
     scenario = scenario_for(tasks, lifetime, duration)
+    version = airflow_version(airflow_bin)  # before the run: a failure here must not cost the run's figures
     celery = executor.lower().startswith("celery")
     if celery:  # every task instance must find a worker slot: the two workers' pools hold them all at once
         worker_concurrency = max(worker_concurrency, math.ceil(tasks / 2))
@@ -117,7 +118,7 @@ def measure(
         "design": design,
         "revision": revision or "HEAD",
         "airflow_bin": airflow_bin or "this interpreter's",
-        "airflow": airflow_version(airflow_bin),
+        "airflow": version,
         "executor": figures["executor"],
         "hosts": figures["hosts"],
         "memory_mb": {"before": round(memory.baseline), "peak": round(memory.peak)},
