@@ -260,6 +260,41 @@ PROFILES: dict[str, Profile] = _profiles(
         },
     ),
     Profile(
+        "github_app",
+        "GitHub App (installation)",
+        "authapi_oauth2",
+        "https://api.github.com",
+        {
+            "grant_type": "github_app",
+            "login_url": "/app/installations/{installation_id}/access_tokens",
+            "assertion_algorithm": "RS256",
+            "assertion_lifetime": 600,  # iat a minute back, exp 9 minutes ahead: GitHub allows 10
+            "extra_headers": {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"},
+            "test_endpoint": "/installation/repositories?per_page=1",
+        },
+        "A GitHub App as one installation: a JWT signed with the app's private key (RS256, iss the App ID) buys an "
+        "installation token that lives 1 hour (an absolute expires_at); a new JWT buys the next one. One connection "
+        "per installation.",
+        form=("installation_id", "assertion_private_key"),
+        advanced=("installation_permissions", "installation_repositories", "login_url", *TRY_IT),
+        labels={
+            "host": "API base URL",
+            "login": "App ID or client ID",
+            "installation_id": "Installation ID",
+            "assertion_private_key": "Private key (PEM)",
+        },
+        help={
+            "installation_id": "The number at the end of the installation's settings URL "
+            "(github.com/organizations/<org>/settings/installations/<id>).",
+            "assertion_private_key": "A private key generated in the app's settings (General, Private keys): paste "
+            "the whole .pem file. Hidden like a password.",
+            "installation_permissions": "Narrow the token to fewer permissions than the installation has. Paste a "
+            'JSON object, e.g. {"contents": "read", "issues": "write"}. Empty: all of them.',
+            "installation_repositories": "Narrow the token to these repositories of the installation: names without "
+            "the owner, separated by spaces or commas. Empty: all of them.",
+        },
+    ),
+    Profile(
         "quickbooks_sandbox",
         "QuickBooks Online (sandbox)",
         "authapi_oauth2",

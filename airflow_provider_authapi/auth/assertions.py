@@ -1,4 +1,5 @@
-"""Signed JWT assertions (RFC 7523): the JWT bearer grant's `assertion` and a client's `client_assertion`.
+"""Signed JWT assertions (RFC 7523): the JWT bearer grant's `assertion` and a client's `client_assertion`; and a
+GitHub App's JWT, which its installation token request carries as a bearer token.
 
 Signing is PyJWT's (with `cryptography`): RS256 or ES256 with a private key PEM, HS256 with the client secret
 (`client_secret_jwt` only). Every assertion gets its own `iat`, `exp` and a random `jti`, so two requests never
@@ -31,6 +32,8 @@ CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLIENT_ASSERTION_AUTHS = ("private_key_jwt", "client_secret_jwt")  # `client_auth` values that sign an assertion
 MIN_RSA_BITS = 2048  # RFC 7518 section 3.3
 MIN_HMAC_BYTES = 32  # RFC 7518 section 3.2: a key at least as long as the SHA-256 output
+GITHUB_APP_BACKDATE = 60.0  # a GitHub App JWT's `iat`, this many seconds ago
+GITHUB_APP_MAX_JWT_LIFETIME = 600.0  # GitHub refuses an `exp` more than 10 minutes ahead
 # Claims each assertion sets itself: extra claims may not replace them.
 RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti"})
 # What a Google service-account JSON key must hold for the JWT bearer grant (`private_key_id` is optional).
@@ -106,19 +109,29 @@ class AssertionSigner:
     """Signs short-lived JWTs with one key: claims in, a compact JWS with fresh `iat`, `exp` and `jti` out."""
 
     def __init__(
-        self, key: SigningKey | str, algorithm: str, *, lifetime: float, headers: Mapping[str, str] | None = None
+        self,
+        key: SigningKey | str,
+        algorithm: str,
+        *,
+        lifetime: float,
+        headers: Mapping[str, str] | None = None,
+        backdate: float = 0.0,
     ) -> None:
         self._key = key
         self.algorithm = algorithm
-        self.lifetime = lifetime
+        self.lifetime = lifetime  # seconds from `iat` to `exp`
         self.headers = dict(headers or {})
+        self.backdate = backdate  # `iat` this many seconds in the past: room for a server clock behind ours
 
     def __repr__(self) -> str:
-        return f"AssertionSigner(algorithm={self.algorithm!r}, lifetime={self.lifetime!r}, headers={self.headers!r})"
+        return (
+            f"AssertionSigner(algorithm={self.algorithm!r}, lifetime={self.lifetime!r}, headers={self.headers!r}, "
+            f"backdate={self.backdate!r})"
+        )
 
     def sign(self, claims: Mapping[str, Any]) -> str:
-        now = int(time.time())
-        payload = {**claims, "iat": now, "exp": now + int(self.lifetime), "jti": secrets.token_urlsafe(18)}
+        issued = int(time.time() - self.backdate)
+        payload = {**claims, "iat": issued, "exp": issued + int(self.lifetime), "jti": secrets.token_urlsafe(18)}
         return jwt.encode(payload, self._key, algorithm=self.algorithm, headers=self.headers or None)
 
 
@@ -132,6 +145,26 @@ def key_signer(cfg: OAuth2Config) -> AssertionSigner:
         certificate = load_certificate(cfg.assertion_cert_pem, key, "assertion_cert_pem")
         headers["x5t#S256"] = certificate_thumbprint(certificate)
     return AssertionSigner(key, cfg.assertion_algorithm, lifetime=cfg.assertion_lifetime, headers=headers)
+
+
+def github_app_signer(cfg: OAuth2Config) -> AssertionSigner:
+    """The signer of a GitHub App's JWT: RS256 with the app's private key, `iat` a minute in the past (GitHub's
+    advice, for clock drift), `exp` the assertion lifetime after it (GitHub refuses more than 10 minutes)."""
+    if not cfg.assertion_private_key:
+        raise ConfigError("assertion_private_key", "is required: the GitHub App's private key (PEM)")
+    try:
+        key = load_private_key(cfg.assertion_private_key, "RS256", "assertion_private_key")
+    except ConfigError as exc:
+        if exc.field == "assertion_private_key":
+            raise
+        raise ConfigError("assertion_private_key", "is not an RSA key: GitHub Apps sign with RS256 only (paste the "
+                          ".pem file the app's settings generated)") from None  # fmt: skip
+    return AssertionSigner(key, "RS256", lifetime=cfg.assertion_lifetime, backdate=GITHUB_APP_BACKDATE)
+
+
+def github_app_jwt(cfg: OAuth2Config, signer: AssertionSigner) -> str:
+    """The app's JWT, `iss` its App ID or its client ID (a string: GitHub takes the App ID's digits as well)."""
+    return signer.sign({"iss": (cfg.assertion_issuer or cfg.client_id).strip()})
 
 
 def client_signer(cfg: OAuth2Config) -> AssertionSigner:

@@ -58,10 +58,9 @@ from airflow_provider_authapi.auth.errors import (
 from airflow_provider_authapi.auth.grants import (
     SESSION_COOKIES,
     CustomGrantEndpoint,
-    LoginGrant,
-    OAuth2Grant,
     TokenEndpoint,
     basic_header,
+    grant_for,
 )
 from airflow_provider_authapi.auth.retry import RetryPolicy
 from airflow_provider_authapi.auth.tokens import INSTANCE_URL, Token, TokenManager, TokenStore
@@ -487,7 +486,7 @@ def build_token_manager(
         secrets = tuple(config_secrets(config))
         endpoint: TokenEndpoint = CustomGrantEndpoint(scheme, common, verify=verify, retry=retry, secrets=secrets)
     elif isinstance(scheme, OAuth2Config | TokenLoginConfig):
-        grant = OAuth2Grant(scheme) if isinstance(scheme, OAuth2Config) else LoginGrant(scheme)
+        grant = grant_for(scheme)
         initial_refresh_token = scheme.refresh_token if isinstance(scheme, OAuth2Config) else None
         endpoint = TokenEndpoint(grant, verify=verify, timeout=common.timeout, retry=retry, proxy=common.proxy)
     else:

@@ -23,8 +23,10 @@ import httpx
 
 from airflow_provider_authapi.auth.assertions import (
     CLIENT_ASSERTION_AUTHS,
+    GITHUB_APP_MAX_JWT_LIFETIME,
     MIN_HMAC_BYTES,
     RESERVED_CLAIMS,
+    github_app_signer,
     key_signer,
     service_account_key,
 )
@@ -32,7 +34,7 @@ from airflow_provider_authapi.auth.errors import SENSITIVE_NAME, ConfigError
 
 MIN_SIGNATURE_SECRET_LENGTH = 32
 
-GrantType = Literal["client_credentials", "authorization_code", "password", "refresh_token", "jwt_bearer"]
+GrantType = Literal["client_credentials", "authorization_code", "password", "refresh_token", "jwt_bearer", "github_app"]
 ClientAuth = Literal["basic", "body", "private_key_jwt", "client_secret_jwt"]
 AssertionAlgorithm = Literal["RS256", "ES256"]  # HS256 only for client_secret_jwt, with the client secret
 Location = Literal["header", "query"]
@@ -50,6 +52,8 @@ LOCATION: Location = "header"
 DEFAULT_LIFETIME = 3600.0
 DEFAULT_LEEWAY = 60.0  # renew this long before expiry (capped at 5% of the lifetime by the token manager)
 MAX_ASSERTION_LIFETIME = 3600.0  # servers refuse assertions that live longer (Google: 1 h)
+INSTALLATION_ID = "{installation_id}"  # in a GitHub App's token URL: its `installation_id`
+GITHUB_PERMISSION_LEVELS = ("read", "write", "admin")
 
 
 @dataclass(frozen=True)
@@ -360,6 +364,13 @@ class OAuth2Config:
     assertion_cert_pem: str | None = None  # the key's certificate: JWS `x5t#S256` header
     # A Google service-account JSON key: fills the token URL and the assertion fields above left unset.
     service_account_json: str | None = field(default=None, repr=False)
+    # A GitHub App's installation token (`grant_type="github_app"`): the app's JWT (RS256 with the assertion
+    # private key, `iss` the assertion issuer, else the client ID: the App ID or client ID) buys a token for one
+    # installation. `{installation_id}` in the token URL is filled from `installation_id`. The token can be
+    # narrowed to some of the installation's permissions and repositories (names, without the owner).
+    installation_id: str | None = None
+    installation_permissions: dict[str, str] = field(default_factory=dict)
+    installation_repositories: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.service_account_json:
@@ -373,6 +384,36 @@ class OAuth2Config:
         if self.grant_type == "refresh_token" and not self.refresh_token:
             raise ConfigError("refresh_token", "is required for the refresh_token grant")
         self._check_assertions()
+        if self.grant_type == "github_app":
+            self._check_github_app()
+
+    def _check_github_app(self) -> None:
+        """The app's issuer and key, the installation (filled into the token URL), what the token is narrowed to."""
+        if not (self.assertion_issuer or self.client_id or "").strip():
+            raise ConfigError("client_id", "is required for the github_app grant: the App ID or the client ID "
+                              "(the app's settings, General)")  # fmt: skip
+        installation = (self.installation_id or "").strip()
+        if not installation:
+            raise ConfigError("installation_id", "is required for the github_app grant: the number at the end of "
+                              "the installation's settings URL (.../settings/installations/<id>)")  # fmt: skip
+        if not installation.isascii() or not installation.isdigit():
+            raise ConfigError("installation_id", f"must be a number, e.g. 12345678 (got {installation[:40]!r})")
+        object.__setattr__(self, "installation_id", installation)
+        object.__setattr__(self, "token_url", self.token_url.replace(INSTALLATION_ID, installation))
+        if self.assertion_algorithm != "RS256":
+            raise ConfigError("assertion_algorithm", "must be RS256 for a GitHub App (its keys are RSA)")
+        if self.assertion_lifetime > GITHUB_APP_MAX_JWT_LIFETIME:
+            raise ConfigError("assertion_lifetime", f"must be at most {GITHUB_APP_MAX_JWT_LIFETIME:.0f} s for a "
+                              "GitHub App: GitHub refuses a JWT that lives longer")  # fmt: skip
+        for name, level in self.installation_permissions.items():
+            if not str(name).strip() or level not in GITHUB_PERMISSION_LEVELS:
+                raise ConfigError("installation_permissions", f"{str(name)[:40]!r}: the level must be one of "
+                                  f"{', '.join(GITHUB_PERMISSION_LEVELS)} (got {str(level)[:40]!r})")  # fmt: skip
+        for repository in self.installation_repositories:
+            if "/" in repository:
+                raise ConfigError("installation_repositories", f"{repository[:80]!r}: give the repository's name "
+                                  "without its owner (the installation's account)")  # fmt: skip
+        github_app_signer(self)  # loads the key: a ConfigError naming the field, never the key
 
     def _fill_from_service_account(self, text: str) -> None:
         """`token_uri` is the token URL and `aud`, `client_email` the issuer, `private_key` and `private_key_id`
@@ -698,6 +739,9 @@ ADDED_SINCE_STORED = frozenset(
         "credential_name",
         "carry_cookies",
         "lifetime_unit",
+        "installation_id",
+        "installation_permissions",
+        "installation_repositories",
     }
 )
 

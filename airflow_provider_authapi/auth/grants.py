@@ -1,7 +1,8 @@
 """Token requests: what to send to a token endpoint, sending it, and reading its answer.
 
-One small class per kind of endpoint: `OAuth2Grant` (RFC 6749 grants and refresh) and `LoginGrant` (a JSON or
-form login that is not OAuth, with its own refresh endpoint). Both are plain data in, plain data out;
+One small class per kind of endpoint: `OAuth2Grant` (RFC 6749 grants and refresh), `GitHubAppGrant` (a GitHub
+App's installation token, bought with the app's signed JWT) and `LoginGrant` (a JSON or form login that is not
+OAuth, with its own refresh endpoint). All are plain data in, plain data out (`grant_for` picks one for a config);
 `TokenEndpoint` (below) sends their requests, sync or async, under the token `RetryPolicy`. `CustomGrant` (last)
 is the base class of a grant of the user's own, which sends its requests itself; `CustomGrantEndpoint` runs it
 under the same policy.
@@ -23,11 +24,15 @@ import httpx
 import pendulum
 from tenacity import AsyncRetrying, RetryCallState, Retrying
 
+from airflow_provider_authapi import __version__
 from airflow_provider_authapi.auth.assertions import (
     CLIENT_ASSERTION_AUTHS,
     JWT_BEARER_GRANT,
+    AssertionSigner,
     client_assertion_form,
     client_signer,
+    github_app_jwt,
+    github_app_signer,
     grant_assertion_form,
     key_signer,
 )
@@ -88,17 +93,20 @@ class TokenRequest:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     # Form fields signed afresh for each attempt (JWT assertions: a retry never replays a `jti`).
     signed: tuple[Callable[[], dict[str, str]], ...] = field(default=(), repr=False)
+    # Headers signed afresh for each attempt (a GitHub App's JWT as its bearer token).
+    signed_headers: tuple[Callable[[], dict[str, str]], ...] = field(default=(), repr=False)
 
     def build(self) -> httpx.Request:
         form = self.form
         if self.signed:
             form = {**(form or {}), **{name: value for sign in self.signed for name, value in sign().items()}}
+        signed_headers = {name: value for sign in self.signed_headers for name, value in sign().items()}
         return httpx.Request(
             "POST",
             self.url,
             data=form,
             json=self.json,
-            headers={"Accept": "application/json", **self.headers},
+            headers={"Accept": "application/json", **self.headers, **signed_headers},
         )
 
 
@@ -209,6 +217,88 @@ class OAuth2Grant:
     def _audience(self) -> dict[str, str]:
         cfg = self.config
         return {k: v for k, v in (("audience", cfg.audience), ("resource", cfg.resource)) if v}
+
+
+GITHUB_JSON = "application/vnd.github+json"
+GITHUB_API_VERSION = "2022-11-28"  # the REST API version the token request is written for
+USER_AGENT = f"airflow-provider-authapi/{__version__}"  # GitHub refuses a request without one (403)
+
+
+class GitHubAppGrant:
+    """A GitHub App's installation access token: `POST /app/installations/{id}/access_tokens` with the app's JWT
+    as bearer token (RS256, signed afresh for each attempt), optionally narrowed to some permissions and
+    repositories by a JSON body. The `201` answer, `{token, expires_at, permissions, repository_selection}`, holds
+    an absolute expiry (1 h) and no refresh token: each renewal signs a new JWT and buys a new token."""
+
+    def __init__(self, config: OAuth2Config) -> None:
+        self.config = config
+        self.secrets = tuple(config_secrets(config))
+        self.signer: AssertionSigner = github_app_signer(config)
+
+    def can_start_over(self) -> bool:
+        return True
+
+    def token_request(self, previous: Token | None) -> TokenRequest:
+        cfg = self.config
+        body: dict[str, Any] = {}
+        if cfg.installation_repositories:
+            body["repositories"] = list(cfg.installation_repositories)
+        if cfg.installation_permissions:
+            body["permissions"] = dict(cfg.installation_permissions)
+        headers = {"Accept": GITHUB_JSON, "X-GitHub-Api-Version": GITHUB_API_VERSION, "User-Agent": USER_AGENT}
+        return TokenRequest(
+            cfg.token_url, "login", json=body or None, headers=headers, signed_headers=(self._authorization,)
+        )
+
+    def _authorization(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {github_app_jwt(self.config, self.signer)}"}
+
+    def parse(self, response: httpx.Response, request: TokenRequest, previous: Token | None) -> Token:
+        if response.status_code in (401, 404):
+            raise self._refusal(response, request)
+        body = _json_body(response, request, self.secrets)
+        token = body.get("token")
+        if not isinstance(token, str) or not token:
+            raise _missing(response, request, "token")
+        answer = {"access_token": token, "expires_at": body.get("expires_at")}
+        cfg, source = self.config, f"Token endpoint {safe_url(request.url)}"
+        return token_from_answer(answer, cfg.default_lifetime, cfg.max_lifetime, None, source)
+
+    def _refusal(self, response: httpx.Response, request: TokenRequest) -> TokenEndpointError:
+        """GitHub's 401 (the JWT: app ID, key, clock) or 404 (the installation), with what to check."""
+        url, status = safe_url(request.url), response.status_code
+        secrets = (*self.secrets, *request_secrets(response))
+        said = _github_message(response, secrets) or f"body: {response_excerpt(response, secrets)}"
+        if status == 401:
+            check = ("check the App ID or client ID (login), that assertion_private_key is a current private key of "
+                     "that app, and this machine's clock")  # fmt: skip
+        else:
+            check = "check installation_id: the app must be installed there (the installation's settings URL ends "
+            check += "with it)"
+        return TokenEndpointError(
+            f"token endpoint {url} answered {status} to the {request.purpose} request ({said}): {check}",
+            status_code=status,
+            url=url,
+        )
+
+
+def _github_message(response: httpx.Response, secrets: tuple[str, ...]) -> str | None:
+    """GitHub's error `message` (`{"message": "Bad credentials", "documentation_url": ...}`), scrubbed."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    message = body.get("message") if isinstance(body, dict) else None
+    return repr(redact_text(scrub(str(message)[:200], secrets))) if message else None
+
+
+def grant_for(config: OAuth2Config | TokenLoginConfig) -> Grant:
+    """The grant that speaks to a config's token endpoint."""
+    if isinstance(config, TokenLoginConfig):
+        return LoginGrant(config)
+    if config.grant_type == "github_app":
+        return GitHubAppGrant(config)
+    return OAuth2Grant(config)
 
 
 # `Token.extra` key of the cookies a session login carries besides its token (SAP's `ROUTEID`): not public.
@@ -441,8 +531,9 @@ def token_from_answer(
     source: str,
 ) -> Token:
     """The token of an OAuth 2.0 token answer `body` (its `access_token` checked by the caller): the lifetime from
-    `expires_in`, the refresh token's from its `*_expires_in`, Salesforce's `instance_url`; a refresh answer that
-    does not rotate keeps `previous`'s refresh token. `source` names the answer in a log line."""
+    `expires_in`, else from an absolute `expires_at` (epoch seconds or ISO 8601), the refresh token's from its
+    `*_expires_in`, Salesforce's `instance_url`; a refresh answer that does not rotate keeps `previous`'s refresh
+    token. `source` names the answer in a log line."""
     extra = dict(previous.extra) if previous else {}
     now = pendulum.now("UTC")
     for key in REFRESH_LIFETIME_KEYS:
@@ -453,6 +544,7 @@ def token_from_answer(
     token = Token.from_lifetime(
         body["access_token"],
         expires_in=_number_or_warn(body, "expires_in", source),
+        expires_at=_expiry_or_warn(body, "expires_at", source),
         default_lifetime=default_lifetime,
         max_lifetime=max_lifetime,
         now=now,
@@ -471,6 +563,17 @@ def _number_or_warn(body: Mapping[str, Any], key: str, source: str) -> float | N
         return float(value) if value is not None else None
     log.warning("%s: %s %s is not a number of seconds; using the default lifetime", source, key, repr(value)[:40])
     return None
+
+
+def _expiry_or_warn(body: Mapping[str, Any], key: str, source: str) -> pendulum.DateTime | None:
+    """`body[key]` as an absolute time (epoch seconds or ISO 8601); one that is neither is logged and gives None."""
+    value = body.get(key)
+    if value is None:
+        return None
+    expiry = _timestamp(value)
+    if expiry is None:
+        log.warning("%s: %s %s is not a time; using the default lifetime", source, key, repr(value)[:40])
+    return expiry
 
 
 def _is_number(value: Any) -> bool:

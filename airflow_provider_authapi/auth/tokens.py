@@ -117,21 +117,25 @@ class Token:
         access_token: str,
         *,
         expires_in: float | None = None,
+        expires_at: DateTime | None = None,
         default_lifetime: float | None = None,
         max_lifetime: float | None = None,
         now: DateTime | None = None,
         **kwargs: Any,
     ) -> Token:
-        """Build a token whose expiry comes from `expires_in`, else the JWT `exp`, else the default.
+        """Build a token whose expiry comes from `expires_in`, else the absolute `expires_at` (GitHub's
+        installation tokens), else the JWT `exp`, else the default.
 
         `max_lifetime` caps whichever applies: the shorter of declared and configured lifetimes wins. A declared
-        lifetime of 0 or less is ignored (taken at its word, every call would fetch a new token), one past
-        `LIFETIME_BOUNDS` is cut to it (`1e12` is past any date); both are logged.
+        lifetime of 0 or less (an `expires_at` already past) is ignored (taken at its word, every call would fetch
+        a new token), one past `LIFETIME_BOUNDS` is cut to it (`1e12` is past any date); both are logged.
         """
         now = now or pendulum.now("UTC")
         lifetime: float | None = None
         if expires_in is not None:
             lifetime = _bounded_lifetime(float(expires_in), "expires_in")
+        if lifetime is None and expires_at is not None:
+            lifetime = _bounded_lifetime(expires_at.timestamp() - now.timestamp(), "expires_at")
         if lifetime is None and (exp := jwt_expiry(access_token)) is not None:
             lifetime = _bounded_lifetime(exp.timestamp() - now.timestamp(), "the JWT's exp")
         if lifetime is None and default_lifetime is not None:

@@ -333,6 +333,7 @@ GRANTS = {
     "password": "Password (resource owner)",
     "refresh_token": "Refresh token",
     "jwt_bearer": "JWT bearer (signed assertion)",
+    "github_app": "GitHub App installation (signed app JWT)",
 }
 CLIENT_AUTHS = {
     "basic": "Basic header",
@@ -406,6 +407,18 @@ OAUTH2 = ConnectionType(
                "key file, pasted whole: its client_email, private_key, private_key_id and token_uri fill the issuer, "
                "private key, key ID, audience and token URL left empty. Hidden like a password.",
                "OAuth2Config.service_account_json"),
+        ),
+        *_section(
+            "GitHub App",
+            _f("installation_id", "Installation ID", "string", "The GitHub App installation a github_app grant's "
+               "token is for: the number at the end of its settings URL. Fills {installation_id} in the token URL.",
+               "OAuth2Config.installation_id"),
+            _f("installation_permissions", "Token permissions", "object", "Narrow the installation token to fewer "
+               'permissions than the installation has. Paste a JSON object, e.g. {"contents": "read"}. Empty: all '
+               "of them.", "OAuth2Config.installation_permissions"),
+            _f("installation_repositories", "Token repositories", "string", "Narrow the installation token to these "
+               "repositories of the installation: names without the owner, separated by spaces or commas. Empty: "
+               "all of them.", "OAuth2Config.installation_repositories"),
         ),
         *_section(
             "Token request options",
@@ -1013,6 +1026,9 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         assertion_kid=f.text("assertion_kid"),
         assertion_cert_pem=f.pem("assertion_cert_pem"),
         service_account_json=_key_file(f, "service_account_json"),
+        installation_id=f.text("installation_id"),
+        installation_permissions={str(k): str(v) for k, v in f.mapping("installation_permissions").items()},
+        installation_repositories=f.words("installation_repositories"),
     )
 
 

@@ -29,13 +29,14 @@ ASSERTION = [
     "assertion_lifetime", "assertion_scope_claim", "assertion_claims", "assertion_kid", "assertion_cert_pem",
     "service_account_json",
 ]  # fmt: skip
+GITHUB_APP = ["installation_id", "installation_permissions", "installation_repositories"]
 # The fields of each type's form; `profile` only where profiles of that type exist.
 FIELDS = {
     "authapi_oauth2": COMMON | PLACEMENT | LIFETIMES | set(ASSERTION) | {
         "profile", "grant_type", "login_url", "consent_url", "redirect_uri", "scopes", "audience", "resource",
         "client_auth", "login_params", "refresh_token", "use_pkce", "username", "user_password", "realm_id",
         "tenant_id",
-        "revocation_url", "grant_class",
+        "revocation_url", "grant_class", *GITHUB_APP,
     },
     "authapi_token": COMMON | PLACEMENT | LIFETIMES | {
         "profile", "login_url", "request_format", "username_field", "pass_field", "extra_body", "access_path",
@@ -51,10 +52,13 @@ SECRETS = {
     "signature_secret", "client_private_key_pem", "refresh_token", "user_password", "assertion_private_key",
     "service_account_json", "egress_password",
 }  # fmt: skip
-JSON_OBJECTS = {"assertion_claims", "extra_headers", "extra_query_params", "login_params", "extra_body", "refresh_body"}
+JSON_OBJECTS = {
+    "assertion_claims", "extra_headers", "extra_query_params", "login_params", "extra_body", "refresh_body",
+    "installation_permissions",
+}  # fmt: skip
 DROPDOWNS = {
     "grant_type": (
-        {"client_credentials", "authorization_code", "password", "refresh_token", "jwt_bearer"},
+        {"client_credentials", "authorization_code", "password", "refresh_token", "jwt_bearer", "github_app"},
         "client_credentials",
     ),
     "client_auth": ({"basic", "body", "private_key_jwt", "client_secret_jwt"}, "basic"),
@@ -88,6 +92,7 @@ GRANT_SECTIONS = {
     "Refresh token grant": ["refresh_token"],
     "Password grant": ["username", "user_password"],
     "JWT assertion": ASSERTION,
+    "GitHub App": GITHUB_APP,
 }
 # conn_type -> (standard fields hidden besides schema and port, labels of login and password)
 STANDARD = {
@@ -196,8 +201,8 @@ def test_the_real_systems_are_offered_under_their_connection_types():
     oauth2 = types["authapi_oauth2"]["conn-fields"]["profile"]["schema"]
     token = types["authapi_token"]["conn-fields"]["profile"]["schema"]
     assert oauth2["enum"] == [
-        "dastra", "entra_id", "google_service_account", "quickbooks_production", "quickbooks_sandbox", "salesforce",
-        "salesforce_sandbox",
+        "dastra", "entra_id", "github_app", "google_service_account", "quickbooks_production", "quickbooks_sandbox",
+        "salesforce", "salesforce_sandbox",
     ]  # fmt: skip
     assert oauth2["values_display"]["quickbooks_sandbox"] == "QuickBooks Online (sandbox)"
     assert token["enum"] == ["aspire", "astera", "sap_b1"]

@@ -51,6 +51,7 @@ TYPED: dict[str, dict[str, Any]] = {
     "entra_id": {"login": "app-0123", "extra": {"tenant_id": "contoso.onmicrosoft.com",
                                                 "assertion_private_key": KEY.pem,
                                                 "assertion_cert_pem": certificate_pem(KEY)}},
+    "github_app": {"login": "1234567", "extra": {"installation_id": "45678901", "assertion_private_key": KEY.pem}},
     "quickbooks_sandbox": {"login": "qb-client", "password": "qb-secret-0123",
                            "extra": {"redirect_uri": "https://airflow.acme.example/oauth-consent/callback"}},
     "quickbooks_production": {"login": "qb-client", "password": "qb-secret-0123",
