@@ -2,7 +2,8 @@
 # One command for a fresh machine: set up .venv, start a real system's emulator on 127.0.0.1 and run its
 # example DAG with `airflow dags test` (real scheduler-less run, real Task SDK, token cached in a Variable).
 #
-#   bash scripts/demo.sh [dastra|quickbooks|aspire|astera|appsmith|sap_b1|salesforce|google|entra_id|hubspot|stripe]
+#   bash scripts/demo.sh [dastra|quickbooks|aspire|astera|appsmith|sap_b1|salesforce|google|entra_id|hubspot|stripe
+#                         |custom_grant]
 #   (default: dastra)
 #
 # Airflow's home for the demo is .airflow-demo/ (delete it to start afresh; DEMO_HOME=dir to put it elsewhere).
@@ -21,8 +22,9 @@ case "$SYSTEM" in
     entra_id) DAG_ID=entra_users CONN_ID=entra ;;
     hubspot) DAG_ID=hubspot_contacts CONN_ID=hubspot ;;
     stripe) DAG_ID=stripe_charges CONN_ID=stripe ;;
+    custom_grant) DAG_ID=custom_grant CONN_ID=odd_login ;;
     *) echo "unknown system '$SYSTEM' (dastra, quickbooks, aspire, astera, appsmith, sap_b1, salesforce, google," \
-            "entra_id, hubspot, stripe)" >&2; exit 2 ;;
+            "entra_id, hubspot, stripe, custom_grant)" >&2; exit 2 ;;
 esac
 source scripts/setup-env.sh
 

@@ -6,7 +6,9 @@ the session ticket in the `X-Session-Ticket` header and `<session><lifetime>s</l
 `GET /api/whoami` takes the ticket as `Authorization: Bearer`. `/api/signed` (any method) takes no ticket but an
 HMAC-SHA256 signature instead: `X-Key-Id` and `X-Signature`, the hex HMAC of `METHOD\\npath\\nsha256(body)` with
 the key of that id; with `signed_needs_ticket`, a live ticket too. `fail_next(n, status)` makes the next n logins
-fail.
+fail. As the `custom_grant` system (`python -m tests.emulators custom_grant`, `bash scripts/demo.sh custom_grant`)
+it wants the ticket and the signature on `/api/signed`, and its connection names the example's classes
+(`dags_examples/odd_login_auth.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from tests.emulators.tokens import TokenApi, TokenRegistry, bearer_challenge
 
 def xml(text: str, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(status, text.encode(), {"Content-Type": "application/xml", **(headers or {})})
+
+
+# The example's classes (dags_examples/odd_login_auth.py), by the dotted paths its connection gives.
+GRANT_CLASS = "dags_examples.odd_login_auth.OddLoginGrant"
+SIGNER_CLASS = "dags_examples.odd_login_auth.HmacSigner"
 
 
 class OddLoginServer(TokenApi):
@@ -46,6 +53,34 @@ class OddLoginServer(TokenApi):
         self.failures = _FailPlan()
         self.signed: list[tuple[str, str]] = []  # (method, path) of each request whose signature held
         self.signed_needs_ticket = False
+
+    @classmethod
+    def standalone(cls, **kwargs: Any) -> OddLoginServer:
+        """The demo's server: `/api/signed` wants the ticket and the signature, as the example sends them."""
+        server = cls(**kwargs)
+        server.signed_needs_ticket = True
+        return server
+
+    def describe(self) -> dict[str, Any]:
+        key_id, secret = next(iter(self.signing_keys.items()))
+        return {
+            "system": "A vendor's odd login (a grant and a signer of your own)",
+            "url": self.url,
+            "credentials": {"user (login)": self.user, "PIN (password)": self.pin, f"signing key {key_id}": secret},
+            "connection": {
+                "conn_type": "authapi_token",
+                "host": self.url,
+                "login": self.user,
+                "password": self.pin,
+                "extra": {
+                    "grant_class": GRANT_CLASS,
+                    "auth_class": SIGNER_CLASS,
+                    "signing_key_id": key_id,
+                    "signing_secret": secret,
+                    "test_endpoint": "/api/whoami",
+                },
+            },
+        }
 
     def setup_routes(self) -> None:
         self.route("POST", self.login_path, self.login)

@@ -11,6 +11,7 @@ SYSTEMS: dict[str, str] = {
     "aspire": "tests.emulators.aspire:AspireEmulator",
     "astera": "tests.emulators.astera:AsteraEmulator",
     "appsmith": "tests.emulators.appsmith:AppsmithEmulator",
+    "custom_grant": "tests.emulators.odd_login:OddLoginServer",  # a login and a signer of the user's own
     "dastra": "tests.emulators.dastra:DastraEmulator",
     "entra_id": "tests.emulators.entra:EntraEmulator",
     "google": "tests.emulators.google:GoogleEmulator",

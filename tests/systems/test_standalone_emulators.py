@@ -24,6 +24,7 @@ PROBES = {
     "aspire": "/Properties?$top=2",
     "astera": "/api/ServerInfo",
     "appsmith": "/api/v1/orders?page_size=2",
+    "custom_grant": "POST /api/signed",  # the grant's ticket and the signer's signature, both checked
     "dastra": "/v1/workspaces",
     "entra_id": "/v1.0/users?$top=2",
     "google": f"/v4/spreadsheets/{SPREADSHEET_ID}/values/Orders!A1:D3",
