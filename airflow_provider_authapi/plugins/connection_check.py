@@ -1,9 +1,10 @@
 """What the Test button of a connection does (`AuthApiHook.test_connection`), and the message it shows.
 
-- Token schemes obtain a fresh token: a login or a client credentials / password grant into a throwaway
-  in-memory store (the shared token cache is left alone), or, for grants that live on a stored refresh token
-  (authorization code, refresh token), a refresh through the connection's own token cache, whose rotated refresh
-  token must be kept. When `test_endpoint` is set, a GET on it with that token follows.
+- Token schemes obtain a fresh token: a login, a client credentials / password grant or a grant of the user's
+  own (`grant_class`) into a throwaway in-memory store (the shared token cache is left alone), or, for grants
+  that live on a stored refresh token (authorization code, refresh token), a refresh through the connection's own
+  token cache, whose rotated refresh token must be kept. When `test_endpoint` is set, a GET on it with that token
+  (and the user's own signer, `auth_class`) follows.
 - Static schemes GET `test_endpoint` (default `/`).
 
 Messages name the connection the user typed (not the API's temporary copy), the token endpoint, the token's type
@@ -16,12 +17,20 @@ from typing import Any
 
 from airflow_provider_authapi.auth import build_auth, build_token_manager
 from airflow_provider_authapi.auth.client import build_client
-from airflow_provider_authapi.auth.config import OAuth2Config, TokenLoginConfig, TokenPlacement, config_secrets
+from airflow_provider_authapi.auth.config import (
+    TOKEN_SCHEMES,
+    CustomGrantConfig,
+    OAuth2Config,
+    TokenLoginConfig,
+    TokenPlacement,
+    config_secrets,
+)
 from airflow_provider_authapi.auth.errors import AuthApiError, UnauthorizedError, scrub
 from airflow_provider_authapi.auth.tokens import MemoryTokenStore, Token
 from airflow_provider_authapi.plugins.connection_test import tested_connection_id
 
 STORED_TOKEN_GRANTS = ("authorization_code", "refresh_token")
+TokenScheme = OAuth2Config | TokenLoginConfig | CustomGrantConfig
 
 
 def run_connection_test(hook: Any) -> tuple[bool, str]:
@@ -43,7 +52,7 @@ def _run(hook: Any, shown: str, secrets: list[str]) -> tuple[bool, str]:
     config = hook.config
     secrets += config_secrets(config)
     scheme = config.scheme
-    if not isinstance(scheme, OAuth2Config | TokenLoginConfig):
+    if not isinstance(scheme, TOKEN_SCHEMES):
         return _static(hook, config)
 
     manager = _token_manager(hook, shown, config)
@@ -91,7 +100,9 @@ def _token_manager(hook: Any, shown: str, config: Any) -> Any:
     return build_token_manager(config, store, leeway=hook.leeway)
 
 
-def _how(scheme: OAuth2Config | TokenLoginConfig) -> str:
+def _how(scheme: TokenScheme) -> str:
+    if isinstance(scheme, CustomGrantConfig):
+        return f"the custom grant {scheme.grant_class}"
     if isinstance(scheme, TokenLoginConfig):
         return f"the login at {scheme.token_url}"
     if scheme.grant_type in STORED_TOKEN_GRANTS or scheme.refresh_token:
@@ -99,7 +110,7 @@ def _how(scheme: OAuth2Config | TokenLoginConfig) -> str:
     return f"the {scheme.grant_type.replace('_', ' ')} grant at {scheme.token_url}"
 
 
-def _describe_token(token: Token, scheme: OAuth2Config | TokenLoginConfig) -> str:
+def _describe_token(token: Token, scheme: TokenScheme) -> str:
     from airflow_provider_authapi.plugins.pages import when
 
     # OAuth 2.0 token responses must say their token_type; a login API's type would be our default, not its word.

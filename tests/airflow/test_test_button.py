@@ -14,6 +14,7 @@ from airflow_provider_authapi.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_authapi.hooks.authapi import AuthApiHook, reset_token_managers
 from airflow_provider_authapi.plugins.connection_test import ConnectionTestMiddleware, normalize_test_body
 from tests.emulators.aspire import AspireEmulator
+from tests.emulators.odd_login import OddLoginServer
 from tests.stored_tokens import stored_record
 
 TEST_PATH = "/api/v2/connections/test"
@@ -91,6 +92,52 @@ def test_oauth2_test_names_the_token_type_and_a_query_placement(airflow_db, oaut
     assert not ok and message.startswith("Connection 'cc_bad_secret': the client credentials grant at")
     assert "failed" in message and "invalid_client" in message
     assert_no_secret(message, "wrong-secret-0123456789")
+
+
+def test_custom_grant_test_logs_in_through_the_grant_and_signs_the_call(airflow_db, set_connection, monkeypatch):
+    """A `grant_class` connection is a token connection: Test logs in with the grant (not a bare GET of the test
+    endpoint), into a throwaway store, then calls the endpoint with the ticket and the `auth_class` signature."""
+    from airflow.api_fastapi.core_api.routes.public import connections as routes
+    from fastapi.testclient import TestClient
+
+    with OddLoginServer.standalone() as odd:  # /api/signed wants the ticket and the signature
+        connection = odd.airflow_connection()  # the demo's: the example's grant and signer
+        extra = {**connection["extra"], "test_endpoint": "/api/signed"}
+        signing_secret, grant = extra["signing_secret"], extra["grant_class"]
+        set_connection("odd_test", **{**connection, "extra": extra})
+        ok, message = AuthApiHook("odd_test").test_connection()
+        assert ok, message
+        assert message.startswith(f"Connection 'odd_test': the custom grant {grant} gave a token valid until")
+        assert "(with a refresh token)" in message and "of type" not in message
+        assert "GET /api/signed with it in header 'Authorization: Bearer <token>' answered 200." in message
+        assert (odd.logins, odd.signed) == (1, [("GET", "/api/signed")])
+        assert stored_record("odd_test") is None, "Test must not replace the token tasks use"
+
+        # No test_endpoint: the login alone, and the hint.
+        set_connection("odd_plain", **{**connection, "extra": {**extra, "test_endpoint": ""}})
+        ok, plain = AuthApiHook("odd_plain").test_connection()
+        assert ok and "it will be sent in header 'Authorization: Bearer <token>'" in plain, plain
+        assert odd.logins == 2 and len(odd.signed) == 1
+
+        # A refused login names the grant and what the vendor said, never the PIN.
+        set_connection("odd_wrong", **{**connection, "password": "wrong-pin-0123456789"})
+        ok, wrong = AuthApiHook("odd_wrong").test_connection()
+        assert not ok and wrong.startswith(f"Connection 'odd_wrong': the custom grant {grant} failed:"), wrong
+        assert "401" in wrong
+
+        # The form's Test through Airflow's own route: a temporary connection id, the user's named.
+        monkeypatch.setenv("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
+        monkeypatch.setattr(routes, "get_random_string", lambda: TEMPORARY_ID)
+        body = {**connection, "connection_id": "odd_form", "extra": json.dumps(extra), "port": 0}
+        with TestClient(airflow_test_app(middleware=True)) as client:
+            answer = client.post(TEST_PATH, json=body).json()
+        assert answer["status"] is True, answer
+        assert answer["message"].startswith(f"Connection 'odd_form': the custom grant {grant} gave a token")
+        assert TEMPORARY_ID.lower() not in answer["message"].lower()
+        assert odd.logins == 4 and len(odd.signed) == 2
+        for text in (message, plain, wrong, answer["message"]):
+            assert_no_secret(text, odd.pin, "wrong-pin-0123456789", signing_secret, *odd.tickets.live())
+            assert not any(renewal in text for renewal in odd.renewals.live())
 
 
 def test_middleware_drops_only_port_zero_of_our_types():
