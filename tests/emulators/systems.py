@@ -14,6 +14,7 @@ SYSTEMS: dict[str, str] = {
     "custom_grant": "tests.emulators.odd_login:OddLoginServer",  # a login and a signer of the user's own
     "dastra": "tests.emulators.dastra:DastraEmulator",
     "entra_id": "tests.emulators.entra:EntraEmulator",
+    "github_app": "tests.emulators.github:GitHubEmulator",
     "google": "tests.emulators.google:GoogleEmulator",
     "hubspot": "tests.emulators.hubspot:HubSpotEmulator",
     "quickbooks": "tests.emulators.quickbooks:QuickBooksEmulator",

@@ -27,6 +27,7 @@ PROBES = {
     "custom_grant": "POST /api/signed",  # the grant's ticket and the signer's signature, both checked
     "dastra": "/v1/workspaces",
     "entra_id": "/v1.0/users?$top=2",
+    "github_app": "/installation/repositories?per_page=2",  # with the installation token the app's JWT bought
     "google": f"/v4/spreadsheets/{SPREADSHEET_ID}/values/Orders!A1:D3",
     "hubspot": "POST /crm/v3/objects/contacts/search",  # a search: the body pages
     "quickbooks": "/v3/company/{realm_id}/companyinfo/{realm_id}",
