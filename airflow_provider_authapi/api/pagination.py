@@ -17,10 +17,8 @@ Where a paginator writes a value (its `*_param` options) is a `RequestTarget`: a
 from __future__ import annotations
 
 import copy
-import importlib
 import logging
 import re
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
@@ -29,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import httpx
 
 from airflow_provider_authapi.auth.client import NO_CREDENTIALS, credentials_guarded
+from airflow_provider_authapi.auth.config import import_object
 from airflow_provider_authapi.auth.errors import ConfigError, PaginationError
 from airflow_provider_authapi.auth.json_path import MISSING, find_path, parse_path, set_path
 from airflow_provider_authapi.auth.retry import asend_bounded, send_bounded
@@ -199,19 +198,16 @@ def callable_ref(func: Callable[..., Any]) -> str:
         raise ConfigError("callable", f"{ref} is not a module-level function; a deferrable task needs one")
     try:
         resolved = resolve_callable(ref)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError("callable", f"{ref} cannot be imported back ({exc})") from exc
+    except ConfigError as exc:
+        raise ConfigError("callable", f"{ref} cannot be imported back ({exc.problem})") from exc
     if resolved is not func:
         raise ConfigError("callable", f"{ref} does not resolve to the same function")
     return ref
 
 
 def resolve_callable(ref: str) -> Callable[..., Any]:
-    """Import `module:qualname` (a module already loaded, e.g. a DAG file under `dag.test()`, is reused)."""
-    module_name, _, qualname = ref.partition(":")
-    target: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
-    for name in qualname.split("."):
-        target = getattr(target, name)
+    """Import `module:qualname` (or `module.name`) by `auth.config.import_object`, checked to be callable."""
+    target = import_object("callable", ref)
     if not callable(target):
         raise ConfigError("callable", f"{ref} is not callable")
     return target

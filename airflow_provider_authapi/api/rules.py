@@ -26,8 +26,6 @@ The mapping form `{404: "empty", 409: "skip"}` is status-only rules, in that ord
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from airflow_provider_authapi.auth.config import import_object
 from airflow_provider_authapi.auth.errors import ApiResponseError, ConfigError
 from airflow_provider_authapi.auth.json_path import MISSING, find_path, parse_path
 
@@ -96,16 +95,11 @@ def _predicate(spec: Mapping[str, Any], label: str) -> tuple[Predicate | None, s
 
 
 def import_predicate(ref: str, label: str) -> Predicate:
-    """The callable at `ref`: `"package.module.function"` (or `"package.module:function"`)."""
-    module_name, sep, name = ref.partition(":") if ":" in ref else ref.rpartition(".")
-    if not sep or not module_name or not name:
-        raise _refusal(label, f"predicate {ref!r} is not an import path ('package.module.function')")
+    """The callable at `ref`: `"package.module.function"` (or `"package.module:function"`), by `import_object`."""
     try:
-        target: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
-        for part in name.split("."):
-            target = getattr(target, part)
-    except (ImportError, AttributeError) as exc:
-        raise _refusal(label, f"predicate {ref!r} cannot be imported ({type(exc).__name__}: {exc})") from None
+        target = import_object(FIELD, ref)
+    except ConfigError as exc:
+        raise _refusal(label, f"predicate {ref!r}: {exc.problem}") from None
     if not callable(target):
         raise _refusal(label, f"predicate {ref!r} is not callable")
     return target

@@ -14,6 +14,7 @@ import importlib
 import ipaddress
 import json
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from types import MappingProxyType
@@ -675,7 +676,6 @@ SECRET_SETTING_NAME = re.compile(
     r"|credential|session|cookie|signature|password",
     re.IGNORECASE,
 )
-_DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
 
 
 def class_path(value: Any) -> str:
@@ -684,34 +684,47 @@ def class_path(value: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+_IMPORT_PATH = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*|\.[A-Za-z_]\w*)")
+
+
+def import_object(field_name: str, ref: str) -> Any:
+    """The object at an import path, `package.module.name` or `package.module:qualified.name`: the one way a
+    connection field or a deferred task names code of the user's (grant and signing classes, response-rule
+    predicates, filters, checks, paginators). It must be importable where it is used, on the workers and the
+    triggerer; a module already loaded (a DAG file under `dag.test()`) is reused. A `ConfigError` naming
+    `field_name` says what failed: the path's shape, the module not found or failing to import, the name missing;
+    never more than the path and the import error."""
+    path = ref.strip() if isinstance(ref, str) else ref
+    if not isinstance(path, str) or not _IMPORT_PATH.fullmatch(path):
+        raise ConfigError(field_name, f"{ref!r} is not an import path such as package.module.name")
+    module_name, _, qualname = path.partition(":") if ":" in path else path.rpartition(".")
+    try:
+        target: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
+            fix = "install it on the workers and the triggerer, or correct the path"
+            raise ConfigError(field_name, f"module {module_name!r} of {path} was not found: {fix}") from None
+        raise ConfigError(field_name, f"importing module {module_name!r} of {path} failed: {exc}") from None
+    except Exception as exc:
+        problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+        raise ConfigError(field_name, f"importing module {module_name!r} of {path} failed: {problem}") from None
+    for name in qualname.split("."):
+        if not hasattr(target, name):
+            raise ConfigError(field_name, f"module {module_name!r} has no {qualname!r}")
+        target = getattr(target, name)
+    return target
+
+
 def own_class(field_name: str, value: Any, base: type) -> Any:
-    """A subclass of `base` or an instance of one, given as such or by its dotted path (imported here: it must be
-    importable where the connection is used, on the workers and the triggerer). A `ConfigError` naming
-    `field_name` says what failed: the path's shape, the module not found or failing to import, the name missing
-    from it, or not a `base`. Never a secret: the path and the import error only."""
+    """A subclass of `base` or an instance of one, given as such or by its import path (`import_object`). A
+    `ConfigError` naming `field_name` says what failed, never a secret."""
     package = base.__module__.rpartition(".")[0] or base.__module__  # as exported: httpx.Auth, ...auth.CustomGrant
     wanted = f"{package}.{base.__qualname__}"
     if isinstance(value, str):
-        path = value.strip()
-        if not _DOTTED_PATH.fullmatch(path):
-            raise ConfigError(field_name, f"must be a dotted path such as package.module.ClassName (got {path!r})")
-        module_name, _, name = path.rpartition(".")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (module_name == exc.name or module_name.startswith(f"{exc.name}.")):
-                fix = "install it on the workers and the triggerer, or correct the path"
-                raise ConfigError(field_name, f"module {module_name!r} of {path} was not found: {fix}") from None
-            raise ConfigError(field_name, f"importing module {module_name!r} of {path} failed: {exc}") from None
-        except Exception as exc:
-            problem = f"{type(exc).__name__}: {str(exc)[:200]}"
-            raise ConfigError(field_name, f"importing module {module_name!r} of {path} failed: {problem}") from None
-        if not hasattr(module, name):
-            raise ConfigError(field_name, f"module {module_name!r} has no {name!r}")
-        value = getattr(module, name)
-        if not (isinstance(value, type) and issubclass(value, base)):
-            raise ConfigError(field_name, f"{path} is not a subclass of {wanted}")
-        return value
+        found = import_object(field_name, value)
+        if not (isinstance(found, type) and issubclass(found, base)):
+            raise ConfigError(field_name, f"{value.strip()} is not a subclass of {wanted}")
+        return found
     if (isinstance(value, type) and issubclass(value, base)) or isinstance(value, base):
         return value
     raise ConfigError(field_name, f"must be a subclass of {wanted}, an instance of one, or its dotted path "

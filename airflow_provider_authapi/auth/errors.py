@@ -25,6 +25,7 @@ class ConfigError(AuthApiError, ValueError):
 
     def __init__(self, field: str, problem: str, conn_id: str | None = None) -> None:
         self.field = field
+        self.problem = problem
         self.conn_id = conn_id
         where = f"connection {conn_id!r}, field {field!r}" if conn_id else f"field {field!r}"
         super().__init__(f"{where}: {problem}")

@@ -195,7 +195,7 @@ def test_the_grants_client_has_the_connections_tls_settings(tmp_path: Path):
         ("tests.custom_grants.NotAGrant", "is not a subclass of airflow_provider_authapi.auth.CustomGrant"),
         ("tests.custom_grants.HmacSigner", "is not a subclass of airflow_provider_authapi.auth.CustomGrant"),
         ("tests.custom_grants.NoFetchGrant", "does not implement fetch(client, config)"),
-        ("CustomGrant", "must be a dotted path such as package.module.ClassName"),
+        ("CustomGrant", "'CustomGrant' is not an import path such as package.module.name"),
         (custom_grants.NotAGrant, "must be a subclass of airflow_provider_authapi.auth.CustomGrant"),
         ("", "is required"),
     ],
