@@ -5,6 +5,11 @@ fetcher = Fetcher(RequestSpec("GET", "/items"), paginator="offset", response_fil
 records = fetcher.run(client)                 # all records, or the filtered body when not paginated
 with JsonLinesWriter(path) as out:
     fetcher.run(client, out)                  # streams page by page; returns {"path", "records"}
+
+With `decoder` (`"csv+gzip"`, `{"format": "xml", "record_tag": "item"}`: `api/decoders.py`), each answer is
+streamed (`retry.send_streamed`) and decoded record by record instead of read whole and parsed as JSON; with
+`decoder="raw"`, `download()` writes its bytes unchanged (`RawFileWriter`). `check_streamed` says what such a call
+cannot have (a filter, body-reading paginators, concurrency).
 """
 
 from __future__ import annotations
@@ -15,18 +20,25 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying
 
-from airflow_provider_authapi.api.output import JsonLinesWriter
+from airflow_provider_authapi.api.decoders import Decoder, DecoderSpec, decoder_for
+from airflow_provider_authapi.api.output import JsonLinesWriter, RawFileWriter
 from airflow_provider_authapi.api.pagination import (
     BasePaginator,
+    CursorPaginator,
+    HeaderLinkPaginator,
+    OffsetPaginator,
+    PageNumberPaginator,
     PaginatorSpec,
     RequestSpec,
     ResponseFilter,
+    ResponseSource,
     get_paginator,
 )
 from airflow_provider_authapi.api.rules import (
@@ -56,13 +68,21 @@ from airflow_provider_authapi.auth.errors import (
 from airflow_provider_authapi.auth.json_path import MISSING
 from airflow_provider_authapi.auth.retry import (
     API_RETRY,
+    BodyCutShort,
+    BodyStalled,
     DeadlineExceeded,
     Pace,
     RetryPolicy,
+    aiter_streamed,
+    aread_capped,
+    asend_streamed,
     is_tls_verification_error,
     is_transient_status,
     is_transient_transport_error,
+    iter_streamed,
+    read_capped,
     retry_after,
+    send_streamed,
 )
 
 if TYPE_CHECKING:
@@ -74,6 +94,10 @@ ResponseCheck = Callable[[Any], bool]
 
 
 DEFAULT_MAX_PAGES = 10_000  # without max_pages, more pages than this is an error: an API that never stops
+RAW = "raw"  # decoder="raw": the body's bytes to a file, unchanged
+DECODER = "decoder"  # the field a streamed call's refusals name
+BATCH_RECORDS = 500  # decoded records handed to the writer at a time
+RAW_BUFFER = 1024 * 1024  # bytes of a raw body gathered before each write in the triggerer (one thread hop each)
 
 
 def parse_body(response: httpx.Response, *, where: str = "the answer", need_json: bool = False) -> Any:
@@ -133,6 +157,7 @@ class Fetcher:
         max_requests_per_second: float | None = None,
         response_actions: ResponseRules | ResponseActionsSpec = None,
         token_manager: TokenManager | None = None,
+        decoder: DecoderSpec | None = None,
     ) -> None:
         self.request = request
         self.paginator_spec = paginator
@@ -149,6 +174,16 @@ class Fetcher:
         # without rules, no rule code runs at all (the request path stays the one docs/architecture.md draws)
         self.rules = (ResponseRules.of(response_actions) or None) if response_actions is not None else None
         self.token_refresh = self._token_refresh(self.rules, token_manager) if self.rules else None
+        self.streamed = None
+        if decoder is not None:  # checked here too: the core is used without ApiCall
+            self.streamed = check_streamed(
+                decoder,
+                paginator=paginator,
+                response_filter=response_filter,
+                response_check=response_check,
+                concurrency=self.concurrency,
+                response_actions=self.rules,
+            )
         self.pages = 0
         self.records = 0
         self._requested: dict[str, int] = {}  # fingerprint of each page's request -> its page number
@@ -174,6 +209,7 @@ class Fetcher:
             "logger": self.log,
             "pace": self.pace,
             "rules": self.rules,
+            "stream": self.streamed is not None,
         }
 
     def _fetch(self, client: httpx.Client, request: RequestSpec) -> httpx.Response:
@@ -319,6 +355,8 @@ class Fetcher:
 
     def iter_pages(self, client: httpx.Client) -> Iterator[list[Any]]:
         """Yield each page's records (paginated mode), one request at a time (see `aiter_pages` for concurrency)."""
+        if self.streamed is not None:
+            raise ValueError("a decoder's answers are streamed by run() / download(), not iter_pages()")
         request, paginator = self._start()
         if paginator is None:
             raise ValueError("iter_pages() needs a paginator")
@@ -329,7 +367,11 @@ class Fetcher:
             self._next(request, paginator)
 
     def run(self, client: httpx.Client, writer: JsonLinesWriter | None = None) -> Any:
-        """All records (paginated), or the filtered body; with `writer`, stream to it and return a summary."""
+        """All records (paginated), or the filtered body; with `writer`, stream to it and return a summary.
+
+        With a decoder, the records of every answer (a list, even unpaginated), or with `writer` the summary."""
+        if self.streamed is not None:
+            return self._run_decoded(client, writer)
         if self.paginator_spec is None:
             request, _ = self._start()
             value = self._page(self._fetch(client, request), None)
@@ -352,6 +394,8 @@ class Fetcher:
         """Yield each page's records in page order. With `concurrency` > 1 and a paginator whose later requests
         are known (offsets or page numbers, once the first page gives a total or `max_pages` bounds the run), up
         to `concurrency` requests are in flight; the others page one request at a time."""
+        if self.streamed is not None:
+            raise ValueError("a decoder's answers are streamed by arun() / adownload(), not aiter_pages()")
         request, paginator = self._start()
         if paginator is None:
             raise ValueError("aiter_pages() needs a paginator")
@@ -419,7 +463,10 @@ class Fetcher:
             await asyncio.gather(*window, return_exceptions=True)
 
     async def arun(self, client: httpx.AsyncClient, write_page: Callable[[list[Any]], Any] | None = None) -> Any:
-        """Async `run()`; `write_page` (an async callable, e.g. a writer's method run in a thread) streams pages."""
+        """Async `run()`; `write_page` (an async callable, e.g. a writer's method run in a thread) streams pages
+        (with a decoder, batches of at most `BATCH_RECORDS` records)."""
+        if self.streamed is not None:
+            return await self._arun_decoded(client, write_page)
         if self.paginator_spec is None:
             request, _ = self._start()
             value = self._page(await self._afetch(client, request), None)
@@ -438,6 +485,117 @@ class Fetcher:
     async def apoke(self, client: httpx.AsyncClient) -> tuple[bool, Any]:
         request, _ = self._start()
         return self._poke_result(await self._afetch(client, request))
+
+    # -- streamed answers: a decoder's records, or the raw bytes ---------------------------------------------
+
+    @property
+    def decoder(self) -> Decoder | None:
+        return self.streamed if isinstance(self.streamed, Decoder) else None
+
+    def _decoding(self) -> Decoder:
+        if self.decoder is None:
+            raise ValueError("decoder='raw' writes bytes: download() / adownload(), not run()")
+        return self.decoder
+
+    def _where(self, paginator: BasePaginator | None) -> str:
+        return f"page {self.pages + 1} ({self.request.label})" if paginator else self.request.label
+
+    def _run_decoded(self, client: httpx.Client, writer: JsonLinesWriter | None) -> Any:
+        decoder, results = self._decoding(), []
+        write = writer.write_page if writer is not None else results.extend
+        request, paginator = self._start()
+        while True:
+            response = self._fetch(client, request)
+            if (rule := _matched(response)) is not None:
+                self._acted_on(response, paginator, rule)
+            else:
+                tally = _Tally()
+                try:
+                    for batch in tally.batches(_decoded(decoder, response, self.request.label, self._where(paginator))):
+                        write(batch)
+                finally:
+                    response.close()
+                self._decoded_page(response, paginator, tally)
+            if paginator is None or not self._more(paginator):
+                break
+            self._next(request, paginator)
+        return {"path": str(writer.path), "records": writer.records} if writer is not None else results
+
+    async def _arun_decoded(
+        self, client: httpx.AsyncClient, write_page: Callable[[list[Any]], Awaitable[Any]] | None
+    ) -> Any:
+        decoder, results = self._decoding(), []
+
+        async def keep(batch: list[Any]) -> None:
+            results.extend(batch)
+
+        write = write_page or keep
+        request, paginator = self._start()
+        while True:
+            response = await self._afetch(client, request)
+            if (rule := _matched(response)) is not None:
+                self._acted_on(response, paginator, rule)
+            else:
+                tally = _Tally()
+                records = _adecoded(decoder, response, self.request.label, self._where(paginator))
+                try:
+                    async with aclosing(tally.abatches(records)) as batches:
+                        async for batch in batches:
+                            await write(batch)
+                finally:
+                    await response.aclose()
+                self._decoded_page(response, paginator, tally)
+            if paginator is None or not self._more(paginator):
+                break
+            self._next(request, paginator)
+        return None if write_page is not None else results
+
+    def _decoded_page(self, response: httpx.Response, paginator: BasePaginator | None, tally: _Tally) -> None:
+        self.pages += 1
+        self.records += tally.count
+        if paginator is not None:
+            paginator.update_state(response, None, tally)  # type: ignore[arg-type]  # a count and a last record
+            self.log.info("Page %d: %d records so far", self.pages, self.records)
+
+    def download(self, client: httpx.Client, out: RawFileWriter) -> dict[str, Any]:
+        """`decoder="raw"`: the answer's bytes into `out` as they arrive; `{"path", "bytes", "sha256"}`."""
+        request, _ = self._start()
+        response = self._fetch(client, request)
+        if (rule := _matched(response)) is not None:
+            self._acted_on(response, None, rule)
+            return out.summary()
+        try:
+            for chunk in _body(response, self.request.label):
+                out.write(chunk)
+        finally:
+            response.close()
+        self.pages += 1
+        return out.summary()
+
+    async def adownload(self, client: httpx.AsyncClient, write: Callable[[bytes], Awaitable[Any]]) -> int:
+        """Async `download`: `write` (async, e.g. a `RawFileWriter.write` run in a thread) gets the bytes in pieces
+        of `RAW_BUFFER` or so; returns how many bytes there were."""
+        request, _ = self._start()
+        response = await self._afetch(client, request)
+        if (rule := _matched(response)) is not None:
+            self._acted_on(response, None, rule)
+            return 0
+        size, pending, held = 0, [], 0
+        try:
+            async with aclosing(_abody(response, self.request.label)) as chunks:
+                async for chunk in chunks:
+                    pending.append(chunk)
+                    held += len(chunk)
+                    if held >= RAW_BUFFER:
+                        await write(b"".join(pending))
+                        size, pending, held = size + held, [], 0
+            if pending:
+                await write(b"".join(pending))
+                size += held
+        finally:
+            await response.aclose()
+        self.pages += 1
+        return size
 
     # -- helpers -----------------------------------------------------------------------------------------------
 
@@ -558,22 +716,37 @@ def send(
     sleep: Callable[[float], None] = time.sleep,
     pace: Pace | None = None,
     rules: ResponseRules | None = None,
+    stream: bool = False,
 ) -> httpx.Response:
     """Send `request` with retries; return a 2xx (or `ok_statuses`) response or raise ApiHTTPError/ApiTransportError.
 
     With `pace`, each attempt waits for its slot first and tells the pace what the answer said of the rate limit.
     With `rules`, each answer is judged by them first: one a `retry` rule matches is retried as a transient
     status is (`RuleRetryError` after the last attempt); one another rule matches is returned, whatever its
-    status, marked with its rule (`rules.matched_rule`)."""
+    status, marked with its rule (`rules.matched_rule`).
+
+    With `stream`, each attempt is `retry.send_streamed`: the status is judged (and retried) before the body is
+    read, and an unmatched 2xx comes back open, its body unread, for the caller to stream and close; any other
+    answer is read (at most `retry.ERROR_BODY_BYTES`) and closed."""
     policy = policy or API_RETRY
 
     def once() -> httpx.Response:
         if pace is not None and (wait := pace.delay()) > 0:
             sleep(wait)
-        response = request.send(client)
+        response = send_streamed(client, _built(client, request)) if stream else request.send(client)
         if pace is not None:
             pace.observe(response)
-        return _classify(response, rules)
+        if not stream:
+            return _classify(response, rules)
+        try:
+            _classify(response, rules)
+        except _RetryableResponse:
+            if not response.is_closed:  # a retry rule on a 2xx: its body is not wanted
+                read_capped(response)
+            raise
+        if _matched(response) is not None and not response.is_closed:
+            read_capped(response)
+        return response
 
     started = time.monotonic()
     try:  # the first attempt outside tenacity: most requests need no other, and its machinery costs per page
@@ -599,6 +772,7 @@ async def asend(
     sleep: Callable[[float], Any] = asyncio.sleep,
     pace: Pace | None = None,
     rules: ResponseRules | None = None,
+    stream: bool = False,
 ) -> httpx.Response:
     """Async `send()`."""
     policy = policy or API_RETRY
@@ -606,10 +780,20 @@ async def asend(
     async def once() -> httpx.Response:
         if pace is not None and (wait := pace.delay()) > 0:
             await sleep(wait)
-        response = await request.asend(client)
+        response = await asend_streamed(client, _built(client, request)) if stream else await request.asend(client)
         if pace is not None:
             pace.observe(response)
-        return _classify(response, rules)
+        if not stream:
+            return _classify(response, rules)
+        try:
+            _classify(response, rules)
+        except _RetryableResponse:
+            if not response.is_closed:
+                await aread_capped(response)
+            raise
+        if _matched(response) is not None and not response.is_closed:
+            await aread_capped(response)
+        return response
 
     started = time.monotonic()
     try:
@@ -672,3 +856,164 @@ def _transport_error(request: RequestSpec, exc: httpx.TransportError, attempts: 
         )
     why = f"{type(exc).__name__}: {exc}" if isinstance(exc, DeadlineExceeded) else type(exc).__name__
     return ApiTransportError(f"{request.label} failed after {attempts} attempts: {why}")
+
+
+def _built(client: httpx.Client | httpx.AsyncClient, request: RequestSpec) -> httpx.Request:
+    return client.build_request(request.method, request.url, **request.httpx_kwargs())
+
+
+# -- Streamed answers -----------------------------------------------------------------------------------------------
+
+
+def check_streamed(
+    decoder: DecoderSpec,
+    *,
+    paginator: PaginatorSpec = None,
+    response_filter: Any = None,
+    response_check: Any = None,
+    concurrency: int = 1,
+    response_actions: ResponseRules | ResponseActionsSpec = None,
+) -> Decoder | str:
+    """The decoder of `decoder_for(decoder)`, or `RAW`, after checking the rest of the call can go with it; what
+    cannot raises `ConfigError` naming `decoder`: a filter or check (they read a parsed JSON body; a decoder's
+    records are already records), concurrency (one answer streams at a time), a paginator that reads the body
+    (see `body_reads`), pagination of a raw file, a response rule on the content or a path of a 2xx body (a 2xx
+    body is streamed to records, unread by the rules; an error answer's is read, so rules on those may)."""
+    streamed: Decoder | str = RAW if is_raw(decoder) else decoder_for(decoder)
+    what = f"decoder={decoder!r}" if not isinstance(decoder, Decoder) else f"decoder {decoder!r}"
+    if response_filter is not None:
+        raise ConfigError(DECODER, f"{what}: response_filter picks records out of a JSON body, and a decoder's "
+                          "records are the body's own: leave response_filter out")  # fmt: skip
+    if response_check is not None:
+        raise ConfigError(DECODER, f"{what}: response_check reads a parsed JSON body, which a streamed answer is "
+                          "not: leave response_check out")  # fmt: skip
+    if concurrency != 1:
+        raise ConfigError(DECODER, f"{what} streams one answer at a time: concurrency must be 1, not {concurrency!r}")
+    built = get_paginator(paginator)
+    if built is not None and streamed == RAW:
+        raise ConfigError(DECODER, "decoder='raw' writes one answer's bytes to output_path: it takes no pagination")
+    if built is not None and (reads := body_reads(built)):
+        raise ConfigError(
+            DECODER,
+            f"{what}: the {built.name or type(built).__name__} paginator reads {reads} from a JSON body, which a "
+            "decoder's answer is not. With a decoder, page by header_link, offset or page_number without totals "
+            "(they stop on an empty or short page), or cursor with cursor_path 'header:...' or 'last_record:...'",
+        )
+    rules = ResponseRules.of(response_actions) if response_actions is not None else ()
+    for rule in rules:
+        if (rule.content is not None or rule.path is not None) and (
+            not rule.status or any(200 <= status < 300 for status in rule.status)
+        ):
+            raise ConfigError(
+                DECODER,
+                f"{what}: {rule.describe()} reads the body of a 2xx answer, which is streamed to records, not read "
+                "by the rules; give the rule error statuses (their bodies are read, up to 64 KiB), or a status alone",
+            )
+    return streamed
+
+
+def is_raw(decoder: Any) -> bool:
+    """Whether `decoder` is `"raw"`: the bytes to a file, unchanged."""
+    return isinstance(decoder, str) and decoder.strip().lower() == RAW
+
+
+def body_reads(paginator: BasePaginator) -> str | None:
+    """What `paginator` reads from a JSON body, or None when it pages on headers, counts and the last record only
+    (the paginators a decoder's answers can have: their `update_state` gets no body)."""
+    kind = type(paginator)
+    if kind is HeaderLinkPaginator:
+        return None
+    reads: list[str] = []
+    if kind is OffsetPaginator:
+        reads += [f"total_path {paginator.total_path!r}"] if paginator.total_path else []
+    elif kind is PageNumberPaginator:
+        reads += [f"{name} {getattr(paginator, name)!r}" for name in ("total_pages_path", "total_records_path")
+                  if getattr(paginator, name)]  # fmt: skip
+    elif kind is CursorPaginator:
+        reads += [f"cursor_path {paginator.cursor_path!r}"] if _in_body(paginator.cursor_path) else []
+    else:
+        return "its next page"
+    has_more = getattr(paginator, "has_more_path", None)
+    reads += [f"has_more_path {has_more!r}"] if has_more and _in_body(has_more) else []
+    return ", ".join(reads) or None
+
+
+def _in_body(source: str) -> bool:
+    return ResponseSource(source).place == "body"
+
+
+class _Tally:
+    """What a paginator sees of a streamed page, whose records went on to the writer: their count and the last
+    (`len(records)`, `records[-1]`)."""
+
+    def __init__(self) -> None:
+        self.count, self.last = 0, None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> Any:
+        if self.count and index in (-1, self.count - 1):
+            return self.last
+        raise IndexError("a streamed page keeps only its last record")
+
+    def _took(self, batch: list[Any]) -> list[Any]:
+        self.count += len(batch)
+        self.last = batch[-1]
+        return batch
+
+    def batches(self, records: Iterator[Any]) -> Iterator[list[Any]]:
+        """`records` in lists of at most `BATCH_RECORDS`, counted."""
+        batch: list[Any] = []
+        for record in records:
+            batch.append(record)
+            if len(batch) >= BATCH_RECORDS:
+                yield self._took(batch)
+                batch = []
+        if batch:
+            yield self._took(batch)
+
+    async def abatches(self, records: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
+        batch: list[Any] = []
+        async with aclosing(records):  # type: ignore[type-var]
+            async for record in records:
+                batch.append(record)
+                if len(batch) >= BATCH_RECORDS:
+                    yield self._took(batch)
+                    batch = []
+        if batch:
+            yield self._took(batch)
+
+
+def _body(response: httpx.Response, label: str) -> Iterator[bytes]:
+    """`retry.iter_streamed`, a stalled or broken body as `ApiTransportError` (its message names the request)."""
+    try:
+        yield from iter_streamed(response, label)
+    except (BodyStalled, BodyCutShort) as exc:
+        raise ApiTransportError(str(exc)) from None
+
+
+async def _abody(response: httpx.Response, label: str) -> AsyncIterator[bytes]:
+    try:
+        async with aclosing(aiter_streamed(response, label)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+    except (BodyStalled, BodyCutShort) as exc:
+        raise ApiTransportError(str(exc)) from None
+
+
+def _decoded(decoder: Decoder, response: httpx.Response, label: str, where: str) -> Iterator[Any]:
+    """The records of a streamed answer; a body that does not decode names `where` (the page) first."""
+    try:
+        yield from decoder.records(_body(response, label))
+    except ApiResponseError as exc:
+        raise ApiResponseError(f"{where}: {exc}") from None
+
+
+async def _adecoded(decoder: Decoder, response: httpx.Response, label: str, where: str) -> AsyncIterator[Any]:
+    try:
+        async with aclosing(decoder.arecords(_abody(response, label))) as records:  # type: ignore[type-var]
+            async for record in records:
+                yield record
+    except ApiResponseError as exc:
+        raise ApiResponseError(f"{where}: {exc}") from None

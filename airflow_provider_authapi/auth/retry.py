@@ -15,6 +15,12 @@ Each attempt is bounded too (`send_bounded`, `asend_bounded`): connecting, heade
 `DEADLINE_TIMEOUTS` times the client's timeout (httpx's timeouts bound each read, so a server trickling a byte a
 second never trips them), and a body of at most `MAX_BODY_BYTES` once decompressed. An attempt past its deadline
 fails as a timeout.
+
+A body streamed to a decoder or a file (`send_streamed`, `asend_streamed`) may be far larger and take far longer
+(a 500 MB export is legitimate): connecting and the headers keep the attempt's deadline, an answer that is not
+2xx is read there (at most `ERROR_BODY_BYTES`, for its message), and a 2xx body is left to the caller
+(`iter_streamed`, `aiter_streamed`) with an idle bound instead: no bytes for the client's timeout fails
+(`BodyStalled`), naming the request.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -37,6 +43,7 @@ from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, sto
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 DEADLINE_TIMEOUTS = 4  # an attempt, headers and body, may take this many times the client's timeout
 MAX_BODY_BYTES = 256 * 2**20  # a body's size once decompressed: beyond it, an error rather than a memory blow-up
+ERROR_BODY_BYTES = 64 * 1024  # of a streamed request's error answer: read for its message, the rest left unread
 
 
 def is_transient_status(status: int) -> bool:
@@ -244,6 +251,132 @@ async def asend_bounded(
         _ATTEMPT.reset(bound)
     response._content = b"".join(chunks)
     return response
+
+
+# -- Streamed bodies: the headers under the deadline, the body under an idle bound ----------------------------------
+
+
+class BodyStalled(httpx.ReadTimeout):
+    """A streamed body sent no bytes for the client's timeout, its idle bound (the message names the request)."""
+
+
+class BodyCutShort(httpx.RemoteProtocolError):
+    """A streamed body broke off: the connection failed or closed before its end (the message names the request)."""
+
+
+def send_streamed(client: httpx.Client, request: httpx.Request) -> httpx.Response:
+    """`client.send(request, stream=True)` for a body too large to hold: connecting and the headers within the
+    attempt's deadline, as `send_bounded`. An answer that is not 2xx is read here, at most `ERROR_BODY_BYTES`
+    (within the deadline), and closed, so the retry policy and error messages see its body; a 2xx answer comes
+    back open, its body unread, for `iter_streamed`: no deadline, no size limit. The caller closes it."""
+    attempt = _Attempt(attempt_deadline(client))
+    _bound_sockets(client)
+    bound = _ATTEMPT.set(attempt)
+    try:
+        response = client.send(request, stream=True)
+        if not response.is_success:
+            read_capped(response, attempt=attempt)
+    except httpx.TimeoutException as exc:
+        raise attempt.late(exc, request) from None
+    finally:
+        _ATTEMPT.reset(bound)  # what the body's reads see from here on: their own timeout, the idle bound
+    return response
+
+
+async def asend_streamed(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
+    """Async `send_streamed`."""
+    attempt = _Attempt(attempt_deadline(client))
+    _bound_sockets(client)
+    bound = _ATTEMPT.set(attempt)
+    try:
+        response = await client.send(request, stream=True)
+        if not response.is_success:
+            await aread_capped(response, attempt=attempt)
+    except httpx.TimeoutException as exc:
+        raise attempt.late(exc, request) from None
+    finally:
+        _ATTEMPT.reset(bound)
+    return response
+
+
+def read_capped(
+    response: httpx.Response, max_bytes: int = ERROR_BODY_BYTES, *, attempt: _Attempt | None = None
+) -> httpx.Response:
+    """Read at most `max_bytes` of a streamed answer's body (what an error message quotes), then close it; the
+    rest is never read. `response.content` is what was read."""
+    chunks, size = [], 0
+    try:
+        for chunk in response.iter_bytes():
+            chunks.append(chunk[: max_bytes - size])
+            size += len(chunks[-1])
+            if attempt is not None:
+                attempt.check(size, max_bytes)
+            if size >= max_bytes:
+                break
+    finally:
+        response.close()
+    response._content = b"".join(chunks)  # as `send_bounded` does
+    return response
+
+
+async def aread_capped(
+    response: httpx.Response, max_bytes: int = ERROR_BODY_BYTES, *, attempt: _Attempt | None = None
+) -> httpx.Response:
+    """Async `read_capped`."""
+    chunks, size = [], 0
+    try:
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk[: max_bytes - size])
+            size += len(chunks[-1])
+            if attempt is not None:
+                attempt.check(size, max_bytes)
+            if size >= max_bytes:
+                break
+    finally:
+        await response.aclose()
+    response._content = b"".join(chunks)
+    return response
+
+
+def iter_streamed(response: httpx.Response, label: str) -> Iterator[bytes]:
+    """The body of an open answer from `send_streamed`, decompressed (`Content-Encoding`) as it arrives. No deadline
+    and no size limit; each wait for bytes is bounded by the client's timeout: past it, `BodyStalled`. A body that
+    breaks off raises `BodyCutShort`. Both name `label` (the request) and the bytes received."""
+    received = 0
+    try:
+        for chunk in response.iter_bytes():
+            received += len(chunk)
+            yield chunk
+    except httpx.TimeoutException:
+        raise BodyStalled(_stalled(label, response, received), request=response.request) from None
+    except httpx.TransportError as exc:
+        raise BodyCutShort(_cut_short(label, exc, received), request=response.request) from None
+
+
+async def aiter_streamed(response: httpx.Response, label: str) -> AsyncIterator[bytes]:
+    """Async `iter_streamed`."""
+    received = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            received += len(chunk)
+            yield chunk
+    except httpx.TimeoutException:
+        raise BodyStalled(_stalled(label, response, received), request=response.request) from None
+    except httpx.TransportError as exc:
+        raise BodyCutShort(_cut_short(label, exc, received), request=response.request) from None
+
+
+def _stalled(label: str, response: httpx.Response, received: int) -> str:
+    idle = (response.request.extensions.get("timeout") or {}).get("read")
+    wait = f"{idle:g} s" if idle else "the connection's timeout"
+    return (
+        f"{label}: the body stalled, no bytes for {wait} after {received:,} bytes (a streamed body has no deadline, "
+        "but each wait for bytes is bounded by the connection's timeout)"
+    )
+
+
+def _cut_short(label: str, exc: httpx.TransportError, received: int) -> str:
+    return f"{label}: the body broke off after {received:,} bytes ({type(exc).__name__})"
 
 
 class _Attempt:
