@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from airflow_provider_authapi.api.fetch import Fetcher
+from airflow_provider_authapi.api.decoders import Decoder, DecoderSpec
+from airflow_provider_authapi.api.fetch import Fetcher, check_streamed
 from airflow_provider_authapi.api.pagination import (
     PaginatorSpec,
     RequestSpec,
@@ -310,7 +311,7 @@ class ApiCall:
     callable or its spec; `pagination` a paginator, its name or its dict; `ok_statuses` are statuses that
     mean "not yet" to a sensor; `allow_empty_pages` takes a page without the filtered path as no records
     instead of an error; `concurrency`, `max_requests_per_second` and `response_actions` (rules: `api/rules.py`)
-    are `Fetcher`'s.
+    are `Fetcher`'s; so is `decoder` (a `decoder_for` spec, or `"raw"`: each answer streamed, `api/decoders.py`).
     """
 
     authapi_conn_id: str = DEFAULT_CONN_ID
@@ -331,6 +332,7 @@ class ApiCall:
     max_requests_per_second: float | None = None
     response_actions: ResponseRules | ResponseActionsSpec = None
     authenticate: bool = True  # False: no credential of any kind (a presigned URL on another origin)
+    decoder: DecoderSpec | None = None  # each answer streamed: records of this format, or "raw" bytes
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -353,6 +355,15 @@ class ApiCall:
             raise ConfigError("concurrency", f"must be a whole number, 1 or more (got {self.concurrency!r})")
         if self.max_requests_per_second is not None and not self.max_requests_per_second > 0:
             raise ConfigError("max_requests_per_second", f"must be above 0 (got {self.max_requests_per_second!r})")
+        if self.decoder is not None:
+            check_streamed(
+                self.decoder,
+                paginator=self.pagination,
+                response_filter=self.response_filter,
+                response_check=self.response_check,
+                concurrency=self.concurrency,
+                response_actions=self.response_actions,
+            )
         if deferrable:
             self._reading_specs()
 
@@ -396,6 +407,7 @@ class ApiCall:
             max_requests_per_second=self.max_requests_per_second,
             response_actions=rules,
             token_manager=hook.token_manager if rules is not None and rules.refreshes else None,
+            decoder=self.decoder,
         )
 
     # -- to and from the triggerer -----------------------------------------------------------------------------
@@ -413,11 +425,18 @@ class ApiCall:
         if self.response_check is not None:
             check, why = self.response_check, "deferrable=True sends it to the triggerer by import path"
             check_ref = _by_import_path("response_check", lambda: callable_ref(check), why)
+        if isinstance(self.decoder, Decoder):
+            raise ConfigError(
+                "decoder",
+                f"deferrable=True sends the decoder to the triggerer as plain data: give its spec ('csv+gzip', "
+                f"{{'format': 'xml', 'record_tag': 'item'}}), not {self.decoder!r}",
+            )
         return {
             "pagination": pagination_spec,
             "response_filter": filter_spec,
             "response_check": check_ref,
             "response_actions": ResponseRules.of(self.response_actions).to_spec(),
+            "decoder": self.decoder,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -458,6 +477,7 @@ class ApiCall:
             concurrency=int(data.get("concurrency") or 1),
             max_requests_per_second=data.get("max_requests_per_second"),
             response_actions=ResponseRules.of(data.get("response_actions")) or None,
+            decoder=data.get("decoder"),
         )
 
     async def ahook(self) -> AuthApiHook:

@@ -1,4 +1,5 @@
-"""`AuthApiOperator`: one authenticated REST call (optionally paginated) whose JSON result goes to XCom."""
+"""`AuthApiOperator`: one authenticated REST call (optionally paginated) whose JSON result goes to XCom, or with
+`decoder` whose streamed answer (CSV, JSON Lines, XML, gzip, zip, or raw bytes) goes to XCom or a file."""
 
 from __future__ import annotations
 
@@ -10,9 +11,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_authapi.api import JsonLinesWriter, RetryPolicy
-from airflow_provider_authapi.api.fetch import Fetcher
+from airflow_provider_authapi.api.decoders import DecoderSpec
+from airflow_provider_authapi.api.fetch import DECODER, Fetcher, is_raw
+from airflow_provider_authapi.api.output import RawFileWriter
 from airflow_provider_authapi.api.pagination import PaginatorSpec
 from airflow_provider_authapi.api.rules import ResponseActionsSpec
+from airflow_provider_authapi.auth.errors import ConfigError
 from airflow_provider_authapi.compat import conf
 from airflow_provider_authapi.hooks.authapi import (
     REQUEST_TEMPLATE_FIELDS,
@@ -71,6 +75,18 @@ class AuthApiOperator(BaseOperator):
     :param output_path: an `ObjectStoragePath` or URL (`file:///data/x.jsonl`, `s3://...`): records are
         streamed there as JSON Lines page by page, and only `{"path", "records"}` goes to XCom. Templated.
     :param output_conn_id: connection for the object store of `output_path` when given as a string.
+    :param decoder: read each answer as it streams in, instead of whole as JSON: a format name (`"csv"`, `"jsonl"`,
+        `"xml"` needs a dict, `"json"`), with a compression (`"csv+gzip"`, `"jsonl+zip"`), or a dict (`{"format":
+        "csv", "delimiter": ";", "compression": "gzip"}`, `{"format": "xml", "record_tag": "item"}`; see
+        `api/decoders.py`). The records go to `output_path` as JSON Lines, memory holding a record and a chunk
+        (a batch of at most 500 records on its way to the file), or without `output_path` to XCom as a list. The
+        status is checked (and 429/5xx retried) before the body is read; the body then has no deadline and no size
+        limit, only an idle bound: no bytes for the connection's `timeout` fails the task, naming the request.
+        `"raw"` writes the body's bytes unchanged to `output_path` (required; httpx undoes a `Content-Encoding`) and
+        returns `{"path", "bytes", "sha256"}`. With a decoder, `response_filter`, `response_check`, `concurrency`
+        > 1, `incremental` (raw only) and paginators that read the body are refused (`ConfigError` naming
+        `decoder`): `header_link`, `offset` with `total_path=None`, `page_number` without totals and `cursor` on
+        a `header:` or `last_record:` cursor page; a response rule on `content` or `path` needs error statuses.
     :param request_retry: a `RetryPolicy`, its dict form, or a number of attempts (default 5): retries of each
         request on connect errors, timeouts, 429 and 5xx, honouring `Retry-After`.
     :param incremental: a high-water mark carried across runs, `{"cursor_path": "updated_at", "param":
@@ -117,6 +133,7 @@ class AuthApiOperator(BaseOperator):
         output_conn_id: str | None = None,
         request_retry: RetryPolicy | dict[str, Any] | int | None = None,
         incremental: Incremental | dict[str, Any] | None = None,
+        decoder: DecoderSpec | None = None,
         authenticate: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -144,7 +161,16 @@ class AuthApiOperator(BaseOperator):
             Incremental.of(incremental)  # checked when the DAG is parsed; its templates are rendered before execute
         self.incremental = incremental
         self.authenticate = authenticate
+        self.decoder = decoder
         self.deferrable = deferrable
+        if is_raw(decoder) and output_path is None:
+            raise ConfigError(
+                DECODER, f"{self.task_id}: decoder='raw' writes the answer's bytes to output_path: give one"
+            )
+        if is_raw(decoder) and incremental is not None:
+            raise ConfigError(
+                DECODER, f"{self.task_id}: decoder='raw' has no records to take a mark from (incremental)"
+            )
         self._call().validate(deferrable=deferrable)
         if deferrable and pagination is not None and output_path is None:
             warnings.warn(
@@ -164,6 +190,7 @@ class AuthApiOperator(BaseOperator):
             concurrency=self.concurrency,
             max_requests_per_second=self.max_requests_per_second,
             response_actions=self.response_actions,
+            decoder=self.decoder,
         )
 
     def _output(self) -> ObjectStoragePath | None:
@@ -207,7 +234,10 @@ class AuthApiOperator(BaseOperator):
             result = load.refine(result, output)  # filter / primary_key, where no writer applied them
         mark = load.finish(result, output) if load is not None else None
         if self.outlets:
-            add_to_outlet_events(self.outlets, context, load_summary(result, to_file=output is not None, mark=mark))
+            extra = (
+                dict(result) if is_raw(self.decoder) else load_summary(result, to_file=output is not None, mark=mark)
+            )
+            add_to_outlet_events(self.outlets, context, extra)
         return result
 
     def _begin_incremental(self, context: Any) -> IncrementalLoad | None:
@@ -222,7 +252,12 @@ class AuthApiOperator(BaseOperator):
 
     def _run(self, fetcher: Fetcher, hook: AuthApiHook, output: ObjectStoragePath | None) -> Any:
         with hook.get_client() as client:
-            if output is None:
+            if is_raw(self.decoder):
+                assert output is not None  # refused in __init__
+                with RawFileWriter(output) as out:
+                    result = fetcher.download(client, out)
+                self.log.info("Wrote %d bytes to %s (sha256 %s)", result["bytes"], result["path"], result["sha256"])
+            elif output is None:
                 result = fetcher.run(client)
             else:
                 with self._writer(output) as writer:

@@ -16,6 +16,8 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_authapi.api import Fetcher, JsonLinesWriter
+from airflow_provider_authapi.api.fetch import is_raw
+from airflow_provider_authapi.api.output import RawFileWriter
 from airflow_provider_authapi.compat import serve_trigger_threads_on_this_loop
 from airflow_provider_authapi.hooks.authapi import ApiCall, AuthApiTaskError
 
@@ -83,9 +85,11 @@ class AuthApiTrigger(BaseTrigger):
     `{"status": "error", "error": <type>, "message": <secret-free text>}`.
 
     `authapi_conn_id`, `request`, `pagination`, `response_filter`, `response_check`, `max_pages`, `retry`,
-    `ok_statuses`, `allow_empty_pages`, `concurrency`, `max_requests_per_second` and `response_actions` are the
-    fields of `ApiCall.to_dict()`: the operator and the sensor pass `**call.to_dict()`. `response_actions` is the
-    mapping form (`{"404": "empty"}`) or a list of rule dicts, a predicate by import path (`api/rules.py`).
+    `ok_statuses`, `allow_empty_pages`, `concurrency`, `max_requests_per_second`, `response_actions` and `decoder`
+    are the fields of `ApiCall.to_dict()`: the operator and the sensor pass `**call.to_dict()`. `response_actions`
+    is the mapping form (`{"404": "empty"}`) or a list of rule dicts, a predicate by import path (`api/rules.py`).
+    `decoder` is a `decoder_for` spec (each answer streamed with `aiter_bytes` and decoded record by record) or
+    `"raw"` (the bytes to `output_path`, the result `{"path", "bytes", "sha256"}`).
 
     :param output_path: a URL the records are written to as JSON Lines (the result is then `{"path", "records"}`).
     :param output_conn_id: the connection of `output_path`'s object store.
@@ -112,6 +116,7 @@ class AuthApiTrigger(BaseTrigger):
         concurrency: int = 1,
         max_requests_per_second: float | None = None,
         response_actions: dict[str, str] | list[dict[str, Any]] | None = None,
+        decoder: str | dict[str, Any] | None = None,
         not_before: float | None = None,
     ) -> None:
         super().__init__()
@@ -129,6 +134,7 @@ class AuthApiTrigger(BaseTrigger):
             "concurrency": concurrency,
             "max_requests_per_second": max_requests_per_second,
             "response_actions": response_actions,
+            "decoder": decoder,
         }
         self.output_path = output_path
         self.output_conn_id = output_conn_id
@@ -156,6 +162,8 @@ class AuthApiTrigger(BaseTrigger):
             async with hook.get_async_client() as client:
                 if self.poke_interval is not None:
                     payload = {"result": await self._poll(fetcher, client)}
+                elif is_raw(self.call.get("decoder")):
+                    payload = {"result": await self._download(fetcher, client)}
                 elif self.output_path is not None:
                     payload = {"result": await self._write(fetcher, client)}
                 else:
@@ -206,3 +214,19 @@ class AuthApiTrigger(BaseTrigger):
             raise
         await asyncio.to_thread(writer.__exit__, None, None, None)
         return {"path": str(path), "records": writer.records}
+
+    async def _download(self, fetcher: Fetcher, client: Any) -> dict[str, Any]:
+        """`decoder="raw"`: the answer's bytes to `output_path`, written in a thread a piece at a time."""
+        from airflow.sdk import ObjectStoragePath
+
+        if self.output_path is None:
+            raise AuthApiTaskError("decoder='raw' writes the answer's bytes to output_path, and the task gave none")
+        out = RawFileWriter(ObjectStoragePath(self.output_path, conn_id=self.output_conn_id))
+        await asyncio.to_thread(out.__enter__)
+        try:
+            await fetcher.adownload(client, lambda data: asyncio.to_thread(out.write, data))
+        except BaseException as exc:
+            await asyncio.to_thread(out.__exit__, type(exc), exc, exc.__traceback__)
+            raise
+        await asyncio.to_thread(out.__exit__, None, None, None)
+        return out.summary()
