@@ -8,6 +8,7 @@ same auth and the same Variable-backed token store as the workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -205,14 +206,8 @@ class AuthApiTrigger(BaseTrigger):
         from airflow.sdk import ObjectStoragePath
 
         path = ObjectStoragePath(self.output_path, conn_id=self.output_conn_id)
-        writer = JsonLinesWriter(path)
-        await asyncio.to_thread(writer.__enter__)
-        try:
+        async with _opened_in_thread(JsonLinesWriter(path)) as writer:
             await fetcher.arun(client, lambda records: asyncio.to_thread(writer.write_page, records))
-        except BaseException as exc:
-            await asyncio.to_thread(writer.__exit__, type(exc), exc, exc.__traceback__)
-            raise
-        await asyncio.to_thread(writer.__exit__, None, None, None)
         return {"path": str(path), "records": writer.records}
 
     async def _download(self, fetcher: Fetcher, client: Any) -> dict[str, Any]:
@@ -222,11 +217,19 @@ class AuthApiTrigger(BaseTrigger):
         if self.output_path is None:
             raise AuthApiTaskError("decoder='raw' writes the answer's bytes to output_path, and the task gave none")
         out = RawFileWriter(ObjectStoragePath(self.output_path, conn_id=self.output_conn_id))
-        await asyncio.to_thread(out.__enter__)
-        try:
+        async with _opened_in_thread(out):
             await fetcher.adownload(client, lambda data: asyncio.to_thread(out.write, data))
-        except BaseException as exc:
-            await asyncio.to_thread(out.__exit__, type(exc), exc, exc.__traceback__)
-            raise
-        await asyncio.to_thread(out.__exit__, None, None, None)
         return out.summary()
+
+
+@contextlib.asynccontextmanager
+async def _opened_in_thread(writer: Any) -> AsyncIterator[Any]:
+    """An output writer opened and closed in a thread (object storage blocks), as `with writer:` would: a failure
+    inside reaches its `__exit__` (which removes the partial file) and is raised again."""
+    await asyncio.to_thread(writer.__enter__)
+    try:
+        yield writer
+    except BaseException as exc:
+        await asyncio.to_thread(writer.__exit__, type(exc), exc, exc.__traceback__)
+        raise
+    await asyncio.to_thread(writer.__exit__, None, None, None)
