@@ -11,13 +11,17 @@ cd "$(dirname "$0")/.."
 NEWEST_AIRFLOW=3.3.2
 AIRFLOW_MATRIX="${AIRFLOW_MATRIX-3.2.2 3.1.8}"
 LOWEST_AIRFLOW=3.1.8
-# What runs on an older version: the unit and Airflow-level tests (not the browser tests: 3.3's form is the one
-# they drive; not tests/systems: the example DAGs run the same code paths as tests/airflow, and CI's hour is short).
-OLDER_VERSION_TESTS=(tests/core tests/api tests/connections tests/airflow)
+# What runs on an older version: the Airflow-level tests (not the browser tests: 3.3's form is the one they drive;
+# not tests/systems: the example DAGs run the same code paths as tests/airflow, and CI's hour is short).
+OLDER_VERSION_TESTS=(tests/connections tests/airflow)
+# The Airflow-free core's tests (no Airflow import) run once more on the lowest version only: what differs there is
+# the libraries Airflow's constraints pin (httpx 0.28 / pendulum 3.2 / tenacity 9.1 on 3.1.8 and 3.2.2 alike,
+# against httpx 0.29 / pendulum 3.3 on 3.3.2), not Airflow.
+CORE_TESTS=(tests/core tests/api)
 
 run_pytest() {
     set +e
-    python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"
+    python -m pytest -n "${PYTEST_WORKERS:-2}" --durations=15 "$@"
     local rc=$?
     set -e
     if [ "$rc" -eq 5 ]; then
@@ -40,16 +44,18 @@ if [ -n "${AIRFLOW_VERSION:-}" ]; then  # one version, in its own venv (set up o
         else
             run_pytest "$@"
         fi
-    else  # the unit and Airflow-level tests
-        run_pytest -m "not browser and not deployment" "${OLDER_VERSION_TESTS[@]}" "$@"
-        if [ "$AIRFLOW_VERSION" = "$LOWEST_AIRFLOW" ] && [ $# -eq 0 ]; then
-            # The shared cache in a real deployment on the lowest version too: there the refresh queue is the
-            # lease (no key listing) and the triggerer is 3.1's (LocalExecutor; Celery runs on the newest).
-            python -m pytest -p no:xdist -m deployment -k LocalExecutor tests/deployment
-            # 3.1's connection form is its own (hook widgets, not conn-fields): typed in Chromium here.
-            bash scripts/install-browser.sh
-            python -m pytest -p no:xdist -m browser tests/browser/test_connection_form_airflow31.py
-        fi
+    elif [ $# -gt 0 ]; then  # what the arguments name (browser tests drive 3.3's form; deployment: see below)
+        run_pytest -m "not browser and not deployment" "$@"
+    elif [ "$AIRFLOW_VERSION" != "$LOWEST_AIRFLOW" ]; then  # the Airflow-level tests
+        run_pytest -m "not browser and not deployment" "${OLDER_VERSION_TESTS[@]}"
+    else  # the unit and Airflow-level tests, and the deployment and 3.1 form
+        run_pytest -m "not browser and not deployment" "${CORE_TESTS[@]}" "${OLDER_VERSION_TESTS[@]}"
+        # The shared cache in a real deployment on the lowest version too: there the refresh queue is the lease
+        # (no key listing) and the triggerer is 3.1's (LocalExecutor; Celery runs on the newest).
+        python -m pytest -p no:xdist -m deployment -k LocalExecutor tests/deployment
+        # 3.1's connection form is its own (hook widgets, not conn-fields): typed in Chromium here.
+        bash scripts/install-browser.sh
+        python -m pytest -p no:xdist -m browser tests/browser/test_connection_form_airflow31.py
     fi
     exit
 fi
