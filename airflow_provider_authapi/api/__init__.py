@@ -6,7 +6,7 @@ arguments the operator, the sensor and the trigger share (`ApiCall`) sit with th
 
 from __future__ import annotations
 
-from airflow_provider_authapi.api.fetch import Fetcher, as_records, asend, parse_body, send
+from airflow_provider_authapi.api.fetch import Fetcher, as_records, parse_body
 from airflow_provider_authapi.api.output import JsonLinesWriter
 from airflow_provider_authapi.api.pagination import (
     PAGINATORS,
@@ -24,6 +24,7 @@ from airflow_provider_authapi.api.pagination import (
     SortKeySplitPaginator,
     get_paginator,
 )
+from airflow_provider_authapi.api.sending import asend, send
 from airflow_provider_authapi.auth.errors import ApiHTTPError, ApiTransportError, PaginationError, ResponseCheckError
 from airflow_provider_authapi.auth.json_path import find_path
 from airflow_provider_authapi.auth.retry import RetryPolicy

@@ -18,43 +18,42 @@ import asyncio
 import hashlib
 import json
 import logging
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, Retrying
 
-from airflow_provider_authapi.api.decoders import Decoder, DecoderSpec, decoder_for
+from airflow_provider_authapi.api.decoders import Decoder, DecoderSpec
 from airflow_provider_authapi.api.output import JsonLinesWriter, RawFileWriter
 from airflow_provider_authapi.api.pagination import (
     BasePaginator,
-    CursorPaginator,
-    HeaderLinkPaginator,
-    OffsetPaginator,
-    PageNumberPaginator,
     PaginatorSpec,
     RequestSpec,
     ResponseFilter,
-    ResponseSource,
     get_paginator,
 )
 from airflow_provider_authapi.api.rules import (
-    RULE,
     ResponseActionsSpec,
     ResponseRule,
     ResponseRules,
     RuleFailError,
     RuleRefreshError,
-    RuleRetryError,
     TokenRefresh,
+    matched_rule,
+)
+from airflow_provider_authapi.api.sending import asend, send
+from airflow_provider_authapi.api.streamed import (
+    Tally,
+    abody_chunks,
+    adecoded_records,
+    body_chunks,
+    check_streamed,
+    decoded_records,
 )
 from airflow_provider_authapi.auth.errors import (
-    ApiHTTPError,
     ApiResponseError,
-    ApiTransportError,
     ConfigError,
     PaginationError,
     ResponseCheckError,
@@ -63,26 +62,12 @@ from airflow_provider_authapi.auth.errors import (
     request_secrets,
     response_excerpt,
     scrub,
-    unsendable,
 )
 from airflow_provider_authapi.auth.json_path import MISSING
 from airflow_provider_authapi.auth.retry import (
     API_RETRY,
-    BodyCutShort,
-    BodyStalled,
-    DeadlineExceeded,
     Pace,
     RetryPolicy,
-    aiter_streamed,
-    aread_capped,
-    asend_streamed,
-    is_tls_verification_error,
-    is_transient_status,
-    is_transient_transport_error,
-    iter_streamed,
-    read_capped,
-    retry_after,
-    send_streamed,
 )
 
 if TYPE_CHECKING:
@@ -94,9 +79,6 @@ ResponseCheck = Callable[[Any], bool]
 
 
 DEFAULT_MAX_PAGES = 10_000  # without max_pages, more pages than this is an error: an API that never stops
-RAW = "raw"  # decoder="raw": the body's bytes to a file, unchanged
-DECODER = "decoder"  # the field a streamed call's refusals name
-BATCH_RECORDS = 500  # decoded records handed to the writer at a time
 RAW_BUFFER = 1024 * 1024  # bytes of a raw body gathered before each write in the triggerer (one thread hop each)
 
 
@@ -120,11 +102,6 @@ def parse_body(response: httpx.Response, *, where: str = "the answer", need_json
                 f"{where} is {content_type}, not JSON ({how}): {response_excerpt(response, request_secrets(response))}"
             ) from None
     return response.text
-
-
-def _matched(response: httpx.Response) -> ResponseRule | None:
-    """The `response_actions` rule `send`/`asend` found `response` to match (`rules.RULE`), if any."""
-    return response.extensions.get(RULE)
 
 
 def as_records(value: Any) -> list[Any]:
@@ -229,7 +206,7 @@ class Fetcher:
         return self._unless_failing(request, response)
 
     def _refreshing(self, request: RequestSpec, response: httpx.Response) -> bool:
-        rule = _matched(response)
+        rule = matched_rule(response)
         if rule is None or rule.action != "refresh":
             return False
         self.log.warning(
@@ -241,13 +218,13 @@ class Fetcher:
         return True
 
     def _refreshed(self, request: RequestSpec, response: httpx.Response) -> httpx.Response:
-        rule = _matched(response)
+        rule = matched_rule(response)
         if rule is not None and rule.action == "refresh":
             raise RuleRefreshError(request.label, rule, response, self._excerpt(response), " even with a new token")
         return response
 
     def _unless_failing(self, request: RequestSpec, response: httpx.Response) -> httpx.Response:
-        rule = _matched(response)
+        rule = matched_rule(response)
         if rule is not None and rule.action == "fail":
             raise RuleFailError(request.label, rule, response, self._excerpt(response), "")
         return response
@@ -258,7 +235,7 @@ class Fetcher:
     # -- one page ----------------------------------------------------------------------------------------------
 
     def _page(self, response: httpx.Response, paginator: BasePaginator | None) -> list[Any] | Any:
-        if (rule := _matched(response)) is not None:
+        if (rule := matched_rule(response)) is not None:
             return self._acted_on(response, paginator, rule)
         where = f"page {self.pages + 1} ({self.request.label})" if paginator else self.request.label
         body = parse_body(response, where=where, need_json=paginator is not None or self.response_filter is not None)
@@ -506,12 +483,13 @@ class Fetcher:
         request, paginator = self._start()
         while True:
             response = self._fetch(client, request)
-            if (rule := _matched(response)) is not None:
+            if (rule := matched_rule(response)) is not None:
                 self._acted_on(response, paginator, rule)
             else:
-                tally = _Tally()
+                tally = Tally()
                 try:
-                    for batch in tally.batches(_decoded(decoder, response, self.request.label, self._where(paginator))):
+                    records = decoded_records(decoder, response, self.request.label, self._where(paginator))
+                    for batch in tally.batches(records):
                         write(batch)
                 finally:
                     response.close()
@@ -533,11 +511,11 @@ class Fetcher:
         request, paginator = self._start()
         while True:
             response = await self._afetch(client, request)
-            if (rule := _matched(response)) is not None:
+            if (rule := matched_rule(response)) is not None:
                 self._acted_on(response, paginator, rule)
             else:
-                tally = _Tally()
-                records = _adecoded(decoder, response, self.request.label, self._where(paginator))
+                tally = Tally()
+                records = adecoded_records(decoder, response, self.request.label, self._where(paginator))
                 try:
                     async with aclosing(tally.abatches(records)) as batches:
                         async for batch in batches:
@@ -550,7 +528,7 @@ class Fetcher:
             self._next(request, paginator)
         return None if write_page is not None else results
 
-    def _decoded_page(self, response: httpx.Response, paginator: BasePaginator | None, tally: _Tally) -> None:
+    def _decoded_page(self, response: httpx.Response, paginator: BasePaginator | None, tally: Tally) -> None:
         self.pages += 1
         self.records += tally.count
         if paginator is not None:
@@ -561,11 +539,11 @@ class Fetcher:
         """`decoder="raw"`: the answer's bytes into `out` as they arrive; `{"path", "bytes", "sha256"}`."""
         request, _ = self._start()
         response = self._fetch(client, request)
-        if (rule := _matched(response)) is not None:
+        if (rule := matched_rule(response)) is not None:
             self._acted_on(response, None, rule)
             return out.summary()
         try:
-            for chunk in _body(response, self.request.label):
+            for chunk in body_chunks(response, self.request.label):
                 out.write(chunk)
         finally:
             response.close()
@@ -577,12 +555,12 @@ class Fetcher:
         of `RAW_BUFFER` or so; returns how many bytes there were."""
         request, _ = self._start()
         response = await self._afetch(client, request)
-        if (rule := _matched(response)) is not None:
+        if (rule := matched_rule(response)) is not None:
             self._acted_on(response, None, rule)
             return 0
         size, pending, held = 0, [], 0
         try:
-            async with aclosing(_abody(response, self.request.label)) as chunks:
+            async with aclosing(abody_chunks(response, self.request.label)) as chunks:
                 async for chunk in chunks:
                     pending.append(chunk)
                     held += len(chunk)
@@ -600,7 +578,7 @@ class Fetcher:
     # -- helpers -----------------------------------------------------------------------------------------------
 
     def _poke_result(self, response: httpx.Response) -> tuple[bool, Any]:
-        if not response.is_success or _matched(response) is not None:
+        if not response.is_success or matched_rule(response) is not None:
             self.log.info("%s answered %d; not done yet", self.request.label, response.status_code)
             return False, None
         where = self.request.label
@@ -613,407 +591,3 @@ class Fetcher:
         for records in pages:
             writer.write_page(records)
         return {"path": str(writer.path), "records": writer.records}
-
-
-# -- Sending one request under the retry policy ---------------------------------------------------------------------
-
-log = logging.getLogger(__name__)
-
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
-
-
-class _RetryableResponse(Exception):
-    def __init__(self, response: httpx.Response, rule: ResponseRule | None = None) -> None:
-        self.response, self.rule = response, rule  # rule: the `retry` rule it matched (else a transient status)
-
-
-class _Attempts:
-    """What is worth another attempt for one API request, and how retries are logged."""
-
-    def __init__(self, policy: RetryPolicy, request: RequestSpec, logger: logging.Logger | Any) -> None:
-        self.policy, self.request, self.log = policy, request, logger
-
-    def should_retry(self, exc: BaseException) -> bool:
-        if isinstance(exc, _RetryableResponse):  # a retry rule says the server did not act: any method
-            return exc.rule is not None or self._may_repeat() or exc.response.status_code == 429
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-            return is_transient_transport_error(exc)  # never reached the server: safe for any method
-        return self._may_repeat() and is_transient_transport_error(exc)
-
-    def _may_repeat(self) -> bool:
-        return self.request.method.upper() in IDEMPOTENT_METHODS or self.policy.retry_unsafe_methods
-
-    def before_sleep(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        reason = type(exc).__name__
-        if isinstance(exc, _RetryableResponse):
-            rule = f", matching {exc.rule.describe()}" if exc.rule is not None else ""
-            reason = f"answered {exc.response.status_code}{rule}"
-        delay = state.next_action.sleep if state.next_action else 0.0
-        self.log.warning(
-            "%s %s; attempt %d of %d, retrying in %.1f s",
-            self.request.label,
-            reason,
-            state.attempt_number,
-            self.policy.attempts,
-            delay,
-        )
-
-    def kwargs(self, sleep: Callable[[float], Any], started: float) -> dict[str, Any]:
-        return self.policy.tenacity_kwargs(
-            retry_on=self.should_retry, asked=_asked, before_sleep=self.before_sleep, sleep=sleep, started=started
-        )
-
-
-def _asked(exc: BaseException | None) -> float | None:
-    return retry_after(exc.response) if isinstance(exc, _RetryableResponse) else None
-
-
-def _classify(response: httpx.Response, rules: ResponseRules | None = None) -> httpx.Response:
-    """Raise `_RetryableResponse` for an answer worth another attempt: one a `retry` rule matches, or (matching no
-    rule) a transient status. The first rule that matches decides, so a rule on a 503 overrides its retries."""
-    if rules is not None and (rule := rules.match(response)) is not None:
-        if rule.action == "retry":
-            raise _RetryableResponse(response, rule)
-        return response
-    if is_transient_status(response.status_code):
-        raise _RetryableResponse(response)
-    return response
-
-
-def _final(
-    request: RequestSpec,
-    response: httpx.Response,
-    attempts: int,
-    ok_statuses: Collection[int],
-    secrets: Collection[str],
-    policy: RetryPolicy,
-) -> httpx.Response:
-    rule = _matched(response)
-    if (rule is not None and rule.action != "retry") or (
-        rule is None and (response.is_success or response.status_code in ok_statuses)
-    ):
-        return response
-    note = ""
-    asked = retry_after(response)
-    if not policy.honours(asked):
-        note = f"Retry-After {asked:.0f} s exceeds max_retry_after {policy.max_retry_after:.0f} s"
-    excerpt = response_excerpt(response, [*secrets, *request_secrets(response)])
-    if rule is not None:
-        tries = f" after {attempts} attempt{'s' if attempts > 1 else ''}"
-        raise RuleRetryError(request.label, rule, response, excerpt, tries + (f" ({note})" if note else ""))
-    raise ApiHTTPError(request.label, response, excerpt=excerpt, attempts=attempts, note=note)
-
-
-def send(
-    client: httpx.Client,
-    request: RequestSpec,
-    policy: RetryPolicy | None = None,
-    *,
-    ok_statuses: Collection[int] = (),
-    secrets: Collection[str] = (),
-    logger: logging.Logger | Any = log,
-    sleep: Callable[[float], None] = time.sleep,
-    pace: Pace | None = None,
-    rules: ResponseRules | None = None,
-    stream: bool = False,
-) -> httpx.Response:
-    """Send `request` with retries; return a 2xx (or `ok_statuses`) response or raise ApiHTTPError/ApiTransportError.
-
-    With `pace`, each attempt waits for its slot first and tells the pace what the answer said of the rate limit.
-    With `rules`, each answer is judged by them first: one a `retry` rule matches is retried as a transient
-    status is (`RuleRetryError` after the last attempt); one another rule matches is returned, whatever its
-    status, marked with its rule (`rules.matched_rule`).
-
-    With `stream`, each attempt is `retry.send_streamed`: the status is judged (and retried) before the body is
-    read, and an unmatched 2xx comes back open, its body unread, for the caller to stream and close; any other
-    answer is read (at most `retry.ERROR_BODY_BYTES`) and closed."""
-    policy = policy or API_RETRY
-
-    def once() -> httpx.Response:
-        if pace is not None and (wait := pace.delay()) > 0:
-            sleep(wait)
-        response = send_streamed(client, _built(client, request)) if stream else request.send(client)
-        if pace is not None:
-            pace.observe(response)
-        if not stream:
-            return _classify(response, rules)
-        try:
-            _classify(response, rules)
-        except _RetryableResponse:
-            if not response.is_closed:  # a retry rule on a 2xx: its body is not wanted
-                read_capped(response)
-            raise
-        if _matched(response) is not None and not response.is_closed:
-            read_capped(response)
-        return response
-
-    started = time.monotonic()
-    try:  # the first attempt outside tenacity: most requests need no other, and its machinery costs per page
-        return _final(request, once(), 1, ok_statuses, secrets, policy)
-    except (_RetryableResponse, httpx.HTTPError) as exc:
-        first = exc
-    retrying = Retrying(**_Attempts(policy, request, logger).kwargs(sleep, started))
-    try:
-        response = retrying(_replaying(first, once))
-    except (_RetryableResponse, httpx.HTTPError) as exc:
-        response = _last_answer(request, exc, retrying.statistics.get("attempt_number", 1))
-    return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
-
-
-async def asend(
-    client: httpx.AsyncClient,
-    request: RequestSpec,
-    policy: RetryPolicy | None = None,
-    *,
-    ok_statuses: Collection[int] = (),
-    secrets: Collection[str] = (),
-    logger: logging.Logger | Any = log,
-    sleep: Callable[[float], Any] = asyncio.sleep,
-    pace: Pace | None = None,
-    rules: ResponseRules | None = None,
-    stream: bool = False,
-) -> httpx.Response:
-    """Async `send()`."""
-    policy = policy or API_RETRY
-
-    async def once() -> httpx.Response:
-        if pace is not None and (wait := pace.delay()) > 0:
-            await sleep(wait)
-        response = await asend_streamed(client, _built(client, request)) if stream else await request.asend(client)
-        if pace is not None:
-            pace.observe(response)
-        if not stream:
-            return _classify(response, rules)
-        try:
-            _classify(response, rules)
-        except _RetryableResponse:
-            if not response.is_closed:
-                await aread_capped(response)
-            raise
-        if _matched(response) is not None and not response.is_closed:
-            await aread_capped(response)
-        return response
-
-    started = time.monotonic()
-    try:
-        return _final(request, await once(), 1, ok_statuses, secrets, policy)
-    except (_RetryableResponse, httpx.HTTPError) as exc:
-        first = exc
-    retrying = AsyncRetrying(**_Attempts(policy, request, logger).kwargs(sleep, started))
-
-    attempt = _replaying(first, once)
-
-    async def replayed() -> httpx.Response:
-        return await attempt()  # the first failure raised again, then `once` itself
-
-    try:
-        response = await retrying(replayed)
-    except (_RetryableResponse, httpx.HTTPError) as exc:
-        response = _last_answer(request, exc, retrying.statistics.get("attempt_number", 1))
-    return _final(request, response, retrying.statistics.get("attempt_number", 1), ok_statuses, secrets, policy)
-
-
-def _replaying(first: BaseException, once: Callable[[], Any]) -> Callable[[], Any]:
-    """`once`, except that its first call raises `first`: how the retry loop learns of the attempt already made
-    (so it counts, waits, logs and gives up exactly as if it had made that attempt itself)."""
-    pending = [first]
-
-    def attempt() -> Any:
-        if pending:
-            raise pending.pop()
-        return once()
-
-    return attempt
-
-
-def _last_answer(request: RequestSpec, exc: BaseException, attempts: int) -> httpx.Response:
-    """What the last attempt of `send`/`asend` ended with: a retryable answer given up on, or a typed error."""
-    if isinstance(exc, _RetryableResponse):
-        return exc.response
-    if isinstance(exc, httpx.LocalProtocolError):
-        raise ApiTransportError(unsendable(request.label, _sent(exc))) from None  # its own message quotes the value
-    if isinstance(exc, httpx.TransportError):
-        raise _transport_error(request, exc, attempts) from exc
-    if isinstance(exc, httpx.DecodingError):
-        raise ApiResponseError(f"{request.label}: {exc}") from None
-    raise exc
-
-
-def _sent(exc: httpx.RequestError) -> httpx.Request | None:
-    """The request `exc` is about, when httpx knows it (it names the header at fault)."""
-    try:
-        return exc.request
-    except RuntimeError:
-        return None
-
-
-def _transport_error(request: RequestSpec, exc: httpx.TransportError, attempts: int) -> ApiTransportError:
-    if is_tls_verification_error(exc):
-        return ApiTransportError(
-            f"{request.label}: TLS verification failed ({exc}): give the server's CA certificate in the "
-            "connection's ca_cert_pem field (self-signed servers), or set verify_tls to false"
-        )
-    why = f"{type(exc).__name__}: {exc}" if isinstance(exc, DeadlineExceeded) else type(exc).__name__
-    return ApiTransportError(f"{request.label} failed after {attempts} attempts: {why}")
-
-
-def _built(client: httpx.Client | httpx.AsyncClient, request: RequestSpec) -> httpx.Request:
-    return client.build_request(request.method, request.url, **request.httpx_kwargs())
-
-
-# -- Streamed answers -----------------------------------------------------------------------------------------------
-
-
-def check_streamed(
-    decoder: DecoderSpec,
-    *,
-    paginator: PaginatorSpec = None,
-    response_filter: Any = None,
-    response_check: Any = None,
-    concurrency: int = 1,
-    response_actions: ResponseRules | ResponseActionsSpec = None,
-) -> Decoder | str:
-    """The decoder of `decoder_for(decoder)`, or `RAW`, after checking the rest of the call can go with it; what
-    cannot raises `ConfigError` naming `decoder`: a filter or check (they read a parsed JSON body; a decoder's
-    records are already records), concurrency (one answer streams at a time), a paginator that reads the body
-    (see `body_reads`), pagination of a raw file, a response rule on the content or a path of a 2xx body (a 2xx
-    body is streamed to records, unread by the rules; an error answer's is read, so rules on those may)."""
-    streamed: Decoder | str = RAW if is_raw(decoder) else decoder_for(decoder)
-    what = f"decoder={decoder!r}" if not isinstance(decoder, Decoder) else f"decoder {decoder!r}"
-    if response_filter is not None:
-        raise ConfigError(DECODER, f"{what}: response_filter picks records out of a JSON body, and a decoder's "
-                          "records are the body's own: leave response_filter out")  # fmt: skip
-    if response_check is not None:
-        raise ConfigError(DECODER, f"{what}: response_check reads a parsed JSON body, which a streamed answer is "
-                          "not: leave response_check out")  # fmt: skip
-    if concurrency != 1:
-        raise ConfigError(DECODER, f"{what} streams one answer at a time: concurrency must be 1, not {concurrency!r}")
-    built = get_paginator(paginator)
-    if built is not None and streamed == RAW:
-        raise ConfigError(DECODER, "decoder='raw' writes one answer's bytes to output_path: it takes no pagination")
-    if built is not None and (reads := body_reads(built)):
-        raise ConfigError(
-            DECODER,
-            f"{what}: the {built.name or type(built).__name__} paginator reads {reads} from a JSON body, which a "
-            "decoder's answer is not. With a decoder, page by header_link, offset or page_number without totals "
-            "(they stop on an empty or short page), or cursor with cursor_path 'header:...' or 'last_record:...'",
-        )
-    rules = ResponseRules.of(response_actions) if response_actions is not None else ()
-    for rule in rules:
-        if (rule.content is not None or rule.path is not None) and (
-            not rule.status or any(200 <= status < 300 for status in rule.status)
-        ):
-            raise ConfigError(
-                DECODER,
-                f"{what}: {rule.describe()} reads the body of a 2xx answer, which is streamed to records, not read "
-                "by the rules; give the rule error statuses (their bodies are read, up to 64 KiB), or a status alone",
-            )
-    return streamed
-
-
-def is_raw(decoder: Any) -> bool:
-    """Whether `decoder` is `"raw"`: the bytes to a file, unchanged."""
-    return isinstance(decoder, str) and decoder.strip().lower() == RAW
-
-
-def body_reads(paginator: BasePaginator) -> str | None:
-    """What `paginator` reads from a JSON body, or None when it pages on headers, counts and the last record only
-    (the paginators a decoder's answers can have: their `update_state` gets no body)."""
-    kind = type(paginator)
-    if kind is HeaderLinkPaginator:
-        return None
-    reads: list[str] = []
-    if kind is OffsetPaginator:
-        reads += [f"total_path {paginator.total_path!r}"] if paginator.total_path else []
-    elif kind is PageNumberPaginator:
-        reads += [f"{name} {getattr(paginator, name)!r}" for name in ("total_pages_path", "total_records_path")
-                  if getattr(paginator, name)]  # fmt: skip
-    elif kind is CursorPaginator:
-        reads += [f"cursor_path {paginator.cursor_path!r}"] if _in_body(paginator.cursor_path) else []
-    else:
-        return "its next page"
-    has_more = getattr(paginator, "has_more_path", None)
-    reads += [f"has_more_path {has_more!r}"] if has_more and _in_body(has_more) else []
-    return ", ".join(reads) or None
-
-
-def _in_body(source: str) -> bool:
-    return ResponseSource(source).place == "body"
-
-
-class _Tally:
-    """What a paginator sees of a streamed page, whose records went on to the writer: their count and the last
-    (`len(records)`, `records[-1]`)."""
-
-    def __init__(self) -> None:
-        self.count, self.last = 0, None
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, index: int) -> Any:
-        if self.count and index in (-1, self.count - 1):
-            return self.last
-        raise IndexError("a streamed page keeps only its last record")
-
-    def _took(self, batch: list[Any]) -> list[Any]:
-        self.count += len(batch)
-        self.last = batch[-1]
-        return batch
-
-    def batches(self, records: Iterator[Any]) -> Iterator[list[Any]]:
-        """`records` in lists of at most `BATCH_RECORDS`, counted."""
-        batch: list[Any] = []
-        for record in records:
-            batch.append(record)
-            if len(batch) >= BATCH_RECORDS:
-                yield self._took(batch)
-                batch = []
-        if batch:
-            yield self._took(batch)
-
-    async def abatches(self, records: AsyncIterator[Any]) -> AsyncIterator[list[Any]]:
-        batch: list[Any] = []
-        async with aclosing(records):  # type: ignore[type-var]
-            async for record in records:
-                batch.append(record)
-                if len(batch) >= BATCH_RECORDS:
-                    yield self._took(batch)
-                    batch = []
-        if batch:
-            yield self._took(batch)
-
-
-def _body(response: httpx.Response, label: str) -> Iterator[bytes]:
-    """`retry.iter_streamed`, a stalled or broken body as `ApiTransportError` (its message names the request)."""
-    try:
-        yield from iter_streamed(response, label)
-    except (BodyStalled, BodyCutShort) as exc:
-        raise ApiTransportError(str(exc)) from None
-
-
-async def _abody(response: httpx.Response, label: str) -> AsyncIterator[bytes]:
-    try:
-        async with aclosing(aiter_streamed(response, label)) as chunks:
-            async for chunk in chunks:
-                yield chunk
-    except (BodyStalled, BodyCutShort) as exc:
-        raise ApiTransportError(str(exc)) from None
-
-
-def _decoded(decoder: Decoder, response: httpx.Response, label: str, where: str) -> Iterator[Any]:
-    """The records of a streamed answer; a body that does not decode names `where` (the page) first."""
-    try:
-        yield from decoder.records(_body(response, label))
-    except ApiResponseError as exc:
-        raise ApiResponseError(f"{where}: {exc}") from None
-
-
-async def _adecoded(decoder: Decoder, response: httpx.Response, label: str, where: str) -> AsyncIterator[Any]:
-    try:
-        async with aclosing(decoder.arecords(_abody(response, label))) as records:  # type: ignore[type-var]
-            async for record in records:
-                yield record
-    except ApiResponseError as exc:
-        raise ApiResponseError(f"{where}: {exc}") from None

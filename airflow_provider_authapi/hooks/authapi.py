@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from airflow_provider_authapi.api.decoders import Decoder, DecoderSpec
-from airflow_provider_authapi.api.fetch import Fetcher, check_streamed
+from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.pagination import (
     PaginatorSpec,
     RequestSpec,
@@ -38,6 +38,7 @@ from airflow_provider_authapi.api.pagination import (
     resolve_callable,
 )
 from airflow_provider_authapi.api.rules import ResponseActionsSpec, ResponseRules
+from airflow_provider_authapi.api.streamed import check_streamed
 from airflow_provider_authapi.auth import build_auth, build_token_manager
 from airflow_provider_authapi.auth.client import AUTHENTICATE, AsyncClient, Client, build_async_client, build_client
 from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig, config_secrets

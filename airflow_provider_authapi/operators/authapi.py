@@ -12,10 +12,11 @@ from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_authapi.api import JsonLinesWriter, RetryPolicy
 from airflow_provider_authapi.api.decoders import DecoderSpec
-from airflow_provider_authapi.api.fetch import DECODER, Fetcher, is_raw
+from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.output import RawFileWriter
 from airflow_provider_authapi.api.pagination import PaginatorSpec
 from airflow_provider_authapi.api.rules import ResponseActionsSpec
+from airflow_provider_authapi.api.streamed import DECODER, is_raw
 from airflow_provider_authapi.auth.errors import ConfigError
 from airflow_provider_authapi.compat import conf
 from airflow_provider_authapi.hooks.authapi import (

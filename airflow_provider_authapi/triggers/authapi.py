@@ -17,8 +17,8 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_authapi.api import Fetcher, JsonLinesWriter
-from airflow_provider_authapi.api.fetch import is_raw
 from airflow_provider_authapi.api.output import RawFileWriter
+from airflow_provider_authapi.api.streamed import is_raw
 from airflow_provider_authapi.compat import serve_trigger_threads_on_this_loop
 from airflow_provider_authapi.hooks.authapi import ApiCall, AuthApiTaskError
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_authapi.api.fetch import Fetcher, send
+from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.pagination import OffsetPaginator, RequestSpec
 from airflow_provider_authapi.api.rules import (
     ResponseRuleError,
@@ -20,6 +20,7 @@ from airflow_provider_authapi.api.rules import (
     RuleRetryError,
     TokenRefresh,
 )
+from airflow_provider_authapi.api.sending import send
 from airflow_provider_authapi.auth import AuthConfig, CommonConfig, OAuth2Config, build_auth, build_token_manager
 from airflow_provider_authapi.auth.errors import ApiHTTPError, ApiResponseError, ConfigError
 from airflow_provider_authapi.auth.retry import RetryPolicy

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
-from airflow_provider_authapi.api.fetch import Fetcher, check_streamed
+from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.output import JsonLinesWriter, RawFileWriter
 from airflow_provider_authapi.api.pagination import RequestSpec
+from airflow_provider_authapi.api.streamed import check_streamed
 from airflow_provider_authapi.auth import retry
 from airflow_provider_authapi.auth.errors import ApiHTTPError, ApiResponseError, ApiTransportError, ConfigError
 from airflow_provider_authapi.auth.retry import ERROR_BODY_BYTES, DeadlineExceeded, RetryPolicy, send_bounded
