@@ -13,6 +13,8 @@ version gets `NeedsNewerAirflow` naming the version it needs (never an ImportErr
 | task context `asset_state_store` (AIP-103) | no: marks in a Variable                              | yes    |
 | Variable key listing from tasks (Task SDK) | no                                                   | yes    |
 | plugin `external_views`, `get_user(request, oauth, bearer)`: 3.1+ (3.0 has neither)               |
+| `[core] multi_team`: a task knows its team | no multi-team               | no (`AIRFLOW_CTX_TEAM_NAME`    | yes    |
+|                                            |                             | is 3.3's)                      |        |
 
 Why our own module and not `apache-airflow-providers-common-compat` (checked in the versions installed beside
 Airflow 3.1.8, 3.2.2 and 3.3.2: common-compat 1.16.0, 1.18.0, 1.23.0):
@@ -52,6 +54,8 @@ READS_PROVIDER_CLI = AIRFLOW_V_3_2_PLUS  # provider info `cli`; before: the `air
 HAS_ASSET_STATE_STORE = AIRFLOW_V_3_3_PLUS  # context["asset_state_store"]
 TASKS_LIST_VARIABLES = AIRFLOW_V_3_3_PLUS  # Task SDK GetVariableKeys
 CLI_NAME = "airflow authapi" if READS_PROVIDER_CLI else "airflow-authapi"  # how this version's users run our CLI
+TASKS_KNOW_THEIR_TEAM = AIRFLOW_V_3_3_PLUS  # AIRFLOW_CTX_TEAM_NAME in a team's task (multi-team is 3.2's preview)
+TEAM_ENV = "AIRFLOW_CTX_TEAM_NAME"  # set by the task runner before execute(), from the DAG run's team
 
 # Moved names (`import airflow` above has imported the Task SDK already: these cost nothing more).
 from airflow.sdk import BaseHook  # noqa: E402  3.1+ (3.0: airflow.hooks.base)
@@ -134,3 +138,40 @@ __all__ = [
     "redact",
     "serve_trigger_threads_on_this_loop",
 ]
+
+
+def multi_team() -> bool:
+    """Whether `[core] multi_team` is on (a preview from Airflow 3.2: Variables and connections per team)."""
+    return AIRFLOW_V_3_2_PLUS and conf.getboolean("core", "multi_team", fallback=False)
+
+
+def running_team() -> str | None:
+    """The team of the task this process runs, under `[core] multi_team`; None without multi-team, outside a task
+    (the triggerer, servers, the CLI) and in a task of no team.
+
+    Airflow 3.3 tells a task its team (`AIRFLOW_CTX_TEAM_NAME`, from the DAG run's bundle). Airflow 3.2 does not, yet
+    a Variable a task creates there belongs to the task's team and a task's write takes another team's Variable
+    over: no team's token record could be told from another's, so a task there gets `NeedsNewerAirflow`.
+    """
+    if not multi_team() or not in_task_process():
+        return None
+    if not TASKS_KNOW_THEIR_TEAM:
+        raise NeedsNewerAirflow(
+            "The shared token cache with [core] multi_team on",
+            "3.3",
+            "Before 3.3 a task cannot tell its team, so one team's token record could not be kept from another's. "
+            "Turn [core] multi_team off, or upgrade.",
+        )
+    import os
+
+    return os.environ.get(TEAM_ENV) or None
+
+
+def in_task_process() -> bool:
+    """Whether this process runs a task under the Task SDK's supervisor (not the triggerer's trigger runner)."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:  # pragma: no cover - the Task SDK ships with Airflow 3
+        return False
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return comms is not None and type(comms).__name__ != "TriggerCommsDecoder"

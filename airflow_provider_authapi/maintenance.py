@@ -33,6 +33,7 @@ from airflow_provider_authapi.store import VariableTokenStore
 from airflow_provider_authapi.store.variables import (
     LEGACY_TOKEN_VARIABLE_PREFIX,
     TOKEN_VARIABLE_PREFIX,
+    conn_id_of,
     variables_for_this_process,
 )
 
@@ -173,7 +174,7 @@ def stored_conn_ids() -> list[str]:
     _refuse_listing_in_an_old_task(variables)
     return sorted(
         {
-            key.removeprefix(prefix)
+            conn_id_of(key.removeprefix(prefix))  # a team's own record (multi-team) counts as its connection's
             for prefix in (TOKEN_VARIABLE_PREFIX, LEGACY_TOKEN_VARIABLE_PREFIX)
             for key in variables.keys(prefix)
         }

@@ -23,11 +23,30 @@ from airflow_provider_authapi.store.sealing import AirflowFernetSealer
 TOKEN_VARIABLE_PREFIX = "authapi_cache_"  # no word Airflow's masker hides: see store/sealing.py
 LEGACY_TOKEN_VARIABLE_PREFIX = "authapi_token_"  # version 1 records, read until the next save migrates them
 QUEUE_VARIABLE_PREFIX = "authapi_refresh_queue:"  # ':' is no character of a conn_id: no name can collide
+TEAM_SEPARATOR = "@"  # `<conn_id>@<team>`: a team's own record (multi-team); '@' is in no conn_id nor team name
 
 
-def token_variable_name(conn_id: str) -> str:
-    """The variable holding `conn_id`'s token record (its secrets sealed, so the UI may show it as it is)."""
-    return f"{TOKEN_VARIABLE_PREFIX}{conn_id}"
+class _Unset:  # VariableTokenStore(team=None) means global; left out, the process decides (`record_team`)
+    pass
+
+
+_UNSET = _Unset()
+
+
+def record_name(conn_id: str, team: str | None = None) -> str:
+    """Whose record: `conn_id`, or `conn_id@team` for a team's own record of it under `[core] multi_team`."""
+    return f"{conn_id}{TEAM_SEPARATOR}{team}" if team else conn_id
+
+
+def conn_id_of(name: str) -> str:
+    """The connection id of a record name (`record_name`'s inverse, the team dropped)."""
+    return name.partition(TEAM_SEPARATOR)[0]
+
+
+def token_variable_name(conn_id: str, team: str | None = None) -> str:
+    """The variable holding `conn_id`'s token record (its secrets sealed, so the UI may show it as it is); a team's
+    own record under `[core] multi_team` is `authapi_cache_<conn_id>@<team>`."""
+    return f"{TOKEN_VARIABLE_PREFIX}{record_name(conn_id, team)}"
 
 
 def legacy_token_variable_name(conn_id: str) -> str:
@@ -35,15 +54,48 @@ def legacy_token_variable_name(conn_id: str) -> str:
     return f"{LEGACY_TOKEN_VARIABLE_PREFIX}{conn_id}"
 
 
-def queue_variable_prefix(conn_id: str) -> str:
-    """The prefix of the variables holding `conn_id`'s refresh-queue tickets (no secret in them).
+def queue_variable_prefix(conn_id: str, team: str | None = None) -> str:
+    """The prefix of the variables holding `conn_id`'s refresh-queue tickets (no secret in them); a team's own
+    (`[core] multi_team`) are `authapi_refresh_queue:<conn_id>@<team>:`, which no other connection's prefix starts.
 
-    A ticket's name adds about 35 characters; a very long conn_id is shortened with a digest ('~' is no
+    A ticket's name adds about 35 characters; a very long name is shortened with a digest ('~' is no
     character of a conn_id either) so the name stays within a Variable key's 250.
     """
-    if len(conn_id) > 150:
-        conn_id = f"{conn_id[:100]}~{hashlib.sha256(conn_id.encode()).hexdigest()[:16]}"
-    return f"{QUEUE_VARIABLE_PREFIX}{conn_id}:"
+    name = record_name(conn_id, team)
+    if len(name) > 150:
+        name = f"{name[:100]}~{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+    return f"{QUEUE_VARIABLE_PREFIX}{name}:"
+
+
+def record_team(conn_id: str) -> str | None:
+    """The team whose record of `conn_id` this process reads and writes under `[core] multi_team`, else None.
+
+    A team's task keeps its own record of every connection it uses (`<conn_id>@<team>`, a Variable of its team
+    that no other team's task can read): in multi-team mode a Variable's key is unique across teams, a task reads
+    only its team's and global ones, and the one it creates is its team's. The API server and the CLI (the token
+    page, `token refresh`, consent) act on the record of the connection's own team: a team's connection is only
+    that team's tasks' to read. The triggerer reads and writes global Variables only (Airflow 3.3), so a trigger
+    uses the global record, as a task of no team does.
+    """
+    from airflow_provider_authapi.compat import in_task_process, multi_team, running_team
+
+    if not multi_team():
+        return None
+    if in_task_process():
+        return running_team()
+    if isinstance(variables_for_this_process(), TaskSdkVariables):  # the triggerer: global Variables only
+        return None
+    return _connection_team(conn_id)
+
+
+def _connection_team(conn_id: str) -> str | None:
+    """The team of the connection `conn_id` in the metadata DB (None: global, or defined elsewhere)."""
+    from airflow.models.connection import Connection
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return session.scalar(select(Connection.team_name).where(Connection.conn_id == conn_id))
 
 
 @cache
@@ -99,9 +151,15 @@ class TaskSdkVariables:
 
 
 class MetadataVariables:
-    """Variables straight from the metadata DB: for the API server, the CLI and scripts, never for tasks."""
+    """Variables straight from the metadata DB: for the API server, the CLI and scripts, never for tasks.
+
+    With `team` (`[core] multi_team`), a Variable written is that team's, as a team's task would have written it.
+    """
 
     lists_keys = True
+
+    def __init__(self, team: str | None = None) -> None:
+        self.team = team
 
     def get(self, key: str) -> str | None:
         from airflow.models.variable import Variable
@@ -115,12 +173,15 @@ class MetadataVariables:
     def set(self, key: str, value: str) -> None:
         from airflow.models.variable import Variable
 
-        Variable.set(key, value, description=_description(key))
+        Variable.set(key, value, description=_description(key), **self._team())
 
     def delete(self, key: str) -> None:
         from airflow.models.variable import Variable
 
-        Variable.delete(key)
+        Variable.delete(key, **self._team())
+
+    def _team(self) -> dict[str, str]:
+        return {"team_name": self.team} if self.team else {}  # Airflow 3.1's Variable has no team_name
 
     def keys(self, prefix: str) -> list[str]:
         from airflow.models.variable import Variable
@@ -131,15 +192,15 @@ class MetadataVariables:
             return list(session.scalars(select(Variable.key).where(Variable.key.startswith(prefix, autoescape=True))))
 
 
-def variables_for_this_process() -> Registers:
-    """Task SDK variables inside a task or trigger, metadata DB variables elsewhere."""
+def variables_for_this_process(team: str | None = None) -> Registers:
+    """Task SDK variables inside a task or trigger, metadata DB variables (written as `team`'s) elsewhere."""
     try:
         from airflow.sdk.execution_time import task_runner
 
         comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
     except ImportError:  # pragma: no cover - Task SDK always ships with Airflow 3
         comms = None
-    return TaskSdkVariables(comms) if comms is not None else MetadataVariables()
+    return TaskSdkVariables(comms) if comms is not None else MetadataVariables(team)
 
 
 class _ProcessVariables:
@@ -148,24 +209,26 @@ class _ProcessVariables:
     `lists_keys` follows the Task SDK in every process, servers included: all take turns the same way.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, team: str | None = None) -> None:
         self.lists_keys = task_sdk_lists_keys()
+        self.team = team
 
     def get(self, key: str) -> str | None:
-        return variables_for_this_process().get(key)
+        return variables_for_this_process(self.team).get(key)
 
     def set(self, key: str, value: str) -> None:
-        variables_for_this_process().set(key, value)
+        variables_for_this_process(self.team).set(key, value)
 
     def delete(self, key: str) -> None:
-        variables_for_this_process().delete(key)
+        variables_for_this_process(self.team).delete(key)
 
     def keys(self, prefix: str) -> list[str]:
-        return variables_for_this_process().keys(prefix)
+        return variables_for_this_process(self.team).keys(prefix)
 
 
 class VariableTokenStore(SharedTokenStore):
-    """One connection's token in the Variable `authapi_cache_<conn_id>`, its refresh queue beside it."""
+    """One connection's token in the Variable `authapi_cache_<conn_id>`, its refresh queue beside it; under
+    `[core] multi_team`, a team's own in `authapi_cache_<conn_id>@<team>` (`team`: by default `record_team`)."""
 
     def __init__(
         self,
@@ -174,18 +237,20 @@ class VariableTokenStore(SharedTokenStore):
         *,
         variables: Registers | None = None,
         ticket_ttl: float = TICKET_TTL,
+        team: str | _Unset | None = _UNSET,
     ) -> None:
+        team = record_team(conn_id) if isinstance(team, _Unset) else team
         super().__init__(
-            variables or _ProcessVariables(),
+            variables or _ProcessVariables(team),
             name=conn_id,
             fingerprint=fingerprint,
-            token_key=token_variable_name(conn_id),
-            queue_prefix=queue_variable_prefix(conn_id),
+            token_key=token_variable_name(conn_id, team),
+            queue_prefix=queue_variable_prefix(conn_id, team),
             ticket_ttl=ticket_ttl,
             sealer=AirflowFernetSealer(),
-            legacy_key=legacy_token_variable_name(conn_id),
+            legacy_key=None if team else legacy_token_variable_name(conn_id),  # version 1 knew no teams
         )
-        self.conn_id = conn_id
+        self.conn_id, self.team = conn_id, team
         self.clear_command = f"{CLI_NAME} token clear"
         if isinstance(self.queue, LeaseQueue):
             self.queue.delay = lease_delay()

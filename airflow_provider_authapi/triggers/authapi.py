@@ -79,6 +79,18 @@ def redacted(text: str) -> str:
     return str(redact(text))
 
 
+def _explained(exc: Exception) -> str:
+    """`exc`'s message, with why under `[core] multi_team` a connection a task could read is not found here."""
+    from airflow_provider_authapi.compat import multi_team
+
+    if type(exc).__name__ == "AirflowNotFoundException" and multi_team():
+        return (
+            f"{exc}. With [core] multi_team on, the triggerer reads global connections and Variables only (Airflow "
+            "3.3), not a team's: run the task with deferrable=False, or give it a connection of no team"
+        )
+    return str(exc)
+
+
 class AuthApiTrigger(BaseTrigger):
     """Fetch (all pages of) a request, or with `poke_interval` poll it until `response_check` passes.
 
@@ -176,7 +188,7 @@ class AuthApiTrigger(BaseTrigger):
                     "(it is stored in the metadata DB): give the task an output_path to stream the records to"
                 )
         except Exception as exc:  # reported to the task, which raises it there
-            payload = {"status": "error", "error": type(exc).__name__, "message": redacted(str(exc))}
+            payload = {"status": "error", "error": type(exc).__name__, "message": redacted(_explained(exc))}
         await self._hold()
         yield TriggerEvent(EventPayload(payload))
 
