@@ -20,7 +20,7 @@ import jwt
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from airflow_provider_authapi.auth.errors import ConfigError
 
@@ -39,11 +39,13 @@ RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "iat", "nbf", "jti"})
 # What a Google service-account JSON key must hold for the JWT bearer grant (`private_key_id` is optional).
 SERVICE_ACCOUNT_KEYS = ("client_email", "private_key", "token_uri")
 
-SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+RSA_ALGORITHMS = ("RS256", "PS256")  # what an RSA key signs (PS256: DPoP proofs only)
 
 
-def load_private_key(pem: str, algorithm: str, field: str) -> SigningKey:
-    """The unencrypted RSA (RS256) or P-256 (ES256) private key in `pem`; a `ConfigError` on `field` otherwise."""
+def load_private_key(pem: str, algorithm: str, field: str, algorithm_field: str = "assertion_algorithm") -> SigningKey:
+    """The unencrypted RSA (RS256, PS256), P-256 (ES256) or, for `algorithm` EdDSA, Ed25519 private key in `pem`; a
+    `ConfigError` on `field` otherwise, or on `algorithm_field` when the key does not sign with `algorithm`."""
     try:
         key = serialization.load_pem_private_key(pem.encode(), password=None)
     except TypeError:
@@ -51,16 +53,18 @@ def load_private_key(pem: str, algorithm: str, field: str) -> SigningKey:
     except (ValueError, UnsupportedAlgorithm):
         raise ConfigError(field, "is not a PEM private key (-----BEGIN PRIVATE KEY----- ...)") from None
     if isinstance(key, rsa.RSAPrivateKey):
-        kind, wants = f"an RSA {key.key_size}-bit key", "RS256"
+        kind, wants = f"an RSA {key.key_size}-bit key", algorithm if algorithm in RSA_ALGORITHMS else "RS256"
         if algorithm == wants and key.key_size < MIN_RSA_BITS:
-            raise ConfigError(field, f"is {kind}: RS256 needs at least {MIN_RSA_BITS} bits")
+            raise ConfigError(field, f"is {kind}: {wants} needs at least {MIN_RSA_BITS} bits")
     elif isinstance(key, ec.EllipticCurvePrivateKey):
         kind, wants = f"an EC {key.curve.name} key", "ES256" if isinstance(key.curve, ec.SECP256R1) else ""
+    elif isinstance(key, ed25519.Ed25519PrivateKey) and algorithm == "EdDSA":
+        kind, wants = "an Ed25519 key", "EdDSA"
     else:
         raise ConfigError(field, f"is a {type(key).__name__.removesuffix('PrivateKey')} key: use an RSA or P-256 key")
     if algorithm != wants:
         suggestion = f" (use {wants})" if wants else " (ES256 needs the P-256 curve)"
-        raise ConfigError("assertion_algorithm", f"{algorithm} does not sign with {kind}{suggestion}")
+        raise ConfigError(algorithm_field, f"{algorithm} does not sign with {kind}{suggestion}")
     return key  # type: ignore[return-value]
 
 

@@ -46,6 +46,7 @@ from airflow_provider_authapi.auth.config import (
     config_secrets,
     origin,
 )
+from airflow_provider_authapi.auth.dpop import DPoPProver, dpop_challenge, nonce_of, resource_nonce_asked
 from airflow_provider_authapi.auth.errors import (
     ConfigError,
     CredentialOriginError,
@@ -252,6 +253,81 @@ class TokenAuth(httpx.Auth):
             f"{self.placement.describe()}: {excerpt}",
             response,
         )
+
+
+class DPoPTokenAuth(TokenAuth):
+    """`TokenAuth` for DPoP-bound tokens (RFC 9449): every request sent, a replay included, carries the token as
+    `Authorization: DPoP <token>` and a fresh proof of the key for that request's method and URL and that token
+    (`ath`), with the nonce the request's origin gave last (`nonces`, kept from every answer's `DPoP-Nonce`). A
+    401 asking for a nonce (`WWW-Authenticate: DPoP error="use_dpop_nonce"`) is sent once more with it, before
+    any other 401 renews the token as `TokenAuth` does."""
+
+    def __init__(
+        self,
+        manager: TokenManager,
+        prover: DPoPProver,
+        placement: TokenPlacement | None = None,
+        also: Sequence[RequestDecorator] = (),
+    ) -> None:
+        super().__init__(manager, placement, also)
+        self.prover = prover
+        self.nonces: dict[str, str] = {}  # origin -> the nonce its resource server gave last
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self.manager.get_token()
+        response = yield self._prepared(request, token)
+        if self._nonce_asked(response):
+            response.read()
+            response = yield self._prepared(request, token)
+        if response.status_code == httpx.codes.UNAUTHORIZED:
+            response.read()
+            token = self.manager.get_token(force_refresh=True, stale=token)
+            response = yield self._prepared(request, token)
+            if self._nonce_asked(response):
+                response.read()
+                response = yield self._prepared(request, token)
+            if response.status_code == httpx.codes.UNAUTHORIZED:
+                response.read()
+                raise self._unauthorized(response, token)
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self.manager.aget_token()
+        response = yield self._prepared(request, token)
+        if self._nonce_asked(response):
+            await response.aread()
+            response = yield self._prepared(request, token)
+        if response.status_code == httpx.codes.UNAUTHORIZED:
+            await response.aread()
+            token = await self.manager.aget_token(force_refresh=True, stale=token)
+            response = yield self._prepared(request, token)
+            if self._nonce_asked(response):
+                await response.aread()
+                response = yield self._prepared(request, token)
+            if response.status_code == httpx.codes.UNAUTHORIZED:
+                await response.aread()
+                raise self._unauthorized(response, token)
+
+    def _prepared(self, request: httpx.Request, token: Token) -> httpx.Request:
+        request = super()._prepared(request, token)
+        nonce = self.nonces.get(origin(request.url))
+        request.headers.update(self.prover.header(request.method, request.url, access_token=token.access_token,
+                                                  nonce=nonce))  # fmt: skip
+        return request
+
+    def _nonce_asked(self, response: httpx.Response) -> bool:
+        """Keep the answer's `DPoP-Nonce`; True when the answer asks for the request again with it."""
+        nonce = nonce_of(response)
+        if nonce is not None:
+            self.nonces[origin(response.request.url)] = nonce
+        return resource_nonce_asked(response)
+
+    def _unauthorized(self, response: httpx.Response, token: Token) -> UnauthorizedError:
+        error = super()._unauthorized(response, token)
+        said = dpop_challenge(response)
+        if said:
+            said = scrub(said, (token.access_token, token.refresh_token))[:300]
+            error.args = (f"{error.args[0]} (WWW-Authenticate: DPoP error {said})",)
+        return error
 
 
 class ChainedAuth(httpx.Auth):
@@ -536,6 +612,10 @@ def _scheme_auth(config: AuthConfig, manager: TokenManager | None) -> httpx.Auth
         decorators.append(ExtraQueryParams(config.common.params))
     if config.common.signature is not None:
         decorators.append(SignatureAuth(config.common.signature))
+    if isinstance(scheme, OAuth2Config) and scheme.dpop:
+        assert manager is not None
+        prover = DPoPProver.from_pem(scheme.dpop_private_key, scheme.dpop_algorithm)
+        return DPoPTokenAuth(manager, prover, scheme.placement, also=decorators)
     if isinstance(scheme, TOKEN_SCHEMES):
         assert manager is not None
         return TokenAuth(manager, scheme.placement, also=decorators)

@@ -16,7 +16,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any, Literal, get_args
 
@@ -31,6 +31,7 @@ from airflow_provider_authapi.auth.assertions import (
     key_signer,
     service_account_key,
 )
+from airflow_provider_authapi.auth.dpop import TOKEN_TYPE, DPoPAlgorithm, DPoPProver
 from airflow_provider_authapi.auth.errors import SENSITIVE_NAME, ConfigError
 
 MIN_SIGNATURE_SECRET_LENGTH = 32
@@ -372,6 +373,11 @@ class OAuth2Config:
     installation_id: str | None = None
     installation_permissions: dict[str, str] = field(default_factory=dict)
     installation_repositories: tuple[str, ...] = ()
+    # DPoP (RFC 9449): every token request and API request carries a fresh proof signed with `dpop_private_key`,
+    # whose public key the tokens are bound to; they are sent as `Authorization: DPoP <token>` (`dpop.py`).
+    dpop: bool = False
+    dpop_private_key: str | None = field(default=None, repr=False)  # PEM: P-256, RSA or Ed25519, unencrypted
+    dpop_algorithm: DPoPAlgorithm = "ES256"
 
     def __post_init__(self) -> None:
         if self.service_account_json:
@@ -387,6 +393,21 @@ class OAuth2Config:
         self._check_assertions()
         if self.grant_type == "github_app":
             self._check_github_app()
+        if self.dpop:
+            self._check_dpop()
+
+    def _check_dpop(self) -> None:
+        """A loadable key for the algorithm; the token in the `Authorization` header, whose scheme is DPoP."""
+        _check_choice("dpop_algorithm", self.dpop_algorithm, DPoPAlgorithm)
+        if self.grant_type == "github_app":
+            raise ConfigError("dpop", "GitHub App installation tokens are not DPoP-bound: turn dpop off")
+        DPoPProver.from_pem(self.dpop_private_key, self.dpop_algorithm)  # a ConfigError naming the field
+        if self.placement.location != "header":
+            raise ConfigError("auth_location", "must be header with dpop on: a DPoP token goes in the Authorization "
+                              f"header (got {self.placement.location})")  # fmt: skip
+        if self.placement.header_name.lower() != HEADER_NAME.lower():
+            raise ConfigError("header_name", f"must be {HEADER_NAME} with dpop on (RFC 9449 section 7.1)")
+        object.__setattr__(self, "placement", replace(self.placement, header_name=HEADER_NAME, prefix=TOKEN_TYPE))
 
     def _check_github_app(self) -> None:
         """The app's issuer and key, the installation (filled into the token URL), what the token is narrowed to."""
@@ -658,6 +679,7 @@ def config_secrets(config: AuthConfig | SchemeConfig) -> list[str]:
         values += [value for name, value in sent if SENSITIVE_NAME.search(name)]  # `X-Api-Key`, `?api_key=`
     if isinstance(scheme, OAuth2Config):
         values += [scheme.client_secret, scheme.password, scheme.refresh_token, scheme.assertion_private_key]
+        values.append(scheme.dpop_private_key)
         values.append(scheme.service_account_json)
     elif isinstance(scheme, TokenLoginConfig | BasicAuthConfig):
         values.append(scheme.password)
@@ -755,6 +777,9 @@ ADDED_SINCE_STORED = frozenset(
         "installation_id",
         "installation_permissions",
         "installation_repositories",
+        "dpop",
+        "dpop_private_key",
+        "dpop_algorithm",
     }
 )
 

@@ -271,7 +271,7 @@ READ_CHARS = 64 * 1024
 CREDENTIAL_WORDS = r"token|secret|passw|key|session|cookie|assertion|signature|credential"
 _JSON_FIELD = re.compile(rf'("[^"]{{0,64}}(?:{CREDENTIAL_WORDS})[^"]{{0,64}}"\s*:\s*)"(?:[^"\\]|\\.)*"', re.I)
 _FORM_FIELD = re.compile(rf"((?:^|[?&\s])[\w.-]{{0,64}}(?:{CREDENTIAL_WORDS})[\w.-]{{0,64}}=)[^&\s]+", re.I)
-_AUTH_VALUE = re.compile(r"\b(Basic|Bearer|Digest|Token|OAuth)\s+[A-Za-z0-9._~+/=-]{8,}", re.I)
+_AUTH_VALUE = re.compile(r"\b(Basic|Bearer|Digest|Token|OAuth|DPoP)\s+[A-Za-z0-9._~+/=-]{8,}", re.I)
 
 
 def redact_text(text: str) -> str:

@@ -43,7 +43,9 @@ from airflow_provider_authapi.auth.config import (
     ProxyConfig,
     TokenLoginConfig,
     config_secrets,
+    origin,
 )
+from airflow_provider_authapi.auth.dpop import TOKEN_TYPE, DPoPProver, nonce_of, token_nonce_asked
 from airflow_provider_authapi.auth.errors import (
     SUMMARY_CHARS,
     AuthApiError,
@@ -133,13 +135,18 @@ def basic_header(username: str, password: str) -> dict[str, str]:
 
 class OAuth2Grant:
     """RFC 6749 token requests: client credentials, password, authorization code, refresh token, and the RFC 7523
-    JWT bearer grant; the client authenticates by Basic header, body, or a signed client assertion."""
+    JWT bearer grant; the client authenticates by Basic header, body, or a signed client assertion.
+
+    With DPoP (RFC 9449) each token request carries a proof signed afresh for each attempt, with the nonce the
+    token endpoint gave last (`dpop_nonces`, per origin; `takes_nonce`); an answer must then be a DPoP token."""
 
     def __init__(self, config: OAuth2Config) -> None:
         self.config = config
         self.secrets = tuple(config_secrets(config))
         self.grant_signer = key_signer(config) if config.grant_type == "jwt_bearer" else None
         self.client_signer = client_signer(config) if config.client_auth in CLIENT_ASSERTION_AUTHS else None
+        self.dpop = DPoPProver.from_pem(config.dpop_private_key, config.dpop_algorithm) if config.dpop else None
+        self.dpop_nonces: dict[str, str] = {}  # origin of a token endpoint -> the nonce it gave last
 
     def can_start_over(self) -> bool:
         return self.config.grant_type in ("client_credentials", "password", "jwt_bearer")
@@ -188,7 +195,29 @@ class OAuth2Grant:
         if not isinstance(access_token, str) or not access_token:
             raise _missing(response, request, "access_token")
         cfg, source = self.config, f"Token endpoint {safe_url(request.url)}"
-        return token_from_answer(body, cfg.default_lifetime, cfg.max_lifetime, previous, source)
+        token = token_from_answer(body, cfg.default_lifetime, cfg.max_lifetime, previous, source)
+        if self.dpop is not None and token.token_type.lower() != TOKEN_TYPE.lower():
+            raise TokenEndpointError(
+                f"token endpoint {safe_url(request.url)} answered the {request.purpose} request with a "
+                f"{token.token_type[:20]!r} token, not a DPoP one: the server did not bind it to the DPoP key. "
+                "Require DPoP for this client at the server, or turn dpop off",
+                status_code=response.status_code,
+                url=safe_url(request.url),
+            )
+        return token
+
+    def takes_nonce(self, response: httpx.Response) -> bool:
+        """Keep the `DPoP-Nonce` an answer gives; True when the answer is `use_dpop_nonce`: send again with it."""
+        if self.dpop is None:
+            return False
+        nonce = nonce_of(response)
+        if nonce is not None:
+            self.dpop_nonces[origin(response.request.url)] = nonce
+        return token_nonce_asked(response)
+
+    def _dpop_header(self, url: str) -> dict[str, str]:
+        assert self.dpop is not None
+        return self.dpop.header("POST", url, nonce=self.dpop_nonces.get(origin(url)))
 
     def _request(
         self,
@@ -212,7 +241,8 @@ class OAuth2Grant:
         if with_scope and cfg.scopes:
             form["scope"] = cfg.scope
         form.update({k: str(v) for k, v in cfg.extra_token_params.items()})
-        return TokenRequest(cfg.token_url, purpose, form=form, headers=headers, signed=signed)
+        proofs = (partial(self._dpop_header, cfg.token_url),) if self.dpop and purpose != "revocation" else ()
+        return TokenRequest(cfg.token_url, purpose, form=form, headers=headers, signed=signed, signed_headers=proofs)
 
     def _audience(self) -> dict[str, str]:
         cfg = self.config
@@ -685,8 +715,14 @@ class TokenEndpoint:
                 with attempt:
                     self.requests += 1
                     response = self._checked(client, request)
+                    if self._nonce_asked(response):  # DPoP: once more, the proof with the server's nonce
+                        self.requests += 1
+                        response = self._checked(client, request)
                     return self.grant.parse(response, request, previous)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _nonce_asked(self, response: httpx.Response) -> bool:
+        return isinstance(self.grant, OAuth2Grant) and self.grant.takes_nonce(response)
 
     def _send_revocation(self, request: TokenRequest, secrets: tuple[str | None, ...]) -> None:
         """Send a revocation request under the retry policy; a typed `TokenEndpointError` unless it answers 2xx."""
@@ -701,15 +737,23 @@ class TokenEndpoint:
             async for attempt in AsyncRetrying(**self._retry_kwargs()):
                 with attempt:
                     self.requests += 1
-                    built = request.build()
-                    try:
-                        response = await asend_bounded(client, built)
-                    except httpx.HTTPError as exc:
-                        raise self._transport_error(request, built, exc) from _cause(exc)
-                    if refusal := proxy_refusal(self.proxy, built, response):
-                        raise refusal
+                    response = await self._achecked(client, request)
+                    if self._nonce_asked(response):  # DPoP: once more, the proof with the server's nonce
+                        self.requests += 1
+                        response = await self._achecked(client, request)
                     return self.grant.parse(response, request, previous)
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    async def _achecked(self, client: httpx.AsyncClient, request: TokenRequest) -> httpx.Response:
+        """The async `_checked`."""
+        built = request.build()
+        try:
+            response = await asend_bounded(client, built)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(request, built, exc) from _cause(exc)
+        if refusal := proxy_refusal(self.proxy, built, response):
+            raise refusal
+        return response
 
     def _checked(self, client: httpx.Client, request: TokenRequest) -> httpx.Response:
         """Send `request`: a transport error typed, a 407 of the connection's proxy a `ProxyAuthenticationError`."""
