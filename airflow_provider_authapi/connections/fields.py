@@ -435,6 +435,20 @@ OAUTH2 = ConnectionType(
                "relative to the API base URL. Clearing the stored token revokes it there first.",
                "OAuth2Config.revocation_url"),
         ),
+        *_section(
+            "DPoP",
+            _f("dpop", "Bind tokens to a key (DPoP)", "boolean", "Sign a DPoP proof (RFC 9449) with the DPoP private "
+               "key for every token request and API request: the server binds the tokens to that key, and they go "
+               "in the Authorization header as DPoP tokens. For servers that require it, e.g. Okta apps with DPoP "
+               "required.", "OAuth2Config.dpop"),
+            _f("dpop_private_key", "DPoP private key (PEM)", "secret", "An unencrypted P-256, RSA (2048 bits or "
+               "more) or Ed25519 private key of this connection's own: its public key travels in each proof, the "
+               "server needs no copy. Hidden like a password.", "OAuth2Config.dpop_private_key"),
+            _choice("dpop_algorithm", "DPoP signing algorithm", "ES256 for a P-256 key, RS256 or PS256 for an RSA "
+                    "key, EdDSA for an Ed25519 key.", "OAuth2Config.dpop_algorithm",
+                    {"ES256": "ES256 (P-256 key)", "RS256": "RS256 (RSA key)", "PS256": "PS256 (RSA key)",
+                     "EdDSA": "EdDSA (Ed25519 key)"}),
+        ),
         *CUSTOM_GRANT,
         *SENDING,
         *_lifetime("OAuth2Config"),
@@ -1029,6 +1043,9 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         installation_id=f.text("installation_id"),
         installation_permissions={str(k): str(v) for k, v in f.mapping("installation_permissions").items()},
         installation_repositories=f.words("installation_repositories"),
+        dpop=f.flag("dpop"),
+        dpop_private_key=f.pem("dpop_private_key"),
+        dpop_algorithm=f.text("dpop_algorithm"),  # type: ignore[arg-type]
     )
 
 

@@ -30,13 +30,14 @@ ASSERTION = [
     "service_account_json",
 ]  # fmt: skip
 GITHUB_APP = ["installation_id", "installation_permissions", "installation_repositories"]
+DPOP = ["dpop", "dpop_private_key", "dpop_algorithm"]
 # The fields of each type's form; `profile` only where profiles of that type exist.
 FIELDS = {
     "authapi_oauth2": COMMON | PLACEMENT | LIFETIMES | set(ASSERTION) | {
         "profile", "grant_type", "login_url", "consent_url", "redirect_uri", "scopes", "audience", "resource",
         "client_auth", "login_params", "refresh_token", "use_pkce", "username", "user_password", "realm_id",
         "tenant_id",
-        "revocation_url", "grant_class", *GITHUB_APP,
+        "revocation_url", "grant_class", *GITHUB_APP, *DPOP,
     },
     "authapi_token": COMMON | PLACEMENT | LIFETIMES | {
         "profile", "login_url", "request_format", "username_field", "pass_field", "extra_body", "access_path",
@@ -50,7 +51,7 @@ FIELDS = {
 }  # fmt: skip
 SECRETS = {
     "signature_secret", "client_private_key_pem", "refresh_token", "user_password", "assertion_private_key",
-    "service_account_json", "egress_password",
+    "service_account_json", "egress_password", "dpop_private_key",
 }  # fmt: skip
 JSON_OBJECTS = {
     "assertion_claims", "extra_headers", "extra_query_params", "login_params", "extra_body", "refresh_body",
@@ -63,6 +64,7 @@ DROPDOWNS = {
     ),
     "client_auth": ({"basic", "body", "private_key_jwt", "client_secret_jwt"}, "basic"),
     "assertion_algorithm": ({"RS256", "ES256"}, "RS256"),
+    "dpop_algorithm": ({"ES256", "RS256", "PS256", "EdDSA"}, "ES256"),
     "auth_location": ({"header", "query", "cookie"}, "header"),
     "credential_source": ({"body", "header", "cookie"}, "body"),
     "lifetime_unit": ({"seconds", "minutes", "hours"}, "seconds"),
@@ -75,7 +77,7 @@ DEFAULTS = {
     "verify_tls": True, "timeout": 30, "header_name": "Authorization", "header_prefix": "Bearer",
     "query_param_name": "access_token", "default_lifetime": 3600, "leeway": 60, "use_pkce": False,
     "username_field": "username", "pass_field": "password", "access_path": "access_token",
-    "refresh_field": "RefreshToken", "key_name": "X-API-Key", "assertion_lifetime": 300,
+    "refresh_field": "RefreshToken", "key_name": "X-API-Key", "assertion_lifetime": 300, "dpop": False,
 }  # fmt: skip
 # What a person fills first (the form's "Extra Fields" part, before any named section), per type.
 FIRST = {
@@ -93,6 +95,7 @@ GRANT_SECTIONS = {
     "Password grant": ["username", "user_password"],
     "JWT assertion": ASSERTION,
     "GitHub App": GITHUB_APP,
+    "DPoP": DPOP,
 }
 # conn_type -> (standard fields hidden besides schema and port, labels of login and password)
 STANDARD = {
@@ -260,3 +263,50 @@ def test_the_docs_default_column_matches_the_field_table():
         assert cells[3] == expected, f"the docs' default of {name} is {cells[3]!r}, the form shows {expected!r}"
         checked.add(name)
     assert checked == set(defaults)
+
+
+def test_the_dpop_fields_map_to_the_config_and_errors_name_the_field_never_the_key():
+    import json
+    from types import SimpleNamespace
+
+    from airflow_provider_authapi.auth.config import OAuth2Config, config_secrets
+    from airflow_provider_authapi.auth.errors import ConfigError
+    from airflow_provider_authapi.connections import auth_config_from_connection
+    from tests.emulators.jwt_oauth2 import new_key
+
+    key, rsa_key = new_key("ES256"), new_key("RS256")
+
+    def conn(**extra):
+        extra = {"login_url": "/oauth2/v1/token", **extra}
+        return SimpleNamespace(
+            conn_id="okta",
+            conn_type="authapi_oauth2",
+            host="https://acme.okta.com",
+            login="0oa-client",
+            password="client-secret-0123456789",
+            extra=json.dumps(extra),
+        )
+
+    one_line = " ".join(key.pem.split("\n")).strip()  # as the masked one-line input saves it
+    config = auth_config_from_connection(conn(dpop="true", dpop_private_key=one_line))
+    scheme = config.scheme
+    assert isinstance(scheme, OAuth2Config) and scheme.dpop is True and scheme.dpop_algorithm == "ES256"
+    assert scheme.dpop_private_key == key.pem and key.pem in config_secrets(config)
+    assert scheme.placement.describe() == "header 'Authorization: DPoP <token>'"
+    assert key.pem.splitlines()[1] not in repr(config)
+    assert auth_config_from_connection(conn()).scheme.dpop is False  # off unless asked for
+    rsa = auth_config_from_connection(conn(dpop=True, dpop_private_key=rsa_key.pem, dpop_algorithm="PS256")).scheme
+    assert isinstance(rsa, OAuth2Config) and rsa.dpop_algorithm == "PS256"
+    for extra, field in (
+        ({"dpop": "true"}, "dpop_private_key"),
+        ({"dpop": "perhaps", "dpop_private_key": key.pem}, "dpop"),
+        ({"dpop": True, "dpop_private_key": "MIGHAgEAMBMG"}, "dpop_private_key"),
+        ({"dpop": True, "dpop_private_key": rsa_key.pem}, "dpop_algorithm"),
+        ({"dpop": True, "dpop_private_key": key.pem, "dpop_algorithm": "HS256"}, "dpop_algorithm"),
+        ({"dpop": True, "dpop_private_key": key.pem, "auth_location": "query"}, "auth_location"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            auth_config_from_connection(conn(**extra))
+        message = str(caught.value)
+        assert caught.value.field == field and message.startswith(f"connection 'okta', field {field!r}: "), message
+        assert key.pem.splitlines()[1] not in message and rsa_key.pem.splitlines()[1] not in message
