@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
 
 import httpx
 import jwt
@@ -37,6 +38,7 @@ from airflow_provider_authapi.auth.config import (
     BearerAuthConfig,
     CommonConfig,
     CustomGrantConfig,
+    OAuth1Config,
     OAuth2Config,
     ProxyConfig,
     SignatureConfig,
@@ -44,10 +46,12 @@ from airflow_provider_authapi.auth.config import (
     TokenLoginConfig,
     TokenPlacement,
     config_secrets,
+    oauthlib_oauth1,
     origin,
 )
 from airflow_provider_authapi.auth.dpop import DPoPProver, dpop_challenge, nonce_of, resource_nonce_asked
 from airflow_provider_authapi.auth.errors import (
+    AuthApiError,
     ConfigError,
     CredentialOriginError,
     UnauthorizedError,
@@ -148,6 +152,85 @@ class SignatureAuth(RequestDecorator):
         if self._config.issuer:
             claims["iss"] = self._config.issuer
         request.headers[self._config.header] = jwt.encode(claims, self._config.secret, algorithm="HS256")
+
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+class OAuth1Auth(RequestDecorator):
+    """OAuth 1.0a (RFC 5849, `OAuth1Config`): every request signed by oauthlib with a fresh nonce and timestamp,
+    after the request decorators `also` (extra headers and query parameters: the signature covers them).
+
+    The base string holds the method, the URL, its query parameters and a form-encoded body's; any other body
+    (JSON) is left out, with no `oauth_body_hash`, as NetSuite reads it. A 401 raises `UnauthorizedError` naming
+    what to check, its excerpt scrubbed: a new signature with the same credentials would not help."""
+
+    def __init__(self, config: OAuth1Config, also: Sequence[RequestDecorator] = ()) -> None:
+        oauth1 = oauthlib_oauth1()
+        self._client = oauth1.Client(
+            config.consumer_key,
+            client_secret=config.consumer_secret,
+            resource_owner_key=config.token_id,
+            resource_owner_secret=config.token_secret,
+            signature_method=config.signature_method,
+            signature_type=oauth1.SIGNATURE_TYPE_AUTH_HEADER,
+            realm=config.realm or None,
+        )
+        self._config = config
+        self._secrets = tuple(config_secrets(config))
+        self.also = MultiAuth(also)
+
+    def __repr__(self) -> str:
+        config = self._config
+        return f"OAuth1Auth(consumer_key={config.consumer_key!r}, realm={config.realm!r}, {config.signature_method})"
+
+    def apply(self, request: httpx.Request) -> None:
+        self.also.apply(request)
+        what = f"{request.method} {safe_url(request.url)}"
+        # The query and a form body re-encoded from their decoded pairs: oauthlib's decoding refuses (quoting them,
+        # secrets included) characters that httpx or a caller leave as they are; the base string is the same.
+        query = urlencode(request.url.params.multi_items(), quote_via=quote)
+        uri = str(request.url.copy_with(query=None, fragment=None)) + (f"?{query}" if query else "")
+        body: str | None = None
+        media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media == FORM_CONTENT_TYPE and request.method not in ("GET", "HEAD"):
+            try:
+                content = request.content
+            except httpx.RequestNotRead:
+                raise AuthApiError(f"{what}: a streamed form body cannot be signed with OAuth 1.0a: send it whole "
+                                   "(data=...)") from None  # fmt: skip
+            pairs = parse_qsl(content.decode("utf-8", "replace"), keep_blank_values=True)
+            body = urlencode(pairs, quote_via=quote) or None  # a string: oauthlib would keep one of a repeated name
+        headers = {"Content-Type": FORM_CONTENT_TYPE} if body else {}
+        try:
+            _, signed, _ = self._client.sign(uri, request.method, body, headers)
+        except ValueError:  # its message may quote the request's parameters
+            raise AuthApiError(f"{what}: could not be signed with OAuth 1.0a (an undecodable query or body)") from None
+        request.headers["Authorization"] = signed["Authorization"]
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        self.apply(request)
+        response = yield request
+        if response.status_code == httpx.codes.UNAUTHORIZED:
+            response.read()
+            raise self._unauthorized(response)
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        self.apply(request)
+        response = yield request
+        if response.status_code == httpx.codes.UNAUTHORIZED:
+            await response.aread()
+            raise self._unauthorized(response)
+
+    def _unauthorized(self, response: httpx.Response) -> UnauthorizedError:
+        config, request = self._config, response.request
+        realm = f"realm {config.realm!r}" if config.realm else "no realm"
+        return UnauthorizedError(
+            f"{request.method} {safe_url(request.url)} answered 401 to its OAuth 1.0a signature "
+            f"({config.signature_method}, {realm}): check the consumer key and secret, the token ID and secret, the "
+            f"realm (NetSuite: the account ID) and this machine's clock: {response_excerpt(response, self._secrets)}",
+            response,
+        )
 
 
 class ExtraQueryParams(RequestDecorator):
@@ -621,6 +704,8 @@ def _scheme_auth(config: AuthConfig, manager: TokenManager | None) -> httpx.Auth
         return TokenAuth(manager, scheme.placement, also=decorators)
     if isinstance(scheme, BasicAuthConfig) and scheme.http_scheme == "digest":
         return DigestAuth(scheme, also=decorators)
+    if isinstance(scheme, OAuth1Config):
+        return OAuth1Auth(scheme, also=decorators)
     return decorators[0] if len(decorators) == 1 else MultiAuth(decorators)
 
 

@@ -46,6 +46,7 @@ CredentialSource = Literal["body", "header", "cookie"]  # where a login's answer
 LifetimeUnit = Literal["seconds", "minutes", "hours"]
 LIFETIME_UNIT_SECONDS: dict[str, float] = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
 BasicScheme = Literal["basic", "digest"]
+OAuth1SignatureMethod = Literal["HMAC-SHA256", "HMAC-SHA1"]  # HMAC-SHA1 only when named: NetSuite refuses it
 
 # Defaults that more than one dataclass below shares.
 HEADER_NAME = "Authorization"
@@ -329,6 +330,46 @@ class ApiKeyConfig:
             raise ConfigError("api_key_name", "a header or query parameter name is required")
 
 
+OAUTH1_INSTALL = "pip install 'airflow-provider-authapi[oauth1]'"
+
+
+def oauthlib_oauth1() -> Any:
+    """`oauthlib.oauth1`, which signs OAuth 1.0a requests; a `ConfigError` saying how to install it if missing."""
+    try:
+        from oauthlib import oauth1
+    except ImportError:
+        problem = f"OAuth 1.0a signing needs the oauthlib package: {OAUTH1_INSTALL}"
+        raise ConfigError("signature_method", problem) from None
+    return oauth1
+
+
+@dataclass(frozen=True)
+class OAuth1Config:
+    """OAuth 1.0a (RFC 5849) with the token credentials given up front, as NetSuite's token-based authentication:
+    no token endpoint. Every request carries `Authorization: OAuth realm="...", oauth_consumer_key, oauth_token,
+    oauth_signature_method, oauth_timestamp, oauth_nonce, oauth_version, oauth_signature`, an HMAC over the method,
+    the URL, its query and a form-encoded body's parameters (a JSON body is not signed), keyed by the consumer
+    secret and the token secret (`client.OAuth1Auth`, signed by oauthlib). `realm` is sent unsigned (NetSuite: the
+    account ID, `1234567_SB1`). HMAC-SHA1 only when named: NetSuite refuses it since 2023.1."""
+
+    consumer_key: str
+    consumer_secret: str = field(repr=False)
+    token_id: str = field(repr=False)
+    token_secret: str = field(repr=False)
+    realm: str = ""
+    signature_method: OAuth1SignatureMethod = "HMAC-SHA256"
+
+    def __post_init__(self) -> None:
+        _check_choice("signature_method", self.signature_method, OAuth1SignatureMethod)
+        for name in ("consumer_key", "consumer_secret", "token_id", "token_secret", "realm"):
+            object.__setattr__(self, name, one_line(name, getattr(self, name) or ""))
+            if not getattr(self, name) and name != "realm":
+                raise ConfigError(name, "is required to sign OAuth 1.0a requests")
+        if any(char in self.realm for char in '"\\'):
+            raise ConfigError("realm", "may not hold a double quote or a backslash (it is quoted in the header)")
+        oauthlib_oauth1()
+
+
 @dataclass(frozen=True)
 class OAuth2Config:
     """OAuth 2.0 (RFC 6749) with any of its common grants."""
@@ -571,6 +612,7 @@ SchemeConfig = (
     | OAuth2Config
     | TokenLoginConfig
     | CustomGrantConfig
+    | OAuth1Config
 )
 TOKEN_SCHEMES = (OAuth2Config, TokenLoginConfig, CustomGrantConfig)  # the schemes that obtain tokens
 
@@ -687,6 +729,8 @@ def config_secrets(config: AuthConfig | SchemeConfig) -> list[str]:
         values.append(scheme.token)
     elif isinstance(scheme, ApiKeyConfig):
         values.append(scheme.key)
+    elif isinstance(scheme, OAuth1Config):
+        values += [scheme.consumer_secret, scheme.token_id, scheme.token_secret]
     return [value for value in values if value]
 
 

@@ -32,6 +32,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     match: re.Match[str] | None = None
+    raw_query: str = ""  # the query string as sent (`query` keeps the last value of a repeated name)
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
@@ -166,6 +167,7 @@ class Emulator:
             query={k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
             headers={k.lower(): v for k, v in raw.headers.items()},
             body=body,
+            raw_query=parts.query,
         )
         response = self._handle(request)
         if response.chunks is not None:
