@@ -295,6 +295,37 @@ PROFILES: dict[str, Profile] = _profiles(
         },
     ),
     Profile(
+        "netsuite",
+        "NetSuite (token-based authentication)",
+        "authapi_oauth1",
+        "https://{account}.suitetalk.api.netsuite.com",
+        {
+            "signature_method": "HMAC-SHA256",  # HMAC-SHA1 is refused since 2023.1
+            "test_endpoint": "/services/rest/record/v1/customer?limit=1",
+        },
+        "Token-based authentication (OAuth 1.0a): an integration record's consumer key and secret and a user's token "
+        "ID and secret sign every request (HMAC-SHA256), the account ID as the realm; no token endpoint. The API base "
+        "URL is the account's SuiteTalk host, filled from the account ID when left empty.",
+        form=("realm", "token_id", "token_secret"),
+        advanced=TRY_IT,
+        labels={
+            "host": "API base URL",
+            "login": "Consumer key",
+            "password": "Consumer secret",
+            "realm": "Account ID",
+            "token_id": "Token ID",
+            "token_secret": "Token secret",
+        },
+        help={
+            "realm": "The account ID as Setup > Company > Company Information shows it, e.g. 1234567 or 1234567_SB1 "
+            "for a sandbox. It is the realm of every signature and names the API host: an empty API base URL is "
+            "https://1234567-sb1.suitetalk.api.netsuite.com.",
+            "token_id": "The token ID of an access token for the integration record (Setup > Users/Roles > Access "
+            "Tokens), shown once when the token is made. Hidden like a password.",
+            "token_secret": "That access token's secret, shown once with its ID. Hidden like a password.",
+        },
+    ),
+    Profile(
         "quickbooks_sandbox",
         "QuickBooks Online (sandbox)",
         "authapi_oauth2",

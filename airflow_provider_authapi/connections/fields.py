@@ -39,6 +39,7 @@ from airflow_provider_authapi.auth.config import (
     CommonConfig,
     CustomGrantConfig,
     NoAuthConfig,
+    OAuth1Config,
     OAuth2Config,
     ProxyConfig,
     SchemeConfig,
@@ -545,10 +546,31 @@ BEARER = ConnectionType(
     (*_header("BearerAuthConfig"), *COMMON_FIELDS),
 )  # fmt: skip
 
+OAUTH1_SIGNATURES = {"HMAC-SHA256": "HMAC-SHA256", "HMAC-SHA1": "HMAC-SHA1 (legacy: NetSuite refuses it)"}
+
+OAUTH1 = ConnectionType(
+    "authapi_oauth1",
+    "AuthApiOAuth1Hook",
+    "OAuth 1.0a API",
+    {"login": "Consumer key", "password": "Consumer secret"},
+    (
+        _f("token_id", "Token ID", "secret", "The access token's ID, sent as oauth_token in every request's "
+           "signed Authorization header. Hidden like a password.", "OAuth1Config.token_id"),
+        _f("token_secret", "Token secret", "secret", "The access token's secret: with the consumer secret it keys "
+           "every request's signature. Hidden like a password.", "OAuth1Config.token_secret"),
+        _f("realm", "Realm", "string", "Sent as the realm of every Authorization header, e.g. a NetSuite account ID "
+           "such as 1234567_SB1. Fills {account} in the API base URL, in lower case with - for _.",
+           "OAuth1Config.realm"),
+        _choice("signature_method", "Signature method", "How each request is signed: HMAC-SHA256, or HMAC-SHA1 for "
+                "a server that knows no other.", "OAuth1Config.signature_method", OAUTH1_SIGNATURES),
+        *COMMON_FIELDS,
+    ),
+)  # fmt: skip
+
 NO_AUTH = ConnectionType("authapi_none", "AuthApiNoAuthHook", "Unauthenticated API", {}, COMMON_FIELDS)
 
 GENERIC_TYPES: dict[str, ConnectionType] = {
-    t.conn_type: t for t in (OAUTH2, TOKEN_LOGIN, API_KEY, BASIC, BEARER, NO_AUTH)
+    t.conn_type: t for t in (OAUTH2, TOKEN_LOGIN, API_KEY, BASIC, BEARER, OAUTH1, NO_AUTH)
 }
 
 # -- a connection type per known system, generated from its profile and its base type's fields ----------------------
@@ -635,8 +657,12 @@ CONFIG_FIELD_NAMES = {
     "token": "password",
     "api_key": "password",
     "api_key_prefix": "key_prefix",
+    "consumer_key": "login",
+    "consumer_secret": "password",
 }
 TENANT = "{tenant}"  # in a URL field: the `tenant_id` field's value
+ACCOUNT = "{account}"  # in an OAuth 1.0a API base URL: the realm (a NetSuite account ID) as a host name
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9]+(_[A-Za-z0-9]+)*")
 PEM_BLOCK = re.compile(r"(-----BEGIN [A-Z0-9 ]+-----)(.*?)(-----END [A-Z0-9 ]+-----)", re.DOTALL)
 
 
@@ -1117,11 +1143,29 @@ def _bearer(conn: Any, f: ConnectionFields) -> BearerAuthConfig:
     )
 
 
+def _oauth1(conn: Any, f: ConnectionFields) -> OAuth1Config:
+    scheme = OAuth1Config(
+        consumer_key=getattr(conn, "login", None) or "",
+        consumer_secret=getattr(conn, "password", None) or "",
+        token_id=f.text("token_id") or "",
+        token_secret=f.text("token_secret") or "",
+        realm=f.text("realm") or "",
+        signature_method=f.text("signature_method"),  # type: ignore[arg-type]
+    )
+    if ACCOUNT in f.host:  # NetSuite's https://{account}.suitetalk.api.netsuite.com
+        if not ACCOUNT_ID.fullmatch(scheme.realm):
+            got = f" (got {scheme.realm!r})" if scheme.realm else ""
+            raise f.error("realm", f"must be the account ID, e.g. 1234567_SB1: the API base URL holds {ACCOUNT}{got}")
+        f.host = f.host.replace(ACCOUNT, scheme.realm.lower().replace("_", "-"))
+    return scheme
+
+
 SCHEMES: dict[str, Callable[[Any, ConnectionFields], SchemeConfig]] = {
     "authapi_oauth2": _oauth2,
     "authapi_token": _token_login,
     "authapi_apikey": _api_key,
     "authapi_basic": _basic,
     "authapi_bearer": _bearer,
+    "authapi_oauth1": _oauth1,
     "authapi_none": lambda conn, f: NoAuthConfig(),
 }

@@ -1,8 +1,8 @@
 """One `AuthApiHook` subclass per connection type.
 
-Airflow's hook registry reads `conn_type` and `hook_name` from the hook class. With one class for six types it
+Airflow's hook registry reads `conn_type` and `hook_name` from the hook class. With one class for seven types it
 logs "Inconsistency!" for five of them and names every type alike once the hook is imported; a subclass per type
-keeps each type's name. Use `AuthApiHook` in code: it serves every type. The six generic types' classes are written
+keeps each type's name. Use `AuthApiHook` in code: it serves every type. The seven generic types' classes are written
 out; each known system's (`authapi_dastra`: `AuthApiDastraHook`, ...) is generated below from the same table
 (connections.fields.SYSTEM_TYPES), at the import path its provider info names.
 
@@ -114,6 +114,14 @@ class AuthApiBearerHook(AuthApiHook):
     """`AuthApiHook` registered for `authapi_bearer` connections."""
 
     conn_type = "authapi_bearer"
+    hook_name = CONNECTION_TYPES[conn_type].hook_name
+
+
+@_form_for_airflow_3_1
+class AuthApiOAuth1Hook(AuthApiHook):
+    """`AuthApiHook` registered for `authapi_oauth1` connections."""
+
+    conn_type = "authapi_oauth1"
     hook_name = CONNECTION_TYPES[conn_type].hook_name
 
 

@@ -22,6 +22,11 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "authapi_apikey": {"password": "api-key-secret"},
     "authapi_basic": {"login": "user", "password": "user-secret"},
     "authapi_bearer": {"password": "bearer-secret"},
+    "authapi_oauth1": {
+        "login": "ck",
+        "password": "consumer-secret",
+        "extra": {"token_id": "token-id-0123", "token_secret": "token-secret-0123"},
+    },
     "authapi_none": {},
 }
 FIELDS = [(conn_type, spec) for conn_type, t in CONNECTION_TYPES.items() for spec in t.fields]

@@ -30,6 +30,7 @@ ASSERTION = [
     "service_account_json",
 ]  # fmt: skip
 GITHUB_APP = ["installation_id", "installation_permissions", "installation_repositories"]
+OAUTH1 = ["token_id", "token_secret", "realm", "signature_method"]
 DPOP = ["dpop", "dpop_private_key", "dpop_algorithm"]
 # The fields of each type's form; `profile` only where profiles of that type exist.
 FIELDS = {
@@ -47,10 +48,12 @@ FIELDS = {
     "authapi_apikey": COMMON | {"key_name", "key_location", "key_prefix"},
     "authapi_basic": COMMON | {"basic_scheme"},
     "authapi_bearer": COMMON | {"header_name", "header_prefix"},
+    "authapi_oauth1": COMMON | {"profile", *OAUTH1},
     "authapi_none": COMMON,
 }  # fmt: skip
 SECRETS = {
     "signature_secret", "client_private_key_pem", "refresh_token", "user_password", "assertion_private_key",
+    "token_id", "token_secret",
     "service_account_json", "egress_password", "dpop_private_key",
 }  # fmt: skip
 JSON_OBJECTS = {
@@ -71,6 +74,7 @@ DROPDOWNS = {
     "basic_scheme": ({"basic", "digest"}, "basic"),
     "request_format": ({"json", "form"}, "json"),
     "key_location": ({"header", "query"}, "header"),
+    "signature_method": ({"HMAC-SHA256", "HMAC-SHA1"}, "HMAC-SHA256"),
 }
 # Fields with a default the form must show filled in.
 DEFAULTS = {
@@ -87,6 +91,7 @@ FIRST = {
     "authapi_apikey": ["key_location", "key_name", "key_prefix"],
     "authapi_basic": ["basic_scheme"],
     "authapi_bearer": ["header_name", "header_prefix"],
+    "authapi_oauth1": ["profile", *OAUTH1],
     "authapi_none": [],
 }  # fmt: skip
 GRANT_SECTIONS = {
@@ -104,6 +109,7 @@ STANDARD = {
     "authapi_apikey": ({"login"}, {"password": "API key"}),
     "authapi_basic": (set(), {"login": "User name", "password": "Password"}),
     "authapi_bearer": ({"login"}, {"password": "Token"}),
+    "authapi_oauth1": (set(), {"login": "Consumer key", "password": "Consumer secret"}),
     "authapi_none": ({"login", "password"}, {}),
 }
 
@@ -195,7 +201,7 @@ def test_profile_is_a_dropdown_of_the_profiles_of_that_type_first_in_its_form(mo
         "values_display": {"acme": "Acme API", "zeta": "Zeta API"},
     }
     assert types["authapi_apikey"]["conn-fields"]["profile"]["schema"]["enum"] == ["keyco"]
-    for conn_type in ("authapi_token", "authapi_basic", "authapi_bearer", "authapi_none"):
+    for conn_type in ("authapi_token", "authapi_basic", "authapi_bearer", "authapi_oauth1", "authapi_none"):
         assert "profile" not in types[conn_type]["conn-fields"], f"{conn_type} has no profiles: no profile field"
 
 
@@ -209,6 +215,7 @@ def test_the_real_systems_are_offered_under_their_connection_types():
     ]  # fmt: skip
     assert oauth2["values_display"]["quickbooks_sandbox"] == "QuickBooks Online (sandbox)"
     assert token["enum"] == ["aspire", "astera", "sap_b1"]
+    assert types["authapi_oauth1"]["conn-fields"]["profile"]["schema"]["enum"] == ["netsuite"]
 
 
 def test_every_renamed_field_has_a_field_of_its_new_name():

@@ -37,6 +37,8 @@ def as_saved_by_an_untouched_form(conn_type: str) -> dict:
         extra["login_url"] = "/oauth/token"
     if conn_type == "authapi_token":
         extra["login_url"] = "/api/login"
+    if conn_type == "authapi_oauth1":
+        extra.update(token_id="token-id-0123456789", token_secret="token-secret-0123456789")
     return {
         "conn_type": conn_type,
         "host": "http://127.0.0.1:9",

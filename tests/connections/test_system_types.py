@@ -52,6 +52,9 @@ TYPED: dict[str, dict[str, Any]] = {
                                                 "assertion_private_key": KEY.pem,
                                                 "assertion_cert_pem": certificate_pem(KEY)}},
     "github_app": {"login": "1234567", "extra": {"installation_id": "45678901", "assertion_private_key": KEY.pem}},
+    "netsuite": {"login": "ns-consumer-key-0123", "password": "ns-consumer-secret-0123",
+                 "extra": {"realm": "1234567_SB1", "token_id": "ns-token-id-0123",
+                           "token_secret": "ns-token-secret-0123"}},
     "quickbooks_sandbox": {"login": "qb-client", "password": "qb-secret-0123",
                            "extra": {"redirect_uri": "https://airflow.acme.example/oauth-consent/callback"}},
     "quickbooks_production": {"login": "qb-client", "password": "qb-secret-0123",
@@ -154,6 +157,31 @@ def test_dastra_aspire_and_quickbooks_in_their_own_words():
     }
     google = info("authapi_google_service_account")["ui-field-behaviour"]
     assert {"login", "password"} <= set(google["hidden-fields"]) and "host" not in google["hidden-fields"]
+
+
+def test_netsuite_in_its_own_words_and_its_host_from_the_account_id():
+    netsuite = info("authapi_netsuite")
+    behaviour = netsuite["ui-field-behaviour"]
+    assert behaviour["relabeling"] == {"host": "API base URL", "login": "Consumer key", "password": "Consumer secret"}
+    assert behaviour["placeholders"] == {"host": "https://{account}.suitetalk.api.netsuite.com"}
+    fields = netsuite["conn-fields"]
+    assert list(fields) == ["realm", "token_id", "token_secret", "test_endpoint", "timeout"]
+    assert fields["realm"]["label"] == "Account ID"
+    assert {fields[name]["schema"].get("format") for name in ("token_id", "token_secret")} == {"password"}
+    assert "signature_method" not in fields  # HMAC-SHA256, the one NetSuite takes
+
+    typed = TYPED["netsuite"]
+    mapped = config(connection("authapi_netsuite", {}, typed))
+    assert mapped.common.base_url == "https://1234567-sb1.suitetalk.api.netsuite.com"  # lower case, - for _
+    assert (mapped.scheme.realm, mapped.scheme.signature_method) == ("1234567_SB1", "HMAC-SHA256")
+    own_host = config(connection("authapi_netsuite", {}, {**typed, "host": "http://127.0.0.1:8080"}))
+    assert own_host.common.base_url == "http://127.0.0.1:8080" and own_host.scheme.realm == "1234567_SB1"
+    for realm in ("", "1234567 SB1", "../evil"):
+        with pytest.raises(ConfigError) as caught:
+            config(connection("authapi_netsuite", {}, {**typed, "extra": {**typed["extra"], "realm": realm}}))
+        assert caught.value.field == "realm" and "{account}" in str(caught.value)
+    legacy = {**typed["extra"], "signature_method": "HMAC-SHA1"}  # only when named
+    assert config(connection("authapi_netsuite", {}, {**typed, "extra": legacy})).scheme.signature_method == "HMAC-SHA1"
 
 
 def config(conn: SimpleNamespace) -> AuthConfig:
