@@ -233,10 +233,23 @@ def test_token_page_lists_and_allows_what_fab_allows(
 
 def _open_from_the_admin_menu(page: Any, airflow_url: str, name: str, shots: Path) -> None:
     """Admin > API tokens shows the same page inside Airflow's UI (an iframe)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(f"{airflow_url}/")
-    page.get_by_role("button", name="Admin", exact=True).first.click()
-    page.get_by_role("menuitem", name="API tokens").click()
-    page.wait_for_url(f"{airflow_url}/plugin/authapi")
+    # The menu gets its plugin entries from /api/v2/plugins and re-renders when they arrive: a click that lands
+    # on the entry as it is replaced goes nowhere (seen once in a loaded CI run: no request for 30 s after it).
+    # So the page settles first, and a click that did not navigate is made once more on a freshly opened menu.
+    page.wait_for_load_state("networkidle")
+    for attempt in (1, 2):
+        page.get_by_role("button", name="Admin", exact=True).first.click()
+        page.get_by_role("menuitem", name="API tokens").click()
+        try:
+            page.wait_for_url(f"{airflow_url}/plugin/authapi", timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
     frame = page.frame_locator("iframe")
     frame.locator(f"tr[data-conn-id='{CC}']").wait_for()
     assert frame.locator("tr[data-conn-id]").count() == len(TOKEN_CONNECTIONS)
