@@ -41,9 +41,8 @@ from airflow_provider_authapi.api.rules import (
     RuleFailError,
     RuleRefreshError,
     TokenRefresh,
-    matched_rule,
 )
-from airflow_provider_authapi.api.sending import asend, send
+from airflow_provider_authapi.api.sending import asend, matched, send
 from airflow_provider_authapi.api.streamed import (
     Tally,
     abody_chunks,
@@ -135,6 +134,7 @@ class Fetcher:
         response_actions: ResponseRules | ResponseActionsSpec = None,
         token_manager: TokenManager | None = None,
         decoder: DecoderSpec | None = None,
+        pace: Pace | None = None,
     ) -> None:
         self.request = request
         self.paginator_spec = paginator
@@ -147,7 +147,8 @@ class Fetcher:
         self.ok_statuses = ok_statuses
         self.allow_empty_pages = allow_empty_pages
         self.concurrency = max(1, int(concurrency))
-        self.pace = Pace(max_requests_per_second, in_flight=self.concurrency)
+        # `pace`: one shared with other fetchers of the same run (a parent's children), else this run's own
+        self.pace = pace or Pace(max_requests_per_second, in_flight=self.concurrency)
         # without rules, no rule code runs at all (the request path stays the one docs/architecture.md draws)
         self.rules = (ResponseRules.of(response_actions) or None) if response_actions is not None else None
         self.token_refresh = self._token_refresh(self.rules, token_manager) if self.rules else None
@@ -206,7 +207,7 @@ class Fetcher:
         return self._unless_failing(request, response)
 
     def _refreshing(self, request: RequestSpec, response: httpx.Response) -> bool:
-        rule = matched_rule(response)
+        rule = matched(response)
         if rule is None or rule.action != "refresh":
             return False
         self.log.warning(
@@ -218,13 +219,13 @@ class Fetcher:
         return True
 
     def _refreshed(self, request: RequestSpec, response: httpx.Response) -> httpx.Response:
-        rule = matched_rule(response)
+        rule = matched(response)
         if rule is not None and rule.action == "refresh":
             raise RuleRefreshError(request.label, rule, response, self._excerpt(response), " even with a new token")
         return response
 
     def _unless_failing(self, request: RequestSpec, response: httpx.Response) -> httpx.Response:
-        rule = matched_rule(response)
+        rule = matched(response)
         if rule is not None and rule.action == "fail":
             raise RuleFailError(request.label, rule, response, self._excerpt(response), "")
         return response
@@ -235,7 +236,7 @@ class Fetcher:
     # -- one page ----------------------------------------------------------------------------------------------
 
     def _page(self, response: httpx.Response, paginator: BasePaginator | None) -> list[Any] | Any:
-        if (rule := matched_rule(response)) is not None:
+        if (rule := matched(response)) is not None:
             return self._acted_on(response, paginator, rule)
         where = f"page {self.pages + 1} ({self.request.label})" if paginator else self.request.label
         body = parse_body(response, where=where, need_json=paginator is not None or self.response_filter is not None)
@@ -483,7 +484,7 @@ class Fetcher:
         request, paginator = self._start()
         while True:
             response = self._fetch(client, request)
-            if (rule := matched_rule(response)) is not None:
+            if (rule := matched(response)) is not None:
                 self._acted_on(response, paginator, rule)
             else:
                 tally = Tally()
@@ -511,7 +512,7 @@ class Fetcher:
         request, paginator = self._start()
         while True:
             response = await self._afetch(client, request)
-            if (rule := matched_rule(response)) is not None:
+            if (rule := matched(response)) is not None:
                 self._acted_on(response, paginator, rule)
             else:
                 tally = Tally()
@@ -539,7 +540,7 @@ class Fetcher:
         """`decoder="raw"`: the answer's bytes into `out` as they arrive; `{"path", "bytes", "sha256"}`."""
         request, _ = self._start()
         response = self._fetch(client, request)
-        if (rule := matched_rule(response)) is not None:
+        if (rule := matched(response)) is not None:
             self._acted_on(response, None, rule)
             return out.summary()
         try:
@@ -555,7 +556,7 @@ class Fetcher:
         of `RAW_BUFFER` or so; returns how many bytes there were."""
         request, _ = self._start()
         response = await self._afetch(client, request)
-        if (rule := matched_rule(response)) is not None:
+        if (rule := matched(response)) is not None:
             self._acted_on(response, None, rule)
             return 0
         size, pending, held = 0, [], 0
@@ -578,7 +579,7 @@ class Fetcher:
     # -- helpers -----------------------------------------------------------------------------------------------
 
     def _poke_result(self, response: httpx.Response) -> tuple[bool, Any]:
-        if not response.is_success or matched_rule(response) is not None:
+        if not response.is_success or matched(response) is not None:
             self.log.info("%s answered %d; not done yet", self.request.label, response.status_code)
             return False, None
         where = self.request.label

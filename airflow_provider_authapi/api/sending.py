@@ -18,7 +18,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, Retrying
 
 from airflow_provider_authapi.api.pagination import RequestSpec
-from airflow_provider_authapi.api.rules import ResponseRule, ResponseRules, RuleRetryError, matched_rule
+from airflow_provider_authapi.api.rules import RULE, ResponseRule, ResponseRules, RuleRetryError
 from airflow_provider_authapi.auth.errors import (
     ApiHTTPError,
     ApiResponseError,
@@ -114,7 +114,7 @@ def _final(
     secrets: Collection[str],
     policy: RetryPolicy,
 ) -> httpx.Response:
-    rule = matched_rule(response)
+    rule = matched(response)
     if (rule is not None and rule.action != "retry") or (
         rule is None and (response.is_success or response.status_code in ok_statuses)
     ):
@@ -169,7 +169,7 @@ def send(
             if not response.is_closed:  # a retry rule on a 2xx: its body is not wanted
                 read_capped(response)
             raise
-        if matched_rule(response) is not None and not response.is_closed:
+        if matched(response) is not None and not response.is_closed:
             read_capped(response)
         return response
 
@@ -216,7 +216,7 @@ async def asend(
             if not response.is_closed:
                 await aread_capped(response)
             raise
-        if matched_rule(response) is not None and not response.is_closed:
+        if matched(response) is not None and not response.is_closed:
             await aread_capped(response)
         return response
 
@@ -285,3 +285,9 @@ def _transport_error(request: RequestSpec, exc: httpx.TransportError, attempts: 
 
 def _built(client: httpx.Client | httpx.AsyncClient, request: RequestSpec) -> httpx.Request:
     return client.build_request(request.method, request.url, **request.httpx_kwargs())
+
+
+def matched(response: httpx.Response) -> ResponseRule | None:
+    """The rule `send`/`asend` found `response` to match (`rules.matched_rule`, read on the request path here, so
+    that a call without rules runs no code of `api/rules.py`)."""
+    return response.extensions.get(RULE)

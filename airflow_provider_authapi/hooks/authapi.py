@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from airflow_provider_authapi.api.children import ChildRequests, Nested, QuietLog
 from airflow_provider_authapi.api.decoders import Decoder, DecoderSpec
 from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.pagination import (
@@ -334,10 +335,13 @@ class ApiCall:
     response_actions: ResponseRules | ResponseActionsSpec = None
     authenticate: bool = True  # False: no credential of any kind (a presigned URL on another origin)
     decoder: DecoderSpec | None = None  # each answer streamed: records of this format, or "raw" bytes
+    children: ChildRequests | Mapping[str, Any] | None = None  # requests per record of this one (api/children.py)
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
         self.ok_statuses = tuple(self.ok_statuses or ())
+        if self.children is not None:
+            self.children = ChildRequests.of(self.children)
 
     @classmethod
     def of_task(cls, task: Any, **more: Any) -> ApiCall:
@@ -365,6 +369,8 @@ class ApiCall:
                 concurrency=self.concurrency,
                 response_actions=self.response_actions,
             )
+        if self.children is not None and self.decoder is not None:
+            raise ConfigError("children", "child requests are read from JSON records: leave decoder out")
         if deferrable:
             self._reading_specs()
 
@@ -389,9 +395,33 @@ class ApiCall:
             authenticate=self.authenticate,
         )
 
-    def fetcher(self, hook: AuthApiHook, logger: logging.Logger | Any = None) -> Fetcher:
+    def fetcher(self, hook: AuthApiHook, logger: logging.Logger | Any = None) -> Fetcher | Nested:
         """The page loop of this call; errors are scrubbed of every secret of the hook's connection. A `refresh`
-        rule renews the token through the hook's token manager."""
+        rule renews the token through the hook's token manager. With `children`, the parent's loop inside a
+        `Nested` run whose child fetchers share its secrets, retry policy, logger and pace."""
+        parent = self._fetcher(hook, logger)
+        if self.children is None:
+            return parent
+
+        def child(request: RequestSpec, spec: ChildRequests) -> Fetcher:
+            rules = ResponseRules.of(spec.response_actions) if spec.response_actions is not None else None
+            return Fetcher(
+                replace(request, authenticate=self.authenticate),
+                paginator=spec.pagination,
+                response_filter=spec.response_filter,
+                retry=self.retry,
+                max_pages=spec.max_pages,
+                secrets=parent.secrets,
+                logger=QuietLog(parent.log),
+                allow_empty_pages=spec.allow_empty_pages,
+                response_actions=rules,
+                token_manager=hook.token_manager if rules is not None and rules.refreshes else None,
+                pace=parent.pace,
+            )
+
+        return Nested(parent, self.children, child)
+
+    def _fetcher(self, hook: AuthApiHook, logger: logging.Logger | Any = None) -> Fetcher:
         rules = ResponseRules.of(self.response_actions) if self.response_actions is not None else None
         return Fetcher(
             self.request(),
@@ -438,6 +468,7 @@ class ApiCall:
             "response_check": check_ref,
             "response_actions": ResponseRules.of(self.response_actions).to_spec(),
             "decoder": self.decoder,
+            **({"children": self.children.to_spec()} if isinstance(self.children, ChildRequests) else {}),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -479,6 +510,7 @@ class ApiCall:
             max_requests_per_second=data.get("max_requests_per_second"),
             response_actions=ResponseRules.of(data.get("response_actions")) or None,
             decoder=data.get("decoder"),
+            children=data.get("children"),
         )
 
     async def ahook(self) -> AuthApiHook:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_authapi.api import JsonLinesWriter, RetryPolicy
+from airflow_provider_authapi.api.children import ChildRequests
 from airflow_provider_authapi.api.decoders import DecoderSpec
 from airflow_provider_authapi.api.fetch import Fetcher
 from airflow_provider_authapi.api.output import RawFileWriter
@@ -88,6 +89,15 @@ class AuthApiOperator(BaseOperator):
         > 1, `incremental` (raw only) and paginators that read the body are refused (`ConfigError` naming
         `decoder`): `header_link`, `offset` with `total_path=None`, `page_number` without totals and `cursor` on
         a `header:` or `last_record:` cursor page; a response rule on `content` or `path` needs error statuses.
+    :param children: requests made for every record of this one, in the same task: a `ChildRequests` or its dict,
+        `{"endpoint": "/projects/{id}/issues", "query_params": {"since": "{updated}"}, "pagination": ...,
+        "response_filter": "issues", "include": {"project_key": "key"}, "concurrency": 8}`. `{path}` placeholders
+        take a value of the parent record (endpoint, query parameters, JSON body, headers); `include` carries
+        parent fields into each child record; `children` nests further. The result (XCom or `output_path`) is the
+        child records, in parent order; `concurrency` children run at once (async, also in the worker), sharing
+        `max_requests_per_second` and the rate-limit pace, each under `response_actions` of its own (a child rule
+        `{404: "empty"}` skips a parent gone since). Templated (Jinja's `{{ }}` leaves single braces alone). See
+        `api/children.py`.
     :param request_retry: a `RetryPolicy`, its dict form, or a number of attempts (default 5): retries of each
         request on connect errors, timeouts, 429 and 5xx, honouring `Retry-After`.
     :param incremental: a high-water mark carried across runs, `{"cursor_path": "updated_at", "param":
@@ -108,8 +118,8 @@ class AuthApiOperator(BaseOperator):
         event (stored in the metadata DB), so use `output_path` for large results.
     """
 
-    template_fields: Sequence[str] = (*REQUEST_TEMPLATE_FIELDS, "output_path", "incremental")
-    template_fields_renderers = {**REQUEST_TEMPLATE_RENDERERS, "incremental": "json"}
+    template_fields: Sequence[str] = (*REQUEST_TEMPLATE_FIELDS, "output_path", "incremental", "children")
+    template_fields_renderers = {**REQUEST_TEMPLATE_RENDERERS, "incremental": "json", "children": "json"}
     ui_color = "#e3f2fd"
 
     def __init__(
@@ -135,6 +145,7 @@ class AuthApiOperator(BaseOperator):
         request_retry: RetryPolicy | dict[str, Any] | int | None = None,
         incremental: Incremental | dict[str, Any] | None = None,
         decoder: DecoderSpec | None = None,
+        children: ChildRequests | dict[str, Any] | None = None,
         authenticate: bool = True,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
@@ -163,7 +174,14 @@ class AuthApiOperator(BaseOperator):
         self.incremental = incremental
         self.authenticate = authenticate
         self.decoder = decoder
+        self.children = children
         self.deferrable = deferrable
+        if children is not None and incremental is not None:
+            raise ConfigError(
+                "children",
+                f"{self.task_id}: incremental with children is not supported yet (its mark would go on the parent "
+                "request); give the child request its own since-parameter",
+            )
         if is_raw(decoder) and output_path is None:
             raise ConfigError(
                 DECODER, f"{self.task_id}: decoder='raw' writes the answer's bytes to output_path: give one"
@@ -192,6 +210,7 @@ class AuthApiOperator(BaseOperator):
             max_requests_per_second=self.max_requests_per_second,
             response_actions=self.response_actions,
             decoder=self.decoder,
+            children=self.children,
         )
 
     def _output(self) -> ObjectStoragePath | None:
@@ -219,7 +238,7 @@ class AuthApiOperator(BaseOperator):
                 method_name="execute_complete",
             )
         fetcher = call.fetcher(hook, self.log)
-        if call.concurrency > 1:
+        if call.concurrency > 1 or call.children is not None:  # children: `concurrency` at a time, async
             result = asyncio.run(self._run_concurrently(fetcher, hook, output))
         else:
             result = self._run(fetcher, hook, output)
@@ -253,7 +272,7 @@ class AuthApiOperator(BaseOperator):
 
     def _run(self, fetcher: Fetcher, hook: AuthApiHook, output: ObjectStoragePath | None) -> Any:
         with hook.get_client() as client:
-            if is_raw(self.decoder):
+            if self.decoder is not None and is_raw(self.decoder):  # no streamed code without a decoder
                 assert output is not None  # refused in __init__
                 with RawFileWriter(output) as out:
                     result = fetcher.download(client, out)

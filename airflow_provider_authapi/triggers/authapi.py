@@ -98,8 +98,9 @@ class AuthApiTrigger(BaseTrigger):
     `{"status": "error", "error": <type>, "message": <secret-free text>}`.
 
     `authapi_conn_id`, `request`, `pagination`, `response_filter`, `response_check`, `max_pages`, `retry`,
-    `ok_statuses`, `allow_empty_pages`, `concurrency`, `max_requests_per_second`, `response_actions` and `decoder`
-    are the fields of `ApiCall.to_dict()`: the operator and the sensor pass `**call.to_dict()`. `response_actions`
+    `ok_statuses`, `allow_empty_pages`, `concurrency`, `max_requests_per_second`, `response_actions`, `decoder` and
+    `children` (`api/children.py`, as plain data) are the fields of `ApiCall.to_dict()`: the operator and the
+    sensor pass `**call.to_dict()`. `response_actions`
     is the mapping form (`{"404": "empty"}`) or a list of rule dicts, a predicate by import path (`api/rules.py`).
     `decoder` is a `decoder_for` spec (each answer streamed with `aiter_bytes` and decoded record by record) or
     `"raw"` (the bytes to `output_path`, the result `{"path", "bytes", "sha256"}`).
@@ -130,6 +131,7 @@ class AuthApiTrigger(BaseTrigger):
         max_requests_per_second: float | None = None,
         response_actions: dict[str, str] | list[dict[str, Any]] | None = None,
         decoder: str | dict[str, Any] | None = None,
+        children: dict[str, Any] | None = None,
         not_before: float | None = None,
     ) -> None:
         super().__init__()
@@ -149,6 +151,8 @@ class AuthApiTrigger(BaseTrigger):
             "response_actions": response_actions,
             "decoder": decoder,
         }
+        if children is not None:  # only when given: a trigger without it still loads in an older triggerer
+            self.call["children"] = children
         self.output_path = output_path
         self.output_conn_id = output_conn_id
         self.poke_interval = poke_interval
