@@ -7,10 +7,12 @@ of a config are secret.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from urllib.parse import urlencode
 
 import httpx
@@ -154,6 +156,20 @@ class ResponseCheckError(AuthApiError):
     """`response_check` returned a false value for a page."""
 
 
+class ReportJobError(AuthApiError):
+    """A report job (`api/reports.py`) ended in one of its failed statuses. `field` names the job's field at fault
+    (`report.failed`), `status` is the status read, `report_id` the job's id; the message quotes a secret-free
+    excerpt of the answer, never the download URL."""
+
+    def __init__(self, message: str, *, field: str, status: str | None = None, report_id: str | None = None) -> None:
+        self.field, self.status, self.report_id = field, status, report_id
+        super().__init__(message)
+
+
+class ReportTimeoutError(ReportJobError):
+    """A report job was not ready within its `timeout` (field `report.timeout`)."""
+
+
 # -- Keeping secrets out of messages --------------------------------------------------------------------------------
 
 EXCERPT_CHARS = 200
@@ -291,13 +307,35 @@ def redact_url(url: str | httpx.URL) -> str:
     return str(parsed.copy_with(userinfo=b"", query=urlencode(params, safe="*").encode() or None))
 
 
+_URLS_AS_ORIGIN: ContextVar[bool] = ContextVar("authapi_urls_as_origin", default=False)
+
+
+@contextlib.contextmanager
+def urls_logged_as_origin() -> Iterator[None]:
+    """Within the block (its thread or task), httpx's log lines show each URL as its origin alone: a presigned
+    download URL is a credential, whose query `redact_url` would only partly hide."""
+    token = _URLS_AS_ORIGIN.set(True)
+    try:
+        yield
+    finally:
+        _URLS_AS_ORIGIN.reset(token)
+
+
+def _origin_only(url: httpx.URL) -> str:
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{host}{port}/... (path and query not logged)"
+
+
 class RedactUrlsFilter(logging.Filter):
     """A log filter that passes every URL argument of a record through `redact_url` (httpx logs each request's
-    URL at INFO, query string included: an API key or token placed in the query would be in the task log)."""
+    URL at INFO, query string included: an API key or token placed in the query would be in the task log), or
+    within `urls_logged_as_origin()` shows its origin alone."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple) and any(isinstance(arg, httpx.URL) for arg in record.args):
-            record.args = tuple(redact_url(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args)
+            shown = _origin_only if _URLS_AS_ORIGIN.get() else redact_url
+            record.args = tuple(shown(arg) if isinstance(arg, httpx.URL) else arg for arg in record.args)
         return True
 
 
