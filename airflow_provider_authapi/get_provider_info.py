@@ -21,9 +21,9 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "integrations": [{"integration-name": INTEGRATION, "tags": ["protocol"]}],
         "hooks": modules("airflow_provider_authapi.hooks.authapi", "airflow_provider_authapi.hooks.connection_types"),
-        "operators": modules("airflow_provider_authapi.operators.authapi"),
+        "operators": modules(*(f"airflow_provider_authapi.operators.{name}" for name in ("authapi", "reports"))),
         "sensors": modules("airflow_provider_authapi.sensors.authapi"),
-        "triggers": modules("airflow_provider_authapi.triggers.authapi"),
+        "triggers": modules(*(f"airflow_provider_authapi.triggers.{name}" for name in ("authapi", "reports"))),
         "connection-types": [_with_profiles(t.provider_info()) for t in CONNECTION_TYPES.values()],
         # No "plugins" key: the plugin is registered by the `airflow.plugins` entry point. Listing it here too
         # makes Airflow load it twice when [core] lazy_load_providers is off ("already registered" import error).

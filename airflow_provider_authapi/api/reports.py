@@ -30,6 +30,7 @@ shows its origin alone (`errors.urls_logged_as_origin`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -111,6 +112,10 @@ class ReportJob:
     def __post_init__(self) -> None:
         self.method = str(self.method).upper()
         self.done, self.failed = _values(self.done, "done"), _values(self.failed, "failed")
+        for name in ("poll_interval", "timeout"):  # a templated value arrives as text
+            if isinstance(value := getattr(self, name), str):
+                with contextlib.suppress(ValueError):
+                    setattr(self, name, float(value))
         self.validate()
 
     @classmethod
@@ -135,7 +140,7 @@ class ReportJob:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise ConfigError(_field(name), f"must be a path into the answer, not {type(value).__name__}")
-            if value is not None:
+            if value is not None and not _template(value):
                 parse_path(value, _field(name))
         for name in ("poll_endpoint", "poll_query_params", "document_endpoint"):
             for path in placeholders(getattr(self, name)):
@@ -146,6 +151,8 @@ class ReportJob:
             raise ConfigError(_field("failed"), f"{both} are in done as well")
         for name in ("poll_interval", "timeout"):
             value = getattr(self, name)
+            if _template(value):
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ConfigError(_field(name), f"must be a number of seconds above 0, not {value!r}")
         if not isinstance(self.compressions, Mapping):
@@ -167,6 +174,11 @@ class ReportJob:
         return RequestSpec(
             self.method, self.endpoint, params=dict(self.query_params or {}), json=self.json, headers=self.headers or {}
         )
+
+
+def _template(value: Any) -> bool:
+    """Whether `value` is a Jinja template an operator renders before the job runs (checked then)."""
+    return isinstance(value, str) and "{{" in value and "}}" in value
 
 
 def _values(values: Any, name: str) -> tuple[str, ...]:

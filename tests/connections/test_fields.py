@@ -228,9 +228,9 @@ def test_modules_plugin_and_cli_are_declared():
     info = get_provider_info()
     modules = {kind: info[kind][0]["python-modules"] for kind in ("hooks", "operators", "sensors", "triggers")}
     assert "airflow_provider_authapi.hooks.authapi" in modules["hooks"]
-    assert modules["operators"] == ["airflow_provider_authapi.operators.authapi"]
+    assert modules["operators"] == [f"airflow_provider_authapi.operators.{name}" for name in ("authapi", "reports")]
     assert modules["sensors"] == ["airflow_provider_authapi.sensors.authapi"]
-    assert modules["triggers"] == ["airflow_provider_authapi.triggers.authapi"]
+    assert modules["triggers"] == [f"airflow_provider_authapi.triggers.{name}" for name in ("authapi", "reports")]
     assert "plugins" not in info  # registered once, by the entry point (see get_provider_info)
     plugin_entry_points = [ep for ep in entry_points(group="airflow.plugins") if ep.name == "authapi"]
     assert [ep.value for ep in plugin_entry_points] == ["airflow_provider_authapi.plugins.authapi:AuthApiPlugin"]

@@ -15,7 +15,8 @@ https://developer-docs.amazon.com/sp-api/docs/connecting-to-the-selling-partner-
 - `GET /reports/2021-06-30/reports/{reportId}` -> `{"reportId", "reportType", "processingStatus", "marketplaceIds",
   "createdTime", "processingStartTime"?, "processingEndTime"?, "reportDocumentId"?}`: `IN_QUEUE` on the first poll,
   `IN_PROGRESS` until the `polls_to_done`-th, then `outcome` (`DONE`; `FATAL`, whose document holds the error
-  details; `CANCELLED`, no document). `DELETE` on it cancels a report still `IN_QUEUE` (cancelReport).
+  details, also for a `dataEndTime` before the `dataStartTime`; `CANCELLED`, no document). `DELETE` on it cancels
+  a report still `IN_QUEUE` (cancelReport).
 - `GET /reports/2021-06-30/reports?reportTypes=...` -> `{"reports": [...]}` (getReports).
 - `GET /reports/2021-06-30/documents/{reportDocumentId}` -> `{"reportDocumentId", "url", "compressionAlgorithm":
   "GZIP"}` (no `compressionAlgorithm` for a document stored as is): `url` a presigned S3 URL, good for 5 minutes.
@@ -267,6 +268,9 @@ class AmazonSpEmulator(TokenApi):
             return _amz_errors(400, "InvalidInput", "Missing required 'reportType' in the request body.")
         if not isinstance(body.get("marketplaceIds"), list) or not body["marketplaceIds"]:
             return _amz_errors(400, "InvalidInput", "Missing required 'marketplaceIds' in the request body.")
+        outcome = self.outcome
+        if str(body.get("dataEndTime", "9")) < str(body.get("dataStartTime", "0")):  # a range that ends first
+            outcome = "FATAL"
         with self._state:
             report_id = str(next(self._ids))
             self.reports[report_id] = {
@@ -277,7 +281,7 @@ class AmazonSpEmulator(TokenApi):
                 "processingStatus": "IN_QUEUE",
                 **{key: body[key] for key in ("dataStartTime", "dataEndTime") if key in body},
                 "_polls": 0,
-                "_plan": (self.polls_to_done, self.outcome, self.rows, self.compress),
+                "_plan": (self.polls_to_done, outcome, self.rows, self.compress),
             }
         return Response.json({"reportId": report_id}, status=202)
 
