@@ -6,6 +6,11 @@
   "issues": [{"id", "key", "fields": {"summary", "updated", "project": {"key"}}}]}` (at most 100 a page); a JQL
   naming a project that does not exist answers 400 with Jira's `errorMessages`, one that is not `project = KEY`
   (an optional `ORDER BY ...` aside) 400 too.
+- `GET /rest/api/3/search/jql?jql=project = KEY&fields=&maxResults=&nextPageToken=` -> `{"issues": [...],
+  "isLast", "nextPageToken"}`: Jira Cloud's search since the one above was removed (2025), paged by an opaque
+  token (no `startAt`, no `total`; the token absent on the last page), at most 100 a page (50 unless asked);
+  each issue holds `id` and `key`, and in `fields` only the fields `fields` names (`*all` for all); the same JQL
+  and the same 400s and 404.
 - `GET /rest/api/3/issue/{key}/comment?startAt=&maxResults=` -> `{"startAt", "maxResults", "total",
   "comments": [{"id", "body"}]}`.
 - Auth: Basic `email:api_token` (Jira Cloud's API tokens); anything else is 401.
@@ -16,18 +21,20 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
 import time
 from typing import Any
 
-from tests.emulators.base import Emulator, Request, Response
+from tests.emulators.base import Request, Response
+from tests.emulators.tokens import TokenApi
 
 EMAIL, API_TOKEN = "loader@example.com", "jira-api-token-0123456789abcdef"
 _JQL = re.compile(r"^\s*project\s*=\s*\"?([A-Z][A-Z0-9_]*)\"?\s*(ORDER\s+BY\s+\w+(\s+(ASC|DESC))?)?\s*$", re.I)
 
 
-class JiraEmulator(Emulator):
+class JiraEmulator(TokenApi):
     def __init__(
         self,
         *,
@@ -51,6 +58,7 @@ class JiraEmulator(Emulator):
     def setup_routes(self) -> None:
         self.route("GET", r"/rest/api/3/project/search", self.project_search)
         self.route("GET", r"/rest/api/3/search", self.search)
+        self.route("GET", r"/rest/api/3/search/jql", self.search_jql)
         self.route("GET", r"/rest/api/3/issue/(?P<key>[A-Z0-9]+-\d+)/comment", self.comments)
 
     # -- plumbing ------------------------------------------------------------------------------------------------
@@ -87,21 +95,46 @@ class JiraEmulator(Emulator):
                 "isLast": start + size >= len(self.projects), "values": values}  # fmt: skip
         return self._serve(request, Response.json(body))
 
-    def search(self, request: Request) -> Response:
+    def _project(self, request: Request) -> str | Response:
+        """The project key the request's JQL names, or Jira's error answer."""
         match = _JQL.match(request.query.get("jql", ""))
         if match is None:
             body = {"errorMessages": ["Error in the JQL Query: expected project = KEY."], "errors": {}}
-            return self._serve(request, Response.json(body, 400))
+            return Response.json(body, 400)
         key = match.group(1).upper()
         if key in self.removed:
-            return self._serve(request, Response.json({"errorMessages": [f"Project {key} was deleted."]}, 404))
+            return Response.json({"errorMessages": [f"Project {key} was deleted."]}, 404)
         if key not in self.issue_counts:
             body = {"errorMessages": [f"The value '{key}' does not exist for the field 'project'."], "errors": {}}
-            return self._serve(request, Response.json(body, 400))
+            return Response.json(body, 400)
+        return key
+
+    def search(self, request: Request) -> Response:
+        key = self._project(request)
+        if isinstance(key, Response):
+            return self._serve(request, key)
         start, size = self._window(request, 100)
         total = self.issue_counts[key]
         issues = [self.issue(key, n) for n in range(start + 1, min(total, start + size) + 1)]
         body = {"startAt": start, "maxResults": size, "total": total, "issues": issues}
+        return self._serve(request, Response.json(body))
+
+    def search_jql(self, request: Request) -> Response:
+        key = self._project(request)
+        if isinstance(key, Response):
+            return self._serve(request, key)
+        size = max(1, min(int(request.query.get("maxResults", 50)), 100))
+        token = request.query.get("nextPageToken")
+        start = _page_start(token, key) if token is not None else 0
+        if start is None:
+            body = {"errorMessages": ["The provided next page token is invalid or expired."], "errors": {}}
+            return self._serve(request, Response.json(body, 400))
+        wanted = [name.strip() for name in request.query.get("fields", "").split(",") if name.strip()]
+        total = self.issue_counts[key]
+        issues = [_with_fields(self.issue(key, n), wanted) for n in range(start + 1, min(total, start + size) + 1)]
+        body: dict[str, Any] = {"issues": issues, "isLast": start + size >= total}
+        if not body["isLast"]:
+            body["nextPageToken"] = base64.urlsafe_b64encode(f"{key}:{start + size}".encode()).decode()
         return self._serve(request, Response.json(body))
 
     def comments(self, request: Request) -> Response:
@@ -129,3 +162,33 @@ class JiraEmulator(Emulator):
     def expected_issues(self) -> list[str]:
         """Every issue key, in project order then issue order."""
         return [f"{key}-{n}" for key, count in self.issue_counts.items() for n in range(1, count + 1)]
+
+    @classmethod
+    def standalone(cls, **kwargs: Any) -> JiraEmulator:
+        """For `python -m tests.emulators jira` (the demo): 12 projects of 0 to 192 issues."""
+        counts = [(n * 47) % 231 for n in range(12)]
+        return cls(projects=12, issues_per_project=counts, **kwargs)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "system": "Jira Cloud",
+            "url": self.url,
+            "credentials": {"email (login)": EMAIL, "API token (password)": API_TOKEN},
+            "connection": {"conn_type": "authapi_basic", "host": self.url, "login": EMAIL, "password": API_TOKEN},
+        }
+
+
+def _page_start(token: str, key: str) -> int | None:
+    """Where a `nextPageToken` of project `key`'s search starts, or None for a token this search never gave."""
+    try:
+        named, _, start = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        return int(start) if named == key and int(start) >= 0 else None
+    except ValueError:
+        return None
+
+
+def _with_fields(issue: dict[str, Any], wanted: list[str]) -> dict[str, Any]:
+    """`issue` as `/search/jql` answers it: `id`, `key`, and the fields asked for only."""
+    if "*all" in wanted or "*navigable" in wanted:
+        return issue
+    return {**issue, "fields": {name: value for name, value in issue["fields"].items() if name in wanted}}
