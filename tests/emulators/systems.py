@@ -17,6 +17,7 @@ SYSTEMS: dict[str, str] = {
     "github_app": "tests.emulators.github:GitHubEmulator",
     "google": "tests.emulators.google:GoogleEmulator",
     "hubspot": "tests.emulators.hubspot:HubSpotEmulator",
+    "jira": "tests.emulators.jira:JiraEmulator",
     "netsuite": "tests.emulators.netsuite:NetSuiteEmulator",
     "quickbooks": "tests.emulators.quickbooks:QuickBooksEmulator",
     "salesforce": "tests.emulators.salesforce:SalesforceEmulator",

@@ -30,6 +30,7 @@ PROBES = {
     "github_app": "/installation/repositories?per_page=2",  # with the installation token the app's JWT bought
     "google": f"/v4/spreadsheets/{SPREADSHEET_ID}/values/Orders!A1:D3",
     "hubspot": "POST /crm/v3/objects/contacts/search",  # a search: the body pages
+    "jira": "/rest/api/3/project/search?maxResults=2",  # Basic: the account's email and an API token
     "netsuite": "/services/rest/record/v1/customer?limit=2",  # every request signed (OAuth 1.0a)
     "quickbooks": "/v3/company/{realm_id}/companyinfo/{realm_id}",
     "salesforce": "{instance_url}/services/data/v60.0/limits",  # the API base URL comes with the token
