@@ -3,13 +3,14 @@
 # example DAG with `airflow dags test` (real scheduler-less run, real Task SDK, token cached in a Variable).
 #
 #   bash scripts/demo.sh [dastra|quickbooks|aspire|astera|appsmith|sap_b1|salesforce|google|entra_id|hubspot|stripe
-#                         |custom_grant|github_app|netsuite|jira]
+#                         |custom_grant|github_app|netsuite|jira|amazon_sp]
 #   (default: dastra)
 #
 # Airflow's home for the demo is .airflow-demo/ (delete it to start afresh; DEMO_HOME=dir to put it elsewhere).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SYSTEM="${1:-dastra}"
+DAG_CONF=""  # the run's conf (-c), for an example that wants one
 case "$SYSTEM" in
     dastra) DAG_ID=dastra_workspaces CONN_ID=dastra ;;
     quickbooks) DAG_ID=quickbooks_customers CONN_ID=quickbooks ;;
@@ -25,9 +26,10 @@ case "$SYSTEM" in
     custom_grant) DAG_ID=custom_grant CONN_ID=odd_login ;;
     github_app) DAG_ID=github_app_repositories CONN_ID=github_app ;;
     netsuite) DAG_ID=netsuite_customers CONN_ID=netsuite ;;
+    amazon_sp) DAG_ID=amazon_sp_reports CONN_ID=amazon_sp DAG_CONF='{"poll_interval": 2}' ;;  # not a minute apart
     jira) DAG_ID=jira_issues CONN_ID=jira ;;
     *) echo "unknown system '$SYSTEM' (dastra, quickbooks, aspire, astera, appsmith, sap_b1, salesforce, google," \
-            "entra_id, hubspot, stripe, custom_grant, github_app, netsuite, jira)" >&2; exit 2 ;;
+            "entra_id, hubspot, stripe, custom_grant, github_app, netsuite, jira, amazon_sp)" >&2; exit 2 ;;
 esac
 source scripts/setup-env.sh
 
@@ -60,7 +62,7 @@ done
 source "$AIRFLOW_HOME/conn.env"  # AIRFLOW_CONN_<CONN_ID>: the connection you would create in the UI
 
 echo "== airflow dags test $DAG_ID"
-airflow dags test "$DAG_ID"
+airflow dags test ${DAG_CONF:+-c "$DAG_CONF"} "$DAG_ID"
 echo "== results pushed to XCom"
 python - "$DAG_ID" <<'PY'
 import json

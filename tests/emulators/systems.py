@@ -8,6 +8,7 @@ from typing import Any
 from tests.emulators.tokens import TokenApi
 
 SYSTEMS: dict[str, str] = {
+    "amazon_sp": "tests.emulators.amazon_sp:AmazonSpEmulator",  # reports: create, poll, download
     "aspire": "tests.emulators.aspire:AspireEmulator",
     "astera": "tests.emulators.astera:AsteraEmulator",
     "appsmith": "tests.emulators.appsmith:AppsmithEmulator",

@@ -21,6 +21,7 @@ from tests.emulators.google import SPREADSHEET_ID
 from tests.emulators.systems import SYSTEMS, start
 
 PROBES = {
+    "amazon_sp": "/reports/2021-06-30/reports?reportTypes=GET_FLAT_FILE_OPEN_LISTINGS_DATA",  # x-amz-access-token
     "aspire": "/Properties?$top=2",
     "astera": "/api/ServerInfo",
     "appsmith": "/api/v1/orders?page_size=2",
