@@ -149,7 +149,20 @@ def test_create_poll_download_and_decode(sp, runner, compress):
     assert_nothing_reached_the_bucket_but_the_url(sp)
 
 
-def test_the_steps_apart_as_the_operator_and_its_trigger_run_them(sp, tmp_path, caplog):
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> pytest.LogCaptureFixture:
+    """Every log line of httpx and of the provider, whatever logging config an earlier test loaded (Airflow's
+    turns off loggers that exist when it is applied)."""
+    for name in ("httpx", "airflow_provider_authapi", "airflow_provider_authapi.api.reports"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "propagate", True)
+        caplog.set_level(logging.DEBUG, logger=name)
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def test_the_steps_apart_as_the_operator_and_its_trigger_run_them(sp, tmp_path, logs):
     """Created in a worker (sync), the job as plain data to the triggerer, polled and downloaded there (async)."""
     conn = Connection(sp)
     with conn.client() as client:
@@ -173,12 +186,11 @@ def test_the_steps_apart_as_the_operator_and_its_trigger_run_them(sp, tmp_path, 
                 assert await run.adownload(client, ready, write) is None
         return run
 
-    caplog.set_level(logging.INFO)
     run = asyncio.run(triggerer())
     assert (run.report_id, run.polls, run.records) == (created.report_id, 3, 120)
     assert [json.loads(line) for line in path.read_text().splitlines()] == [listing(n) for n in range(1, 121)]
-    assert f"Report {created.report_id}: downloading from {sp.bucket.url} (no credential sent)" in caplog.text
-    assert "IN_QUEUE; next poll in" in caplog.text and f"Report {created.report_id}: DONE after 3 polls" in caplog.text
+    assert f"Report {created.report_id}: downloading from {sp.bucket.url} (no credential sent)" in logs.text
+    assert "IN_QUEUE; next poll in" in logs.text and f"Report {created.report_id}: DONE after 3 polls" in logs.text
     assert_nothing_reached_the_bucket_but_the_url(sp)
 
 
@@ -301,7 +313,7 @@ def test_a_job_is_checked_when_it_is_made():
 
 
 @RUNNERS
-def test_the_presigned_url_is_never_in_an_error_or_a_log_line(sp, runner, caplog, monkeypatch):
+def test_the_presigned_url_is_never_in_an_error_or_a_log_line(sp, runner, logs, monkeypatch):
     """The bucket refuses the URL (a signature that does not match, echoed in S3's XML error): the error names
     the request by its path alone, and neither it nor any log line holds the URL, its query or its signature."""
     urls: list[str] = []
@@ -313,7 +325,6 @@ def test_the_presigned_url_is_never_in_an_error_or_a_log_line(sp, runner, caplog
         return url
 
     monkeypatch.setattr(sp.bucket, "presign", bad_signature)
-    caplog.set_level(logging.DEBUG)
     with pytest.raises(ApiHTTPError) as caught:
         runner(Connection(sp), job())
     assert caught.value.status_code == 403 and sp.bucket.refusals == ["signature does not match"]
@@ -322,10 +333,10 @@ def test_the_presigned_url_is_never_in_an_error_or_a_log_line(sp, runner, caplog
     (url,) = urls
     query = httpx.URL(url).query.decode()
     signature = httpx.URL(url).params["X-Amz-Signature"]
-    for text in (message, caplog.text):
+    for text in (message, logs.text):
         assert url not in text and query not in text and signature not in text
-    assert f"downloading from {sp.bucket.url} (no credential sent)" in caplog.text
-    assert f"GET {sp.bucket.url}/... (path and query not logged)" in caplog.text  # httpx's own line
+    assert f"downloading from {sp.bucket.url} (no credential sent)" in logs.text
+    assert f"GET {sp.bucket.url}/... (path and query not logged)" in logs.text  # httpx's own line
     assert set(url_secrets(url)) >= {url, query, signature}
 
 
