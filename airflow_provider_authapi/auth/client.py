@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 import httpx
 import jwt
 
+from airflow_provider_authapi.auth.budget import SharedBudget
 from airflow_provider_authapi.auth.config import (
     DEFAULT_LEEWAY,
     TOKEN_SCHEMES,
@@ -540,12 +541,20 @@ class OriginBoundAuth(httpx.Auth):
     signature) runs only for a request whose origin is in `origins` (the base URL's and `allowed_origins`) or, with
     a token `manager`, the origin of the token's `instance_url` (Salesforce names the API base URL in the token
     answer). Any other request is refused with `CredentialOriginError` before it is sent; one with
-    `NO_CREDENTIALS` is sent as it is. Each request sent is marked with what `inner` attached (`Attached`)."""
+    `NO_CREDENTIALS` is sent as it is. Each request sent is marked with what `inner` attached (`Attached`). With
+    a shared `budget` (`auth/budget.py`), each request sent with the credentials waits for its send time first."""
 
-    def __init__(self, inner: httpx.Auth, origins: Sequence[str], manager: TokenManager | None = None) -> None:
+    def __init__(
+        self,
+        inner: httpx.Auth,
+        origins: Sequence[str],
+        manager: TokenManager | None = None,
+        budget: SharedBudget | None = None,
+    ) -> None:
         self.inner = inner
         self.origins = tuple(origins)
         self.manager = manager
+        self.budget = budget
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if not authenticated(request):
@@ -559,6 +568,8 @@ class OriginBoundAuth(httpx.Auth):
             request = next(flow)
             while True:
                 request.extensions[_ATTACHED] = Attached.diff(request, before)
+                if self.budget is not None:
+                    self.budget.acquire()
                 response = yield request
                 request = flow.send(response)
         except StopIteration:
@@ -579,6 +590,8 @@ class OriginBoundAuth(httpx.Auth):
             request = await flow.__anext__()
             while True:
                 request.extensions[_ATTACHED] = Attached.diff(request, before)
+                if self.budget is not None:
+                    await self.budget.aacquire()
                 response = yield request
                 request = await flow.asend(response)
         except StopAsyncIteration:
@@ -655,17 +668,19 @@ def build_token_manager(
     return TokenManager(endpoint, store, leeway=leeway, initial_refresh_token=initial_refresh_token)
 
 
-def build_auth(config: AuthConfig, manager: TokenManager | None = None) -> OriginBoundAuth:
+def build_auth(
+    config: AuthConfig, manager: TokenManager | None = None, budget: SharedBudget | None = None
+) -> OriginBoundAuth:
     """The `httpx.Auth` of a config: its scheme, the extra headers and query parameters and the signature header,
     then the user's own `httpx.Auth` (`CommonConfig.auth`, `ChainedAuth`), all bound to the origins the config
-    trusts (`OriginBoundAuth`)."""
+    trusts (`OriginBoundAuth`), each request under `budget` when given."""
     if isinstance(config.scheme, TOKEN_SCHEMES):
         manager = manager or build_token_manager(config)
     inner = _scheme_auth(config, manager)
     own = custom_auth(config)
     if own is not None:
         inner = own if isinstance(inner, MultiAuth) and not inner.parts else ChainedAuth(inner, own)
-    return OriginBoundAuth(inner, config.common.origins, manager)
+    return OriginBoundAuth(inner, config.common.origins, manager, budget)
 
 
 def custom_auth(config: AuthConfig) -> httpx.Auth | None:

@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import ipaddress
 import json
+import math
 import re
 import sys
 from collections.abc import Mapping
@@ -234,6 +235,48 @@ class SignatureConfig:
             raise ConfigError("signature_secret", f"must be at least {MIN_SIGNATURE_SECRET_LENGTH} characters long")
 
 
+BUDGET_SHARE = 0.95  # of a stated API limit the deployment aims for: the rest absorbs clock skew and late answers
+BUDGET_MAX_BATCH = 50  # send times one turn at the shared budget reserves at most
+BUDGET_BATCH_SECONDS = 1.0  # a turn reserves about this many seconds' worth of the budget (at least one request)
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    """At most `requests` every `period` seconds for the whole deployment (`budget_requests`, `budget_period`);
+    shared by `auth/budget.py`'s `SharedBudget`. No `requests`: no shared budget."""
+
+    requests: int | None = None
+    period: float = 60.0
+    share: float = BUDGET_SHARE
+
+    def __post_init__(self) -> None:
+        if self.requests is None:
+            return
+        if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:
+            raise ConfigError("budget_requests", f"must be a whole number, 1 or more (got {self.requests!r})")
+        if not isinstance(self.period, int | float) or not 0 < self.period <= 86_400:
+            raise ConfigError("budget_period", f"must be seconds, above 0 and at most a day (got {self.period!r})")
+        if not 0 < self.share <= 1:
+            raise ConfigError("budget_requests", f"share must be in (0, 1] (got {self.share!r})")
+
+    @property
+    def enabled(self) -> bool:
+        return self.requests is not None
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two requests of the deployment."""
+        return self.period / (self.share * (self.requests or 1))
+
+    @property
+    def batch(self) -> int:
+        """Send times reserved in one turn."""
+        return max(1, min(BUDGET_MAX_BATCH, math.floor(BUDGET_BATCH_SECONDS / self.interval)))
+
+    def describe(self) -> str:
+        return f"{self.requests} requests per {self.period:g} s"
+
+
 @dataclass(frozen=True)
 class CommonConfig:
     """Options every connection type shares.
@@ -256,6 +299,7 @@ class CommonConfig:
     auth: Any = field(default=None, repr=False, compare=False)  # an httpx.Auth subclass or instance
     settings: dict[str, Any] = field(default_factory=dict, repr=False)
     secret_settings: tuple[str, ...] | None = field(default=None, repr=False)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)  # the deployment-wide API budget (`auth/budget.py`)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _one_line_values("extra_headers", self.headers))

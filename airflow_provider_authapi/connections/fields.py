@@ -36,6 +36,7 @@ from airflow_provider_authapi.auth.config import (
     AuthConfig,
     BasicAuthConfig,
     BearerAuthConfig,
+    BudgetConfig,
     CommonConfig,
     CustomGrantConfig,
     NoAuthConfig,
@@ -277,6 +278,12 @@ COMMON_FIELDS = (
         _f("test_endpoint", "Test endpoint", "string",
            "Path of a cheap GET request that the connection Test and airflow authapi test call, e.g. /v1/me. "
            "Empty: a connection that obtains tokens stops at the token; any other GETs /.", default="/"),
+        _f("budget_requests", "API budget (requests)", "number",
+           "At most this many requests per budget period for the whole deployment: every task on every worker "
+           "and the triggerer share it, e.g. 60 for an API allowing 60 a minute. Empty: no shared budget.",
+           "BudgetConfig.requests"),
+        _f("budget_period", "API budget period (seconds)", "number",
+           "The period of the API budget, e.g. 60 for a limit per minute.", "BudgetConfig.period"),
     ),
     *_section(
         "TLS certificates",
@@ -1003,7 +1010,16 @@ def _common(
     return CommonConfig(
         f.host, headers, params, tls, f.number("timeout"), signature, allowed_origins=origins, proxy=proxy,
         auth_class=f.text("auth_class") or "", auth=auth, settings=values, secret_settings=secret,
+        budget=_budget(f),
     )  # fmt: skip
+
+
+def _budget(f: ConnectionFields) -> BudgetConfig:
+    """The deployment-wide API budget (none without `budget_requests`)."""
+    requests, period = f.number("budget_requests"), f.number("budget_period")
+    if requests is not None and requests != int(requests):
+        raise f.error("budget_requests", f"must be a whole number of requests{f.got('budget_requests', requests)}")
+    return BudgetConfig(int(requests) if requests is not None else None, period or BudgetConfig.period)
 
 
 def _proxy(f: ConnectionFields) -> ProxyConfig:

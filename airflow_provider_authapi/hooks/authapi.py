@@ -41,15 +41,17 @@ from airflow_provider_authapi.api.pagination import (
 from airflow_provider_authapi.api.rules import ResponseActionsSpec, ResponseRules
 from airflow_provider_authapi.api.streamed import check_streamed
 from airflow_provider_authapi.auth import build_auth, build_token_manager
+from airflow_provider_authapi.auth.budget import SharedBudget
 from airflow_provider_authapi.auth.client import AUTHENTICATE, AsyncClient, Client, build_async_client, build_client
 from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig, config_secrets
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
-from airflow_provider_authapi.auth.retry import RetryPolicy
+from airflow_provider_authapi.auth.retry import Pace, RetryPolicy
 from airflow_provider_authapi.auth.tokens import PUBLIC_EXTRA_KEYS, Token
 from airflow_provider_authapi.compat import BaseHook
 from airflow_provider_authapi.connections import auth_config_from_connection
 from airflow_provider_authapi.connections.fields import connection_value
 from airflow_provider_authapi.store import VariableTokenStore
+from airflow_provider_authapi.store.variables import shared_budget
 
 if TYPE_CHECKING:
     from airflow_provider_authapi.auth.tokens import TokenManager
@@ -178,8 +180,16 @@ class AuthApiHook(BaseHook):
 
     @property
     def auth(self) -> httpx.Auth:
-        """The connection's credentials, bound to its origins (`auth.client.OriginBoundAuth`)."""
-        return build_auth(self.config, self.token_manager)
+        """The connection's credentials, bound to its origins (`auth.client.OriginBoundAuth`), each request under
+        the deployment's API budget when the connection sets one (`budget_requests`)."""
+        return build_auth(self.config, self.token_manager, self.budget)
+
+    @cached_property
+    def budget(self) -> SharedBudget | None:
+        """The API budget every task, worker and the triggerer share for this connection, or None."""
+        if not self.config.common.budget.enabled:
+            return None
+        return shared_budget(self.authapi_conn_id, self.config.common.budget)
 
     # -- clients -----------------------------------------------------------------------------------------------
 
@@ -399,9 +409,13 @@ class ApiCall:
         """The page loop of this call; errors are scrubbed of every secret of the hook's connection. A `refresh`
         rule renews the token through the hook's token manager. With `children`, the parent's loop inside a
         `Nested` run whose child fetchers share its secrets, retry policy, logger and pace."""
-        parent = self._fetcher(hook, logger)
         if self.children is None:
-            return parent
+            return self._fetcher(hook, logger)
+        # one pace for the whole run, sized for the most requests it has in flight (children's concurrency)
+        in_flight, spec = self.concurrency, self.children
+        while spec is not None:
+            in_flight, spec = max(in_flight, spec.concurrency), spec.children
+        parent = self._fetcher(hook, logger, pace=Pace(self.max_requests_per_second, in_flight=in_flight))
 
         def child(request: RequestSpec, spec: ChildRequests) -> Fetcher:
             rules = ResponseRules.of(spec.response_actions) if spec.response_actions is not None else None
@@ -421,7 +435,7 @@ class ApiCall:
 
         return Nested(parent, self.children, child)
 
-    def _fetcher(self, hook: AuthApiHook, logger: logging.Logger | Any = None) -> Fetcher:
+    def _fetcher(self, hook: AuthApiHook, logger: logging.Logger | Any = None, pace: Pace | None = None) -> Fetcher:
         rules = ResponseRules.of(self.response_actions) if self.response_actions is not None else None
         return Fetcher(
             self.request(),
@@ -439,6 +453,7 @@ class ApiCall:
             response_actions=rules,
             token_manager=hook.token_manager if rules is not None and rules.refreshes else None,
             decoder=self.decoder,
+            pace=pace,
         )
 
     # -- to and from the triggerer -----------------------------------------------------------------------------

@@ -12,9 +12,12 @@ backends: a token read must be fresh, or a rotated refresh token could be lost.
 from __future__ import annotations
 
 import hashlib
+import threading
 from functools import cache
 from typing import Any
 
+from airflow_provider_authapi.auth.budget import SharedBudget
+from airflow_provider_authapi.auth.config import BudgetConfig
 from airflow_provider_authapi.auth.errors import TokenStoreError
 from airflow_provider_authapi.auth.tokens import LEASE_DELAY, TICKET_TTL, LeaseQueue, Registers, SharedTokenStore
 from airflow_provider_authapi.compat import CLI_NAME
@@ -23,6 +26,7 @@ from airflow_provider_authapi.store.sealing import AirflowFernetSealer
 TOKEN_VARIABLE_PREFIX = "authapi_cache_"  # no word Airflow's masker hides: see store/sealing.py
 LEGACY_TOKEN_VARIABLE_PREFIX = "authapi_token_"  # version 1 records, read until the next save migrates them
 QUEUE_VARIABLE_PREFIX = "authapi_refresh_queue:"  # ':' is no character of a conn_id: no name can collide
+BUDGET_VARIABLE_PREFIX = "authapi_budget:"  # a connection's API budget: its ledger and its queue (no secret)
 TEAM_SEPARATOR = "@"  # `<conn_id>@<team>`: a team's own record (multi-team); '@' is in no conn_id nor team name
 
 
@@ -258,6 +262,30 @@ class VariableTokenStore(SharedTokenStore):
             self.claims.delay = lease_delay()
 
 
+def budget_variable_prefix(conn_id: str, team: str | None = None) -> str:
+    """The prefix of `conn_id`'s API budget Variables: `<prefix>ledger` and its queue's tickets."""
+    return f"{BUDGET_VARIABLE_PREFIX}{record_name(conn_id, team)}:"
+
+
+_BUDGETS: dict[tuple[str, str | None, BudgetConfig], SharedBudget] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def shared_budget(conn_id: str, config: BudgetConfig) -> SharedBudget:
+    """This process's `SharedBudget` of `conn_id` (one per connection, team and budget, shared by its clients), on
+    the Variables every task, worker and the triggerer read. Under multi-team a team's tasks share their team's."""
+    team = record_team(conn_id)
+    key = (conn_id, team, config)
+    with _BUDGETS_LOCK:
+        budget = _BUDGETS.get(key)
+        if budget is None:
+            budget = SharedBudget(_ProcessVariables(team), budget_variable_prefix(conn_id, team), config, name=conn_id)
+            if isinstance(budget.queue, LeaseQueue):
+                budget.queue.delay = lease_delay()
+            _BUDGETS[key] = budget
+    return budget
+
+
 @cache
 def lease_delay() -> float:
     """The lease's D: `[authapi] lease_delay` (seconds), one value for the whole deployment as Fischer needs."""
@@ -269,6 +297,8 @@ def lease_delay() -> float:
 def _description(key: str) -> str:
     if key.startswith(QUEUE_VARIABLE_PREFIX):
         return "authapi refresh queue ticket (no secret)"
+    if key.startswith(BUDGET_VARIABLE_PREFIX):
+        return "authapi API budget of the deployment (no secret)"
     return "authapi token cache"
 
 

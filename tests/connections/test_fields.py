@@ -20,7 +20,8 @@ from airflow_provider_authapi.get_provider_info import get_provider_info
 COMMON = {
     "extra_headers", "extra_query_params", "verify_tls", "ca_cert_pem", "client_cert_pem",
     "client_private_key_pem", "timeout", "allowed_origins", "signature_header", "signature_secret", "test_endpoint",
-    "egress_url", "egress_username", "egress_password", "egress_bypass", "auth_class",
+    "egress_url", "egress_username", "egress_password", "egress_bypass", "auth_class", "budget_requests",
+    "budget_period",
 }  # fmt: skip
 PLACEMENT = {"auth_location", "header_name", "header_prefix", "query_param_name", "cookie_name"}
 LIFETIMES = {"default_lifetime", "max_lifetime", "leeway"}
