@@ -4,7 +4,7 @@
     issues = ChildRequests(
         "/rest/api/3/search/jql",
         query_params={"jql": "project = {key}"},   # `{path}`: a value of the parent record (the path language)
-        pagination={"type": "offset", "offset_param": "startAt", "limit_param": "maxResults", "total_path": "total"},
+        pagination={"type": "cursor", "cursor_path": "nextPageToken", "cursor_param": "nextPageToken"},
         response_filter="issues",
         include={"project_key": "key"},             # carried into each child record: child field <- parent path
         concurrency=8,
@@ -318,9 +318,10 @@ class Nested:
         """The leaf records of `parents`' children, in parent order, `spec.concurrency` children in flight."""
         window: deque[asyncio.Task[list[list[Any]]]] = deque()
         queue = iter(parents)
+        done = object()
 
-        def fill_window() -> None:
-            while len(window) < spec.concurrency and (parent := next(queue, None)) is not None:
+        def fill_window() -> None:  # a parent record that is None is a parent too: its child request refuses it
+            while len(window) < spec.concurrency and (parent := next(queue, done)) is not done:
                 window.append(asyncio.ensure_future(self._achild_pages(client, parent, spec)))
 
         fill_window()

@@ -414,27 +414,40 @@ class OffsetPaginator(BasePaginator):
     def reset(self) -> None:
         super().reset()
         self._offset = self.offset
+        self._limit = self.limit  # what the server serves a page: `limit`, or less where it caps the page size
         self._total: int | None = None
 
     def init_request(self, request: RequestSpec) -> None:
         self._offset_to.set(request, self._offset)
-        self._limit_to.set(request, self.limit)
+        self._limit_to.set(request, self._limit)
 
     def advance(self) -> None:
-        self._offset += self.limit
+        self._offset += self._limit
 
     def pages_left(self) -> int | None:
         ends = [x for x in (self._total, self.maximum_offset) if x is not None]
-        return max(0, -(-(min(ends) - self._offset) // self.limit)) if ends else None
+        return max(0, -(-(min(ends) - self._offset) // self._limit)) if ends else None
 
     def update_state(self, response: httpx.Response, body: Any, records: list[Any]) -> None:
-        self.advance()
         total = find_path(body, self.total_path) if self.total_path else None
         if total is not None:
             self._total = int(total)
+        # Fewer records than asked while the answer says more follow (a total beyond them, a has_more flag): the
+        # server caps the page size (Jira serves 50 when 100 are asked). Stepping by `limit` would skip what it did
+        # not send (half of every project's issues were lost so), so step by what it serves, and ask for that.
+        # Without a total or a flag a short page is the last one, as before.
+        more = (total is not None and self._offset + len(records) < int(total)) or (
+            self._has_more is not None and not _no_more(self._has_more, response, body, records)
+        )
+        if 0 < len(records) < self._limit and more and not self.stop_after_short_page:
+            log.warning("A page of %d records, fewer than limit=%d, and more follow: the server serves at most %d a "
+                        "page; paging by %d", len(records), self._limit, len(records), len(records))  # fmt: skip
+            self._limit = len(records)
+        short = len(records) < self._limit
+        self.advance()
         self.has_next_page = not (
             (self.stop_after_empty_page and not records)
-            or (self.stop_after_short_page and len(records) < self.limit)
+            or (self.stop_after_short_page and short)
             or (total is not None and self._offset >= int(total))
             or (self.maximum_offset is not None and self._offset >= self.maximum_offset)
             or _no_more(self._has_more, response, body, records)
@@ -442,6 +455,7 @@ class OffsetPaginator(BasePaginator):
 
     def update_request(self, request: RequestSpec) -> None:
         self._offset_to.set(request, self._offset)
+        self._limit_to.set(request, self._limit)
 
 
 @dataclass

@@ -167,3 +167,33 @@ def test_the_spec_travels_as_plain_data() -> None:
     assert data["pagination"]["type"] == "offset" and data["children"]["response_actions"]
     with pytest.raises(ConfigError, match="children"):
         ChildRequests("/x", response_filter=lambda body: body).to_spec()
+
+
+def test_a_server_that_caps_the_page_size_loses_no_record() -> None:
+    """Jira serves at most 100 issues a page; asked for 250, a paginator stepping by its limit skipped 150 of each
+    250. With a total in the answer the offset steps by what the server served, sync and concurrently."""
+    with JiraEmulator(projects=1, issues_per_project=[730]) as api:
+        spec = {**ISSUES, "limit": 250}
+        request = RequestSpec("GET", "/rest/api/3/search", params={"jql": "project = P1"})
+        with client(api) as http:
+            synced = Fetcher(request, paginator=spec, response_filter="issues").run(http)
+        assert [r["key"] for r in synced] == [f"P1-{n}" for n in range(1, 731)]
+        concurrent = Fetcher(request, paginator=spec, response_filter="issues", concurrency=4)
+
+        async def main() -> Any:
+            async with httpx.AsyncClient(base_url=api.url, auth=(EMAIL, API_TOKEN), timeout=10) as http:
+                return await concurrent.arun(http)
+
+        assert [r["key"] for r in asyncio.run(main())] == [f"P1-{n}" for n in range(1, 731)]
+
+
+def test_a_missing_parent_record_fails_sync_and_async_alike(jira) -> None:
+    spec = ChildRequests("/rest/api/3/search", query_params={"jql": "project = {key}"}, response_filter="issues")
+    run = nested(spec)
+
+    async def main() -> Any:
+        async with httpx.AsyncClient(base_url=jira.url, auth=(EMAIL, API_TOKEN), timeout=10) as http:
+            return [page async for page in run._aexpand_all(http, [{"key": "P1"}, None, {"key": "P3"}], spec)]
+
+    with pytest.raises(ConfigError, match=r"children\.query_params.*\{key\}"):
+        asyncio.run(main())
