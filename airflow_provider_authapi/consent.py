@@ -24,7 +24,7 @@ from typing import Any
 
 from airflow_provider_authapi.auth import authorization_url, exchange_code, new_pkce_verifier
 from airflow_provider_authapi.auth.config import OAuth2Config
-from airflow_provider_authapi.auth.errors import AuthApiError
+from airflow_provider_authapi.auth.errors import AuthApiError, TokenEndpointError
 from airflow_provider_authapi.auth.tokens import REALM_ID, Token
 from airflow_provider_authapi.store import VariableTokenStore
 
@@ -232,15 +232,32 @@ def begin(hook: Any, *, redirect_uri: str | None = None, user: str | None = None
     return url, pending
 
 
-def complete(hook: Any, pending: PendingConsent, code: str, *, realm_id: str | None = None) -> Token:
-    """Trade the code for tokens and save them (with `realm_id`, when given) where the hook reads them."""
+def complete(
+    hook: Any,
+    pending: PendingConsent,
+    code: str,
+    *,
+    realm_id: str | None = None,
+    callback: dict[str, Any] | None = None,
+) -> Token:
+    """Trade the code for tokens and save them (with `realm_id`, when given) where the hook reads them.
+
+    `callback` is the callback's query: the values the connection keeps of it (`consent_values`, Zoho's
+    `accounts-server`) are saved with the tokens and may name the token URL (`auth/derived.py`); so are those of
+    the token answer and of the connection's discovery request, sent with the new token."""
     from airflow_provider_authapi.hooks.authapi import reset_token_managers
 
     cfg = replace(oauth2_scheme(hook), redirect_uri=pending.redirect_uri)
     try:
-        token = exchange_code(cfg, code, code_verifier=pending.code_verifier, common=hook.config.common)
-    except AuthApiError as exc:
+        token = exchange_code(
+            cfg, code, code_verifier=pending.code_verifier, common=hook.config.common, callback=callback
+        )
+    except TokenEndpointError as exc:
+        if str(exc).startswith("discovery "):  # the code was exchanged; what the new token was to find failed
+            raise ConsentError("exchange", f"the discovery request after the code exchange failed: {exc}") from None
         raise ConsentError("exchange", f"the token endpoint refused the authorization code: {exc}") from None
+    except AuthApiError as exc:
+        raise ConsentError("exchange", f"the consent could not be completed: {exc}") from None
     if realm_id:
         token = replace(token, extra={**token.extra, REALM_ID: realm_id})
     hook.store.save(token)

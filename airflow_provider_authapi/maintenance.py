@@ -118,7 +118,10 @@ def _revoke(conn_id: str, token: Token) -> tuple[tuple[Revocation, ...], str]:
         return (), "no_url"
     common = config.common
     endpoint = TokenEndpoint(
-        OAuth2Grant(scheme), verify=ssl_verify(common.tls), timeout=common.timeout, proxy=common.proxy
+        OAuth2Grant(scheme, allowed_origins=common.allowed_origins),
+        verify=ssl_verify(common.tls),
+        timeout=common.timeout,
+        proxy=common.proxy,
     )
     return tuple(endpoint.revoke(token)), ""
 

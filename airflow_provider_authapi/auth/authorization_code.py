@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 
 from airflow_provider_authapi.auth.client import ssl_verify
 from airflow_provider_authapi.auth.config import CommonConfig, OAuth2Config
+from airflow_provider_authapi.auth.derived import from_callback
 from airflow_provider_authapi.auth.errors import ConfigError
 from airflow_provider_authapi.auth.grants import OAuth2Grant, TokenEndpoint
 from airflow_provider_authapi.auth.retry import RetryPolicy
@@ -52,10 +55,14 @@ def exchange_code(
     code_verifier: str | None = None,
     common: CommonConfig | None = None,
     retry: RetryPolicy | None = None,
+    callback: Mapping[str, Any] | None = None,
 ) -> Token:
-    """Trade an authorization code for an access and a refresh token (the callback's last step)."""
+    """Trade an authorization code for an access and a refresh token (the callback's last step). `callback`: the
+    callback's query parameters, whose values the connection keeps (`consent_values`: Zoho's `accounts-server`
+    then names the token URL); a discovery request follows when the connection has one (`derived.py`)."""
     common = common or CommonConfig()
-    endpoint = TokenEndpoint(
-        OAuth2Grant(cfg), verify=ssl_verify(common.tls), timeout=common.timeout, retry=retry, proxy=common.proxy
-    )
-    return endpoint.exchange_code(code, code_verifier)
+    grant = OAuth2Grant(cfg, allowed_origins=common.allowed_origins)
+    endpoint = TokenEndpoint(grant, verify=ssl_verify(common.tls), timeout=common.timeout, retry=retry,
+                             proxy=common.proxy)  # fmt: skip
+    consented = from_callback(cfg.derived, callback or {}) if cfg.derived.consent_values else None
+    return endpoint.exchange_code(code, code_verifier, consented)

@@ -50,6 +50,7 @@ from airflow_provider_authapi.auth.config import (
     oauthlib_oauth1,
     origin,
 )
+from airflow_provider_authapi.auth.derived import refuse_unresolved
 from airflow_provider_authapi.auth.dpop import DPoPProver, dpop_challenge, nonce_of, resource_nonce_asked
 from airflow_provider_authapi.auth.errors import (
     AuthApiError,
@@ -658,7 +659,7 @@ def build_token_manager(
         secrets = tuple(config_secrets(config))
         endpoint: TokenEndpoint = CustomGrantEndpoint(scheme, common, verify=verify, retry=retry, secrets=secrets)
     elif isinstance(scheme, OAuth2Config | TokenLoginConfig):
-        grant = grant_for(scheme)
+        grant = grant_for(scheme, allowed_origins=common.allowed_origins)
         initial_refresh_token = scheme.refresh_token if isinstance(scheme, OAuth2Config) else None
         endpoint = TokenEndpoint(grant, verify=verify, timeout=common.timeout, retry=retry, proxy=common.proxy)
     else:
@@ -797,13 +798,19 @@ class AsyncClient(httpx.AsyncClient):
 
 
 def build_client(config: AuthConfig, auth: httpx.Auth | None = None, **httpx_kwargs: Any) -> Client:
-    """A `Client` for `config`: its `client_kwargs`, `auth` (default: `build_auth(config)`), then `httpx_kwargs`."""
+    """A `Client` for `config`: its `client_kwargs`, `auth` (default: `build_auth(config)`), then `httpx_kwargs`.
+    A config whose base URL or extra headers still hold a value learned after the consent is refused: resolve it
+    from the token first (`derived.resolve`; `AuthApiHook.get_client` does)."""
+    if config.derived:
+        refuse_unresolved(config)
     settings = {**client_kwargs(config.common), "auth": auth or build_auth(config), **httpx_kwargs}
     return Client(secrets=config_secrets(config), proxy_config=config.common.proxy, **settings)
 
 
 def build_async_client(config: AuthConfig, auth: httpx.Auth | None = None, **httpx_kwargs: Any) -> AsyncClient:
     """The async `build_client`."""
+    if config.derived:
+        refuse_unresolved(config)
     settings = {**client_kwargs(config.common), "auth": auth or build_auth(config), **httpx_kwargs}
     return AsyncClient(secrets=config_secrets(config), proxy_config=config.common.proxy, **settings)
 

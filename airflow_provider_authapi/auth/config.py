@@ -321,8 +321,9 @@ class CommonConfig:
 
     @property
     def origins(self) -> tuple[str, ...]:
-        """Where the connection's credentials may go: its base URL's origin, then `allowed_origins`."""
-        base = (origin(self.base_url),) if self.base_url else ()
+        """Where the connection's credentials may go: its base URL's origin, then `allowed_origins`. A base URL whose
+        origin is still a `{name}` placeholder (`{api_domain}/crm`) has none until `derived.resolve` fills it."""
+        base = (origin(self.base_url),) if self.base_url and not origin_templated(self.base_url) else ()
         return tuple(dict.fromkeys((*base, *self.allowed_origins)))
 
 
@@ -414,6 +415,84 @@ class OAuth1Config:
         oauthlib_oauth1()
 
 
+DERIVED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+CALLBACK_SECRETS = ("code", "state")  # consent callback parameters that are no value to keep
+ANSWER_SECRETS = ("access_token", "refresh_token", "id_token")  # token answer keys never kept as a value
+
+
+@dataclass(frozen=True)
+class DerivedValues:
+    """Named values an OAuth 2.0 connection learns only after its consent (`auth/derived.py` uses them): each
+    kept with the token, public, and filling `{name}` in its URLs, headers and endpoints.
+
+    `consent_values` maps a name to a consent callback parameter (Zoho: `{"accounts_server": "accounts-server"}`),
+    `answer_values` to a path in the token answer (`{"api_domain": "api_domain"}`), `discovery_values` to a path
+    in one entry of the answer of `discovery_url`, a GET sent with the first token (Jira Cloud: `{"cloudid":
+    "id"}`). `discovery_list` is the path of the entries in that answer (empty: the answer itself, a list or one
+    object); `discovery_match` the paths in an entry and the values that pick it (`{"url":
+    "https://acme.atlassian.net"}`; empty: the first entry). Errors name the connection field."""
+
+    consent_values: dict[str, str] = field(default_factory=dict)
+    answer_values: dict[str, str] = field(default_factory=dict)
+    discovery_url: str = ""
+    discovery_list: str = ""
+    discovery_values: dict[str, str] = field(default_factory=dict)
+    discovery_match: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from airflow_provider_authapi.auth.json_path import parse_path
+
+        seen: dict[str, str] = {}
+        for field_name in ("consent_values", "answer_values", "discovery_values", "discovery_match"):
+            given = getattr(self, field_name)
+            if not isinstance(given, Mapping):
+                raise ConfigError(field_name, f"must be a JSON object of names and paths (got {type(given).__name__})")
+            cleaned = {str(name).strip(): str(where).strip() for name, where in given.items()}
+            for name, where in cleaned.items():
+                if not where:
+                    raise ConfigError(field_name, f"{name!r} names no parameter or path")
+                if field_name == "discovery_match":
+                    parse_path(name, field=field_name)
+                    continue
+                if not DERIVED_NAME.fullmatch(name):
+                    raise ConfigError(field_name, f"{name[:40]!r} is not a name such as api_domain (letters, _)")
+                if SECRET_SETTING_NAME.search(name):
+                    raise ConfigError(field_name, f"{name!r} is named like a secret: values kept here are public")
+                if name in seen:
+                    raise ConfigError(field_name, f"{name!r} is also in {seen[name]}: give each value one source")
+                seen[name] = field_name
+                if field_name != "consent_values":
+                    path = parse_path(where, field=field_name)
+                    if field_name == "answer_values" and path and path[0] in ANSWER_SECRETS:
+                        raise ConfigError(field_name, f"{name!r} would keep the {path[0]}: a secret is no value")
+                elif where in CALLBACK_SECRETS:
+                    raise ConfigError(field_name, f"{name!r} would keep the callback's {where}: it is no value")
+            object.__setattr__(self, field_name, cleaned)
+        object.__setattr__(self, "discovery_url", (self.discovery_url or "").strip())
+        object.__setattr__(self, "discovery_list", (self.discovery_list or "").strip())
+        parse_path(self.discovery_list, field="discovery_list")
+        if bool(self.discovery_url) != bool(self.discovery_values):
+            missing = "discovery_values" if self.discovery_url else "discovery_url"
+            raise ConfigError(missing, "is required with " + ("discovery_url" if self.discovery_url else
+                              "discovery_values") + ": the request and what it gives go together")  # fmt: skip
+        if self.discovery_match and not self.discovery_url:
+            raise ConfigError("discovery_match", "is set but discovery_url is empty")
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def __str__(self) -> str:  # what the fingerprint holds: the same for the same settings, in any order
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every value's name, consent's first, then the token answer's, then the discovery's."""
+        return (*self.consent_values, *self.answer_values, *self.discovery_values)
+
+
+NO_DERIVED = DerivedValues()
+
+
 @dataclass(frozen=True)
 class OAuth2Config:
     """OAuth 2.0 (RFC 6749) with any of its common grants."""
@@ -463,6 +542,8 @@ class OAuth2Config:
     dpop: bool = False
     dpop_private_key: str | None = field(default=None, repr=False)  # PEM: P-256, RSA or Ed25519, unencrypted
     dpop_algorithm: DPoPAlgorithm = "ES256"
+    # Values learned after the consent (callback, token answer, a discovery request): `{name}` in URLs and headers.
+    derived: DerivedValues = field(default_factory=DerivedValues)
 
     def __post_init__(self) -> None:
         if self.service_account_json:
@@ -668,6 +749,11 @@ class AuthConfig:
     scheme: SchemeConfig
     common: CommonConfig = field(default_factory=CommonConfig)
 
+    @property
+    def derived(self) -> DerivedValues:
+        """The values the scheme learns after the consent (`auth/derived.py`); none but for OAuth 2.0."""
+        return self.scheme.derived if isinstance(self.scheme, OAuth2Config) else NO_DERIVED
+
     def fingerprint(self) -> str:
         """A digest of what the token depends on; a changed credential gives a new fingerprint.
 
@@ -719,6 +805,21 @@ def _one_line_values(field_name: str, headers: dict[str, str]) -> dict[str, str]
 
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")  # `{name}` in a URL or header a derived value fills
+
+
+def url_head(url: str) -> str:
+    """The scheme, host and port of a URL as written, placeholders and all: the text before its path, query or
+    fragment (`{api_domain}` of `{api_domain}/crm`)."""
+    scheme, separator, rest = url.partition("://")
+    if separator:
+        return f"{scheme}://{re.split(r'[/?#]', rest, maxsplit=1)[0]}"
+    return re.split(r"[/?#]", url, maxsplit=1)[0]
+
+
+def origin_templated(url: str) -> bool:
+    """Whether a placeholder stands in a URL's scheme, host or port (`{api_domain}/crm`, `https://{site}.x.com`)."""
+    return bool(PLACEHOLDER.search(url_head(url)))
 
 
 def origin(url: str | httpx.URL) -> str:
@@ -868,6 +969,7 @@ ADDED_SINCE_STORED = frozenset(
         "dpop",
         "dpop_private_key",
         "dpop_algorithm",
+        "derived",
     }
 )
 

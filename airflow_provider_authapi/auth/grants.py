@@ -15,7 +15,7 @@ import base64
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -44,6 +44,16 @@ from airflow_provider_authapi.auth.config import (
     TokenLoginConfig,
     config_secrets,
     origin,
+)
+from airflow_provider_authapi.auth.derived import (
+    discovered,
+    discovery_entries,
+    entry_values,
+    fill_url,
+    from_answer,
+    needs_discovery,
+    values_of,
+    with_values,
 )
 from airflow_provider_authapi.auth.dpop import TOKEN_TYPE, DPoPProver, nonce_of, token_nonce_asked
 from airflow_provider_authapi.auth.errors import (
@@ -89,7 +99,7 @@ class TokenRequest:
     """One POST to a token endpoint: a form or a JSON body, plus headers (client auth)."""
 
     url: str
-    purpose: str  # "login", "refresh", "code exchange" or "revocation": named in errors
+    purpose: str  # "login", "refresh", "code exchange", "revocation" or "discovery": named in errors
     form: dict[str, str] | None = field(default=None, repr=False)
     json: dict[str, Any] | None = field(default=None, repr=False)
     headers: dict[str, str] = field(default_factory=dict, repr=False)
@@ -97,6 +107,7 @@ class TokenRequest:
     signed: tuple[Callable[[], dict[str, str]], ...] = field(default=(), repr=False)
     # Headers signed afresh for each attempt (a GitHub App's JWT as its bearer token).
     signed_headers: tuple[Callable[[], dict[str, str]], ...] = field(default=(), repr=False)
+    method: str = "POST"  # GET: a discovery request (derived.py), sent with the new token
 
     def build(self) -> httpx.Request:
         form = self.form
@@ -104,7 +115,7 @@ class TokenRequest:
             form = {**(form or {}), **{name: value for sign in self.signed for name, value in sign().items()}}
         signed_headers = {name: value for sign in self.signed_headers for name, value in sign().items()}
         return httpx.Request(
-            "POST",
+            self.method,
             self.url,
             data=form,
             json=self.json,
@@ -138,10 +149,17 @@ class OAuth2Grant:
     JWT bearer grant; the client authenticates by Basic header, body, or a signed client assertion.
 
     With DPoP (RFC 9449) each token request carries a proof signed afresh for each attempt, with the nonce the
-    token endpoint gave last (`dpop_nonces`, per origin; `takes_nonce`); an answer must then be a DPoP token."""
+    token endpoint gave last (`dpop_nonces`, per origin; `takes_nonce`); an answer must then be a DPoP token.
 
-    def __init__(self, config: OAuth2Config) -> None:
+    Values learned after the consent (`config.derived`, `derived.py`) fill `{name}` in the token and revocation
+    URLs from the token presented (or the consent callback's, for the code exchange); a value that makes a URL's
+    origin must be https and within `allowed_origins` when the connection lists them. The token answer's values
+    are kept with the new token; `discovery_request` asks for the discovery's with it."""
+
+    def __init__(self, config: OAuth2Config, *, allowed_origins: tuple[str, ...] = ()) -> None:
         self.config = config
+        self.derived = config.derived
+        self.allowed_origins = tuple(allowed_origins)
         self.secrets = tuple(config_secrets(config))
         self.grant_signer = key_signer(config) if config.grant_type == "jwt_bearer" else None
         self.client_signer = client_signer(config) if config.client_auth in CLIENT_ASSERTION_AUTHS else None
@@ -155,16 +173,19 @@ class OAuth2Grant:
         cfg = self.config
         refresh_token = previous.refresh_token if previous else None
         if refresh_token:
-            return self._request("refresh", {"grant_type": "refresh_token", "refresh_token": refresh_token})
+            url = self.url("login_url", cfg.token_url, previous)
+            return self._request("refresh", {"grant_type": "refresh_token", "refresh_token": refresh_token}, url=url)
+        if cfg.grant_type in ("client_credentials", "password", "jwt_bearer"):
+            url = self.url("login_url", cfg.token_url, previous)
         if cfg.grant_type == "client_credentials":
-            return self._request("login", {"grant_type": "client_credentials", **self._audience()})
+            return self._request("login", {"grant_type": "client_credentials", **self._audience()}, url=url)
         if cfg.grant_type == "password":
             form = {"grant_type": "password", "username": cfg.username or "", "password": cfg.password or ""}
-            return self._request("login", {**form, **self._audience()})
+            return self._request("login", {**form, **self._audience()}, url=url)
         if cfg.grant_type == "jwt_bearer" and self.grant_signer is not None:
             form = {"grant_type": JWT_BEARER_GRANT, **self._audience()}
             signed = (partial(grant_assertion_form, cfg, self.grant_signer),)
-            return self._request("login", form, with_scope=not cfg.assertion_scope_claim, signed=signed)
+            return self._request("login", form, url=url, with_scope=not cfg.assertion_scope_claim, signed=signed)
         raise InvalidGrantError(
             f"no refresh token for the {cfg.grant_type} grant: authorize the connection first "
             "(Admin > API authorizations in the Airflow UI, or `airflow authapi authorize <conn_id>`)",
@@ -172,22 +193,41 @@ class OAuth2Grant:
             url=safe_url(cfg.token_url),
         )
 
-    def code_request(self, code: str, code_verifier: str | None) -> TokenRequest:
-        """Exchange an authorization code (with its PKCE verifier) for tokens."""
+    def code_request(self, code: str, code_verifier: str | None, consented: Token | None = None) -> TokenRequest:
+        """Exchange an authorization code (with its PKCE verifier) for tokens, at the token URL the consent
+        callback's values (`consented`, `derived.from_callback`) fill."""
         form = {"grant_type": "authorization_code", "code": code}
         if self.config.redirect_uri:
             form["redirect_uri"] = self.config.redirect_uri
         if code_verifier:
             form["code_verifier"] = code_verifier
-        return self._request("code exchange", form, with_scope=False)
+        url = self.url("login_url", self.config.token_url, consented)
+        return self._request("code exchange", form, url=url, with_scope=False)
 
-    def revocation_request(self, token_value: str, hint: str) -> TokenRequest:
-        """RFC 7009: revoke one token (`hint`: refresh_token or access_token), the client authenticated as for its
-        token requests."""
+    def revocation_request(self, token_value: str, hint: str, token: Token | None = None) -> TokenRequest:
+        """RFC 7009: revoke one token (`hint`: refresh_token or access_token) of `token`, whose values fill the
+        revocation URL, the client authenticated as for its token requests."""
         if not self.config.revocation_url:
             raise ConfigError("revocation_url", "is required to revoke tokens")
         form = {"token": token_value, "token_type_hint": hint}
-        return replace(self._request("revocation", form, with_scope=False), url=self.config.revocation_url)
+        url = self.url("revocation_url", self.config.revocation_url, token)
+        return self._request("revocation", form, url=url, with_scope=False)
+
+    def url(self, field_name: str, template: str, token: Token | None) -> str:
+        """`template` with the values `token` carries (`derived.fill_url`, its origin checked); as it is for a
+        connection that declares none."""
+        if not self.derived:
+            return template
+        return fill_url(field_name, template, self.derived, values_of(token), self.allowed_origins)
+
+    def discovery_request(self, token: Token, *, always: bool = False) -> TokenRequest | None:
+        """The GET of the connection's discovery URL with `token` as bearer token, when `token` lacks the values it
+        gives (`derived.needs_discovery`) or `always`; None otherwise."""
+        if not self.derived.discovery_url or not (always or needs_discovery(self.derived, token)):
+            return None
+        url = self.url("discovery_url", self.derived.discovery_url, token)
+        headers = {"Authorization": f"Bearer {token.access_token}", "Accept": "application/json"}
+        return TokenRequest(url, "discovery", headers=headers, method="GET")
 
     def parse(self, response: httpx.Response, request: TokenRequest, previous: Token | None) -> Token:
         body = _json_body(response, request, self.secrets)
@@ -196,6 +236,8 @@ class OAuth2Grant:
             raise _missing(response, request, "access_token")
         cfg, source = self.config, f"Token endpoint {safe_url(request.url)}"
         token = token_from_answer(body, cfg.default_lifetime, cfg.max_lifetime, previous, source)
+        if self.derived.answer_values:
+            token = from_answer(self.derived, body, token, source)
         if self.dpop is not None and token.token_type.lower() != TOKEN_TYPE.lower():
             raise TokenEndpointError(
                 f"token endpoint {safe_url(request.url)} answered the {request.purpose} request with a "
@@ -224,6 +266,7 @@ class OAuth2Grant:
         purpose: str,
         form: dict[str, str],
         *,
+        url: str,
         with_scope: bool = True,
         signed: tuple[Callable[[], dict[str, str]], ...] = (),
     ) -> TokenRequest:
@@ -241,8 +284,8 @@ class OAuth2Grant:
         if with_scope and cfg.scopes:
             form["scope"] = cfg.scope
         form.update({k: str(v) for k, v in cfg.extra_token_params.items()})
-        proofs = (partial(self._dpop_header, cfg.token_url),) if self.dpop and purpose != "revocation" else ()
-        return TokenRequest(cfg.token_url, purpose, form=form, headers=headers, signed=signed, signed_headers=proofs)
+        proofs = (partial(self._dpop_header, url),) if self.dpop and purpose != "revocation" else ()
+        return TokenRequest(url, purpose, form=form, headers=headers, signed=signed, signed_headers=proofs)
 
     def _audience(self) -> dict[str, str]:
         cfg = self.config
@@ -322,13 +365,14 @@ def _github_message(response: httpx.Response, secrets: tuple[str, ...]) -> str |
     return repr(redact_text(scrub(str(message)[:200], secrets))) if message else None
 
 
-def grant_for(config: OAuth2Config | TokenLoginConfig) -> Grant:
-    """The grant that speaks to a config's token endpoint."""
+def grant_for(config: OAuth2Config | TokenLoginConfig, *, allowed_origins: tuple[str, ...] = ()) -> Grant:
+    """The grant that speaks to a config's token endpoint; `allowed_origins` bound where values learned after
+    the consent may send its token requests (`OAuth2Grant`)."""
     if isinstance(config, TokenLoginConfig):
         return LoginGrant(config)
     if config.grant_type == "github_app":
         return GitHubAppGrant(config)
-    return OAuth2Grant(config)
+    return OAuth2Grant(config, allowed_origins=allowed_origins)
 
 
 # `Token.extra` key of the cookies a session login carries besides its token (SAP's `ROUTEID`): not public.
@@ -677,11 +721,29 @@ class TokenEndpoint:
         request = self.grant.token_request(previous)
         return await self._asend(request, previous)
 
-    def exchange_code(self, code: str, code_verifier: str | None) -> Token:
-        """Authorization code -> tokens (OAuth 2.0 only)."""
+    def exchange_code(self, code: str, code_verifier: str | None, consented: Mapping[str, str] | None = None) -> Token:
+        """Authorization code -> tokens (OAuth 2.0 only). `consented`: the consent callback's values
+        (`derived.from_callback`), which fill the token URL and are kept with the tokens; a discovery that fails
+        fails the exchange (the user is there to see it)."""
         if not isinstance(self.grant, OAuth2Grant):
             raise TypeError("only an OAuth 2.0 grant exchanges authorization codes")
-        return self._send(self.grant.code_request(code, code_verifier), None)
+        seed = with_values(Token(access_token=""), consented) if consented else None
+        return self._send(self.grant.code_request(code, code_verifier, seed), seed, strict=True)
+
+    def discover_entries(self, token: Token) -> list[dict[str, str]]:
+        """Every entry the discovery URL lists now for `token`, each as its values (`discovery_values`; Xero: one
+        per organisation): what a DAG maps a task over. The request goes as the token requests do."""
+        grant = self.grant
+        if not isinstance(grant, OAuth2Grant) or not grant.derived.discovery_url:
+            raise ConfigError("discovery_url", "is not set: the connection lists nothing after its consent")
+        request = grant.discovery_request(token, always=True)
+        assert request is not None
+        with httpx.Client(**self._client_kwargs()) as client:
+            for attempt in Retrying(**self._retry_kwargs()):
+                with attempt:
+                    body = self._discovery_answer(self._checked(client, request), request, token)
+        return [entry_values(grant.derived, entry, required=False) for entry in
+                discovery_entries(grant.derived, body, safe_url(request.url))]  # fmt: skip
 
     def revoke(self, token: Token) -> list[Revocation]:
         """RFC 7009: revoke `token`'s refresh token, then its access token (OAuth 2.0 with a `revocation_url`).
@@ -697,7 +759,13 @@ class TokenEndpoint:
         for hint in REVOCATION_HINTS:
             if not values[hint]:
                 continue
-            request = self.grant.revocation_request(values[hint], hint)
+            try:
+                request = self.grant.revocation_request(values[hint], hint, token)
+            except ConfigError as exc:
+                if not self.grant.config.revocation_url:
+                    raise
+                revocations.append(Revocation(hint, False, str(exc)))  # its URL needs a value the token lacks
+                continue
             try:
                 self._send_revocation(request, secrets)
             except (TokenEndpointError, ProxyAuthenticationError) as exc:
@@ -709,7 +777,7 @@ class TokenEndpoint:
     def _retry_kwargs(self) -> dict[str, Any]:
         return self.retry.tenacity_kwargs(retry_on=_is_transient, asked=_retry_after, before_sleep=_log_retry)
 
-    def _send(self, request: TokenRequest, previous: Token | None) -> Token:
+    def _send(self, request: TokenRequest, previous: Token | None, *, strict: bool = False) -> Token:
         with httpx.Client(**self._client_kwargs()) as client:
             for attempt in Retrying(**self._retry_kwargs()):
                 with attempt:
@@ -718,8 +786,57 @@ class TokenEndpoint:
                     if self._nonce_asked(response):  # DPoP: once more, the proof with the server's nonce
                         self.requests += 1
                         response = self._checked(client, request)
-                    return self.grant.parse(response, request, previous)
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+                    token = self.grant.parse(response, request, previous)
+            return self._discover(client, token, strict)
+
+    def _discover(self, client: httpx.Client, token: Token, strict: bool) -> Token:
+        """`token` with the values of the connection's discovery request, when it lacks them (the first token)."""
+        discovery = self._discovery_request(token)
+        if discovery is None:
+            return token
+        try:
+            for attempt in Retrying(**self._retry_kwargs()):
+                with attempt:
+                    body = self._discovery_answer(self._checked(client, discovery), discovery, token)
+            return self._with_discovered(token, body, discovery)
+        except AuthApiError as exc:
+            return self._discovery_failed(token, exc, strict)
+
+    def _discovery_request(self, token: Token) -> TokenRequest | None:
+        return self.grant.discovery_request(token) if isinstance(self.grant, OAuth2Grant) else None
+
+    def _discovery_answer(self, response: httpx.Response, request: TokenRequest, token: Token) -> Any:
+        """The JSON body of a discovery answer; a typed error (transient for 429 and 5xx) for any other."""
+        url, secrets = safe_url(request.url), (token.access_token, token.refresh_token, *self.grant.secrets)
+        if response.is_success:
+            try:
+                return response.json()
+            except ValueError:
+                pass
+        status = response.status_code
+        said = f"answered {status}" if not response.is_success else f"answered {status} with no JSON"
+        message = f"discovery {url} {said} to the new token: {response_excerpt(response, secrets)}"
+        if status in (401, 403):
+            message += " (check that the consent asked for the scopes this request needs)"
+        if is_transient_status(status):
+            raise TransientTokenEndpointError(message, retry_after=retry_after(response), status_code=status, url=url)
+        raise TokenEndpointError(message, status_code=status, url=url)
+
+    def _with_discovered(self, token: Token, body: Any, request: TokenRequest) -> Token:
+        assert isinstance(self.grant, OAuth2Grant)
+        values = discovered(self.grant.derived, body, safe_url(request.url))
+        if any(value in (token.access_token, token.refresh_token) for value in values.values()):
+            raise TokenEndpointError(f"discovery {safe_url(request.url)} gave the token itself as a value")
+        return with_values(token, values)
+
+    def _discovery_failed(self, token: Token, exc: AuthApiError, strict: bool) -> Token:
+        """A failed discovery fails a consent; a renewal's new token is kept without its values (losing it could
+        lose a rotated refresh token), and the discovery is tried again with the next renewal."""
+        if strict or not token.refresh_token:
+            raise exc
+        log.warning("The discovery after the token of %s failed (%s); kept the token, tried again at its renewal",
+                    safe_url(self.grant.derived.discovery_url), exc)  # type: ignore[attr-defined]  # fmt: skip
+        return token
 
     def _nonce_asked(self, response: httpx.Response) -> bool:
         return isinstance(self.grant, OAuth2Grant) and self.grant.takes_nonce(response)
@@ -741,8 +858,21 @@ class TokenEndpoint:
                     if self._nonce_asked(response):  # DPoP: once more, the proof with the server's nonce
                         self.requests += 1
                         response = await self._achecked(client, request)
-                    return self.grant.parse(response, request, previous)
-        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+                    token = self.grant.parse(response, request, previous)
+            return await self._adiscover(client, token)
+
+    async def _adiscover(self, client: httpx.AsyncClient, token: Token) -> Token:
+        """The async `_discover` (renewals only: a consent is exchanged sync)."""
+        discovery = self._discovery_request(token)
+        if discovery is None:
+            return token
+        try:
+            async for attempt in AsyncRetrying(**self._retry_kwargs()):
+                with attempt:
+                    body = self._discovery_answer(await self._achecked(client, discovery), discovery, token)
+            return self._with_discovered(token, body, discovery)
+        except AuthApiError as exc:
+            return self._discovery_failed(token, exc, strict=False)
 
     async def _achecked(self, client: httpx.AsyncClient, request: TokenRequest) -> httpx.Response:
         """The async `_checked`."""

@@ -62,8 +62,10 @@ log = logging.getLogger(__name__)
 REALM_ID = "realm_id"
 # The API base URL a token response names (Salesforce: the org's `instance_url`), saved with the token.
 INSTANCE_URL = "instance_url"
+# The values a connection learned after its consent (`auth/derived.py`): `{name: value}`, none of them a secret.
+DERIVED = "derived"
 # Keys of `Token.extra` that are no secret: shown with the token's state and usable as `{name}` in endpoints.
-PUBLIC_EXTRA_KEYS = (REALM_ID, INSTANCE_URL)
+PUBLIC_EXTRA_KEYS = (REALM_ID, INSTANCE_URL, DERIVED)
 # When the refresh token dies (ISO 8601, UTC), when the token endpoint said: `Token.extra` key, shown in statuses.
 REFRESH_EXPIRES_AT = "refresh_token_expires_at"
 

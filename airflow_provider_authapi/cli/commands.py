@@ -82,7 +82,7 @@ def authorize(args: Namespace) -> None:
         query = _query_of(sys.stdin.readline())
     try:
         code = _check_redirect(query, pending)
-        complete(hook, pending, code, realm_id=query.get("realmId"))
+        complete(hook, pending, code, realm_id=query.get("realmId"), callback=query)
     except ConsentError as exc:
         _fail(str(exc))
     print(f"Connection {args.conn_id!r} is authorized. Stored token:")

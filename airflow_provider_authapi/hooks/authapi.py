@@ -44,9 +44,10 @@ from airflow_provider_authapi.auth import build_auth, build_token_manager
 from airflow_provider_authapi.auth.budget import SharedBudget
 from airflow_provider_authapi.auth.client import AUTHENTICATE, AsyncClient, Client, build_async_client, build_client
 from airflow_provider_authapi.auth.config import ApiKeyConfig, AuthConfig, BearerAuthConfig, config_secrets
+from airflow_provider_authapi.auth.derived import needs_values, resolve, values_of
 from airflow_provider_authapi.auth.errors import AuthApiError, ConfigError
 from airflow_provider_authapi.auth.retry import Pace, RetryPolicy
-from airflow_provider_authapi.auth.tokens import PUBLIC_EXTRA_KEYS, Token
+from airflow_provider_authapi.auth.tokens import INSTANCE_URL, REALM_ID, Token
 from airflow_provider_authapi.compat import BaseHook
 from airflow_provider_authapi.connections import auth_config_from_connection
 from airflow_provider_authapi.connections.fields import connection_value
@@ -130,6 +131,7 @@ class AuthApiHook(BaseHook):
         self._connection = connection
         self._grant, self._own_auth = grant, auth
         self._client: httpx.Client | None = None
+        self._derived: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"AuthApiHook(authapi_conn_id={self.authapi_conn_id!r})"
@@ -182,7 +184,7 @@ class AuthApiHook(BaseHook):
     def auth(self) -> httpx.Auth:
         """The connection's credentials, bound to its origins (`auth.client.OriginBoundAuth`), each request under
         the deployment's API budget when the connection sets one (`budget_requests`)."""
-        return build_auth(self.config, self.token_manager, self.budget)
+        return build_auth(self.resolved_config, self.token_manager, self.budget)
 
     @cached_property
     def budget(self) -> SharedBudget | None:
@@ -198,12 +200,22 @@ class AuthApiHook(BaseHook):
 
         Credentials go only to the connection's origins (docs: "Where credentials go"); a request with
         `extensions=auth.client.NO_CREDENTIALS` carries none. A transport error is raised as `ApiTransportError`,
-        scrubbed of secrets."""
-        return build_client(self.config, self.auth, **httpx_kwargs)
+        scrubbed of secrets. A base URL or header holding a value learned after the consent (`{api_domain}`) is
+        filled from the token, which is obtained first if none is stored (`resolved_config`)."""
+        return build_client(self.resolved_config, self.auth, **httpx_kwargs)
 
     def get_async_client(self, **httpx_kwargs: Any) -> AsyncClient:
-        """A new `httpx.AsyncClient` configured like `get_client()`, sharing the same token cache."""
-        return build_async_client(self.config, self.auth, **httpx_kwargs)
+        """A new `httpx.AsyncClient` configured like `get_client()`, sharing the same token cache. On an event loop,
+        `await aderived_values()` first when the base URL or headers hold a value learned after the consent."""
+        return build_async_client(self.resolved_config, self.auth, **httpx_kwargs)
+
+    @property
+    def resolved_config(self) -> AuthConfig:
+        """`config` with the values learned after the consent filled into its API base URL, extra headers and query
+        parameters (`auth/derived.py`); `config` itself when they hold none."""
+        if not self.config.derived or not needs_values(self.config):
+            return self.config
+        return resolve(self.config, self.derived_values())
 
     def get_conn(self) -> httpx.Client:
         """The hook's own client, kept open for its lifetime (closed by `close()`)."""
@@ -247,19 +259,51 @@ class AuthApiHook(BaseHook):
         raise AuthApiError(f"connection {self.authapi_conn_id!r} ({type(scheme).__name__}) uses no token")
 
     def endpoint_vars(self) -> dict[str, str]:
-        """Non-secret values for endpoint templates, such as `realm_id` (QuickBooks company id) and `instance_url`
-        (the API base URL of a Salesforce org, from its token response).
+        """Non-secret values for endpoint templates, such as `realm_id` (QuickBooks company id), `instance_url`
+        (the API base URL of a Salesforce org, from its token response) and every value the connection learns after
+        its consent (`derived_values()`: Jira Cloud's `{cloudid}`, Zoho's `{api_domain}`).
 
         A value stored with the token (from the consent callback or the token response) wins over the connection's
-        field. A connection without a host of its own gets a token first if none is stored: its API base URL
-        comes with the token (`{instance_url}/services/data/...`).
+        field. A connection without a host of its own, or with values learned after the consent, gets a token
+        first if none is stored: they come with it (`{instance_url}/services/data/...`).
         """
-        values = {key: str(value) for key in PUBLIC_EXTRA_KEYS if (value := connection_value(self.connection, key))}
+        named = (REALM_ID, INSTANCE_URL)
+        values = {key: str(value) for key in named if (value := connection_value(self.connection, key))}
         if self.token_manager is not None:
-            token = self.store.load() if self.config.common.base_url else self.get_token()
+            derived = bool(self.config.derived)
+            token = self.get_token() if derived or not self.config.common.base_url else self.store.load()
             if token is not None:
-                values.update({k: str(v) for k, v in token.extra.items() if k in PUBLIC_EXTRA_KEYS and v})
+                values.update({k: str(v) for k, v in token.extra.items() if k in named and v})
+            if derived:
+                self._derived = values_of(token)
+                values.update(self._derived)
         return values
+
+    def derived_values(self) -> dict[str, str]:
+        """The values the connection learned after its consent, as kept with its token (`auth/derived.py`): from the
+        consent callback (`consent_values`), the token answer (`answer_values`) and the discovery request sent with
+        the first token (`discovery_values`). {} for a connection that declares none; a token is obtained first
+        when none is stored. Read once per hook."""
+        if self._derived is None:
+            self._derived = values_of(self.get_token()) if self.config.derived else {}
+        return self._derived
+
+    async def aderived_values(self) -> dict[str, str]:
+        """The async `derived_values()`, for an event loop (the triggerer)."""
+        if self._derived is None:
+            manager = self.token_manager
+            self._derived = values_of(await manager.aget_token()) if manager and self.config.derived else {}
+        return self._derived
+
+    def discovered_entries(self) -> list[dict[str, str]]:
+        """Every entry the connection's discovery request lists now, each as its `discovery_values` (Xero: one per
+        organisation the consent gave, `{"tenant_id", "tenant_name"}`): a list a DAG maps a task over
+        (`.expand()`), while the connection's own `{tenant_id}` stays the entry `discovery_match` picks. Sent
+        with the current token, as token requests are sent; the entries hold no secret."""
+        manager = self.token_manager
+        if manager is None or not self.config.derived.discovery_url:
+            raise ConfigError("discovery_url", f"connection {self.authapi_conn_id!r} has no discovery request")
+        return manager.endpoint.discover_entries(manager.get_token())
 
     # -- UI ----------------------------------------------------------------------------------------------------
 
@@ -534,4 +578,6 @@ class ApiCall:
         hook = AuthApiHook(self.authapi_conn_id, connection=connection)
         # building the config registers its secrets with the masker, a sync Task SDK call: not on the loop
         await asyncio.to_thread(getattr, hook, "config")
+        if hook.config.derived and needs_values(hook.config):  # values kept with the token fill the base URL
+            await hook.aderived_values()
         return hook

@@ -225,7 +225,7 @@ def create_app() -> FastAPI:
             return _error(request, "forbidden", f"You may not edit connection {pending.conn_id!r}.", 403)
         try:
             hook = hook_for(pending.conn_id)
-            complete(hook, pending, code, realm_id=realm_id)
+            complete(hook, pending, code, realm_id=realm_id, callback=dict(request.query_params))
             result = hook.store.status()
         except AuthApiError as exc:
             return _error(request, getattr(exc, "kind", "exchange"), str(exc), status.HTTP_502_BAD_GATEWAY)

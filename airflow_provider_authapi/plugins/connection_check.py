@@ -25,6 +25,7 @@ from airflow_provider_authapi.auth.config import (
     TokenPlacement,
     config_secrets,
 )
+from airflow_provider_authapi.auth.derived import resolve, values_of
 from airflow_provider_authapi.auth.errors import AuthApiError, UnauthorizedError, scrub
 from airflow_provider_authapi.auth.tokens import MemoryTokenStore, Token
 from airflow_provider_authapi.plugins.connection_test import tested_connection_id
@@ -67,6 +68,7 @@ def _run(hook: Any, shown: str, secrets: list[str]) -> tuple[bool, str]:
     if not endpoint:
         hint = f"Set {field_reference(hook.connection, 'test_endpoint')} to also try an API call with it."
         return True, f"{got}; it will be sent in {where}. {hint}"
+    config = resolve(config, values_of(token))  # a base URL the token's values name (`{api_domain}`)
     try:
         with build_client(config, build_auth(config, manager)) as client:
             response = client.get(endpoint)

@@ -245,6 +245,10 @@ def success_page(conn_id: str, token_status: dict[str, Any], home: str) -> str:
     refresh = "with" if token_status.get("has_refresh_token") else "without"
     realm = (token_status.get("extra") or {}).get("realm_id")
     realm_line = f"<p>Company / realm id: <code>{escape(str(realm))}</code></p>" if realm else ""
+    derived = (token_status.get("extra") or {}).get("derived") or {}  # what the consent named: no secret
+    if isinstance(derived, dict) and derived:
+        kept = ", ".join(f"<code>{escape(str(name))}</code> {escape(str(value))}" for name, value in derived.items())
+        realm_line += f"<p id='derived'>Learned after the consent: {kept}</p>"
     body = (
         "<h1>Authorization complete</h1>"
         f"<p id='result' class='notice ok'>Connection <code>{escape(conn_id)}</code> is authorized: an access "
