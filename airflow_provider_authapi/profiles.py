@@ -91,6 +91,18 @@ SALESFORCE_DESCRIPTION = (
     "private key; no API base URL: endpoints start with {instance_url}, which the token response names."
 )
 
+# Zoho's data centres (zoho.com/accounts/protocol/oauth/multi-dc.html): the consent callback names the user's accounts
+# server, the token answer its API domain. Credentials and token requests go to these origins only.
+ZOHO_ACCOUNTS = ("zoho.com", "zoho.eu", "zoho.in", "zoho.com.au", "zoho.jp", "zohocloud.ca", "zoho.sa", "zoho.uk",
+                 "zoho.com.cn")  # fmt: skip
+ZOHO_APIS = ("com", "eu", "in", "com.au", "jp", "ca", "sa", "uk", "com.cn")
+ZOHO_ORIGINS = " ".join(
+    [*(f"https://accounts.{domain}" for domain in ZOHO_ACCOUNTS), *(f"https://www.zohoapis.{tld}" for tld in ZOHO_APIS)]
+)
+
+AFTER_CONSENT_HELP = "This Airflow's <base URL>/oauth-consent/callback, also registered with the app. Then Authorize "
+AFTER_CONSENT_HELP += "it on Admin > API tokens."
+
 PROFILES: dict[str, Profile] = _profiles(
     Profile(
         "astera",
@@ -323,6 +335,105 @@ PROFILES: dict[str, Profile] = _profiles(
             "token_id": "The token ID of an access token for the integration record (Setup > Users/Roles > Access "
             "Tokens), shown once when the token is made. Hidden like a password.",
             "token_secret": "That access token's secret, shown once with its ID. Hidden like a password.",
+        },
+    ),
+    Profile(
+        "zoho",
+        "Zoho CRM (any data centre)",
+        "authapi_oauth2",
+        "{api_domain}",
+        {
+            "grant_type": "authorization_code",
+            # access_type=offline: a refresh token; prompt=consent: a new one at each consent
+            "consent_url": "https://accounts.zoho.com/oauth/v2/auth?access_type=offline&prompt=consent",
+            "login_url": "{accounts_server}/oauth/v2/token",
+            "revocation_url": "{accounts_server}/oauth/v2/token/revoke",
+            "client_auth": "body",
+            "scopes": "ZohoCRM.modules.READ",
+            "consent_values": {"accounts_server": "accounts-server", "location": "location"},
+            "answer_values": {"api_domain": "api_domain"},
+            "header_prefix": "Zoho-oauthtoken",
+            "allowed_origins": ZOHO_ORIGINS,
+            "default_lifetime": 3600,
+            "test_endpoint": "/crm/v8/Leads?fields=Last_Name&per_page=1",
+        },
+        "Authorization code with consent at accounts.zoho.com, whatever the user's data centre: the callback names "
+        "its accounts server (accounts-server), which takes the code and every refresh; the token answer names its "
+        "API domain (api_domain), the API base URL. Both are kept with the token, within Zoho's origins only.",
+        form=("redirect_uri",),
+        advanced=("scopes", "consent_url", "login_url", "allowed_origins", *TRY_IT),
+        labels={"host": "API base URL", "login": "Client ID", "password": "Client secret"},
+        help={
+            "redirect_uri": AFTER_CONSENT_HELP.replace("the app", "the client (api-console.zoho.com)"),
+            "scopes": "One Zoho scope, e.g. ZohoCRM.modules.READ (Zoho separates several with commas, not spaces: "
+            "prefer one group scope).",
+            "login_url": "{accounts_server} is the accounts server the consent callback names (accounts-server).",
+            "allowed_origins": "Where the data centre's accounts server and API domain may be: Zoho's own.",
+        },
+    ),
+    Profile(
+        "xero",
+        "Xero (accounting API)",
+        "authapi_oauth2",
+        "https://api.xero.com/api.xro/2.0",
+        {
+            "grant_type": "authorization_code",
+            "consent_url": "https://login.xero.com/identity/connect/authorize",
+            "login_url": "https://identity.xero.com/connect/token",
+            "revocation_url": "https://identity.xero.com/connect/revocation",
+            "client_auth": "basic",
+            "scopes": "offline_access accounting.contacts.read accounting.settings.read",
+            "discovery_url": "https://api.xero.com/connections",
+            "discovery_values": {"tenant_id": "tenantId", "tenant_name": "tenantName"},
+            "extra_headers": {"Xero-Tenant-Id": "{tenant_id}", "Accept": "application/json"},
+            "default_lifetime": 1800,
+            "test_endpoint": "/Organisation",
+        },
+        "Authorization code with consent, rotating refresh tokens; one token serves every organisation the user "
+        "connected: /connections lists them after the consent, and every call names one in Xero-Tenant-Id (the "
+        "connection's own: the first, or the one picked).",
+        form=("redirect_uri", "discovery_match"),
+        advanced=("scopes", "consent_url", "login_url", "extra_headers", *TRY_IT),
+        labels={
+            "host": "API base URL",
+            "login": "Client ID",
+            "password": "Client secret",
+            "discovery_match": "Organisation",
+        },
+        help={
+            "redirect_uri": AFTER_CONSENT_HELP.replace("the app", "the app (developer.xero.com, My Apps)"),
+            "discovery_match": 'Which organisation calls go to: paste {"tenantName": "<name>"}. Empty: the first one '
+            "the consent connected. A task may name another in its own Xero-Tenant-Id header: "
+            "AuthApiHook(conn_id).discovered_entries() lists them all.",
+            "extra_headers": "{tenant_id} is the organisation picked after the consent.",
+        },
+    ),
+    Profile(
+        "jira_cloud",
+        "Jira Cloud (OAuth 2.0, 3LO)",
+        "authapi_oauth2",
+        "https://api.atlassian.com/ex/jira/{cloudid}",
+        {
+            "grant_type": "authorization_code",
+            "consent_url": "https://auth.atlassian.com/authorize?prompt=consent",
+            "login_url": "https://auth.atlassian.com/oauth/token",
+            "client_auth": "body",
+            "audience": "api.atlassian.com",
+            "scopes": "read:jira-work read:jira-user offline_access",
+            "discovery_url": "https://api.atlassian.com/oauth/token/accessible-resources",
+            "discovery_values": {"cloudid": "id", "site_url": "url", "site_name": "name"},
+            "test_endpoint": "/rest/api/3/myself",
+        },
+        "Atlassian's OAuth 2.0 (3LO) with consent, rotating refresh tokens; after the consent accessible-resources "
+        "lists the sites the app may reach, and the API base URL is api.atlassian.com/ex/jira/{cloudid} of the one "
+        "picked.",
+        form=("redirect_uri", "discovery_match"),
+        advanced=("scopes", "consent_url", "login_url", *TRY_IT),
+        labels={"host": "API base URL", "login": "Client ID", "password": "Secret", "discovery_match": "Site"},
+        help={
+            "redirect_uri": AFTER_CONSENT_HELP.replace("the app", "the app (developer.atlassian.com, Authorization)"),
+            "discovery_match": 'Which site calls go to: paste {"url": "https://<your-site>.atlassian.net"}. Empty: '
+            "the first site the consent gave access to.",
         },
     ),
     Profile(

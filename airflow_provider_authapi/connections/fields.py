@@ -39,6 +39,7 @@ from airflow_provider_authapi.auth.config import (
     BudgetConfig,
     CommonConfig,
     CustomGrantConfig,
+    DerivedValues,
     NoAuthConfig,
     OAuth1Config,
     OAuth2Config,
@@ -374,6 +375,29 @@ OAUTH2 = ConnectionType(
             _f("use_pkce", "Use PKCE", "boolean", "Send a PKCE (S256) challenge with the consent request.",
                "OAuth2Config.use_pkce"),
             _f("realm_id", "Realm / company ID", "string", "QuickBooks company ID; usable as {realm_id} in endpoints."),
+        ),
+        *_section(
+            "Values learned after the consent",
+            _f("consent_values", "Values from the consent callback", "object", "Names for parameters the consent "
+               "callback carries, kept with the token and usable as {name} in the token URL, API base URL, headers "
+               'and endpoints. Paste a JSON object, e.g. {"accounts_server": "accounts-server"} (Zoho).',
+               "DerivedValues.consent_values"),
+            _f("answer_values", "Values from the token answer", "object", "Names for values the token answer "
+               "carries, by path; a refresh answer without one keeps the value. Paste a JSON object, e.g. "
+               '{"api_domain": "api_domain"} (Zoho). A value that starts the API base URL must be an https URL '
+               "within the other origins, when listed.", "DerivedValues.answer_values"),
+            _f("discovery_url", "Discovery URL", "string", "A GET sent with the first token (after the consent) "
+               "whose answer names more values, e.g. https://api.xero.com/connections. Absolute or relative to the "
+               "API base URL.", "DerivedValues.discovery_url"),
+            _f("discovery_list", "Entries in the discovery answer", "string", "Dotted path of the list of entries "
+               "in that answer. Empty: the answer itself is the list (or the one entry).",
+               "DerivedValues.discovery_list"),
+            _f("discovery_values", "Values from the discovery entry", "object", "Names for values of the entry "
+               'picked, by path in the entry. Paste a JSON object, e.g. {"cloudid": "id"} (Jira Cloud) or '
+               '{"tenant_id": "tenantId"} (Xero).', "DerivedValues.discovery_values"),
+            _f("discovery_match", "Discovery entry to pick", "object", "Paths in an entry and the values that pick "
+               'it, e.g. {"url": "https://acme.atlassian.net"}. Empty: the first entry.',
+               "DerivedValues.discovery_match"),
         ),
         *_section(
             "Refresh token grant",
@@ -805,7 +829,7 @@ class ConnectionFields:
         value = self.text(name)
         if not value:
             return None
-        if "://" in value:
+        if "://" in value or value.startswith("{"):  # `{accounts_server}/oauth/v2/token`: filled after the consent
             return value
         if not self.host:
             raise self.error(name, f"is relative{self.got(name, value)} but the connection has no host to join it to")
@@ -1002,7 +1026,7 @@ def _common(
     )
     if tls.client_key_pem and not tls.client_cert_pem:
         raise f.error("client_cert_pem", "is required when a client key is given")
-    if f.host and "://" not in f.host:
+    if f.host and "://" not in f.host and not f.host.startswith("{"):  # `{api_domain}`: learned after the consent
         raise f.error("host", f"must be a URL with a scheme, such as https://{f.host}")
     origins = f.words("allowed_origins")
     proxy = _proxy(f)
@@ -1088,7 +1112,29 @@ def _oauth2(conn: Any, f: ConnectionFields) -> OAuth2Config:
         dpop=f.flag("dpop"),
         dpop_private_key=f.pem("dpop_private_key"),
         dpop_algorithm=f.text("dpop_algorithm"),  # type: ignore[arg-type]
+        derived=_derived(f),
     )
+
+
+def _derived(f: ConnectionFields) -> DerivedValues:
+    """The values the connection learns after its consent (`auth/derived.py`)."""
+    return DerivedValues(
+        consent_values=_names(f, "consent_values"),
+        answer_values=_names(f, "answer_values"),
+        discovery_url=f.url("discovery_url") or "",
+        discovery_list=f.text("discovery_list") or "",
+        discovery_values=_names(f, "discovery_values"),
+        discovery_match=_names(f, "discovery_match"),
+    )
+
+
+def _names(f: ConnectionFields, name: str) -> dict[str, str]:
+    """A JSON object field of names and texts (parameters, paths, values)."""
+    mapping = f.mapping(name)
+    for key, value in mapping.items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise f.error(name, f"{str(key)[:40]!r} must be text, not {type(value).__name__}")
+    return {str(key): str(value) for key, value in mapping.items()}
 
 
 def _key_file(f: ConnectionFields, name: str) -> str | None:

@@ -33,13 +33,14 @@ ASSERTION = [
 GITHUB_APP = ["installation_id", "installation_permissions", "installation_repositories"]
 OAUTH1 = ["token_id", "token_secret", "realm", "signature_method"]
 DPOP = ["dpop", "dpop_private_key", "dpop_algorithm"]
+DERIVED = ["consent_values", "answer_values", "discovery_url", "discovery_list", "discovery_values", "discovery_match"]
 # The fields of each type's form; `profile` only where profiles of that type exist.
 FIELDS = {
     "authapi_oauth2": COMMON | PLACEMENT | LIFETIMES | set(ASSERTION) | {
         "profile", "grant_type", "login_url", "consent_url", "redirect_uri", "scopes", "audience", "resource",
         "client_auth", "login_params", "refresh_token", "use_pkce", "username", "user_password", "realm_id",
         "tenant_id",
-        "revocation_url", "grant_class", *GITHUB_APP, *DPOP,
+        "revocation_url", "grant_class", *GITHUB_APP, *DPOP, *DERIVED,
     },
     "authapi_token": COMMON | PLACEMENT | LIFETIMES | {
         "profile", "login_url", "request_format", "username_field", "pass_field", "extra_body", "access_path",
@@ -59,7 +60,7 @@ SECRETS = {
 }  # fmt: skip
 JSON_OBJECTS = {
     "assertion_claims", "extra_headers", "extra_query_params", "login_params", "extra_body", "refresh_body",
-    "installation_permissions",
+    "installation_permissions", "consent_values", "answer_values", "discovery_values", "discovery_match",
 }  # fmt: skip
 DROPDOWNS = {
     "grant_type": (
@@ -211,8 +212,8 @@ def test_the_real_systems_are_offered_under_their_connection_types():
     oauth2 = types["authapi_oauth2"]["conn-fields"]["profile"]["schema"]
     token = types["authapi_token"]["conn-fields"]["profile"]["schema"]
     assert oauth2["enum"] == [
-        "dastra", "entra_id", "github_app", "google_service_account", "quickbooks_production", "quickbooks_sandbox",
-        "salesforce", "salesforce_sandbox",
+        "dastra", "entra_id", "github_app", "google_service_account", "jira_cloud", "quickbooks_production",
+        "quickbooks_sandbox", "salesforce", "salesforce_sandbox", "xero", "zoho",
     ]  # fmt: skip
     assert oauth2["values_display"]["quickbooks_sandbox"] == "QuickBooks Online (sandbox)"
     assert token["enum"] == ["aspire", "astera", "sap_b1"]

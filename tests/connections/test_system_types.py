@@ -59,6 +59,13 @@ TYPED: dict[str, dict[str, Any]] = {
                            "extra": {"redirect_uri": "https://airflow.acme.example/oauth-consent/callback"}},
     "quickbooks_production": {"login": "qb-client", "password": "qb-secret-0123",
                               "extra": {"redirect_uri": "https://airflow.acme.example/oauth-consent/callback"}},
+    "zoho": {"login": "1000.ZOHOCLIENT", "password": "zoho-secret-0123",
+             "extra": {"redirect_uri": "https://airflow.acme.example/oauth-consent/callback"}},
+    "xero": {"login": "XEROCLIENT0123", "password": "xero-secret-0123",
+             "extra": {"redirect_uri": "https://airflow.acme.example/oauth-consent/callback"}},
+    "jira_cloud": {"login": "atlassian-client-0123", "password": "atlassian-secret-0123",
+                   "extra": {"redirect_uri": "https://airflow.acme.example/oauth-consent/callback",
+                             "discovery_match": {"url": "https://acme.atlassian.net"}}},
 }  # fmt: skip
 
 
@@ -235,3 +242,30 @@ def test_all_fields_of_a_system_type_are_the_base_types_with_the_forms_labels():
     names = [spec.name for spec in system.all_fields]
     assert names == [spec.name for spec in GENERIC_TYPES["authapi_oauth2"].fields]
     assert next(s for s in system.all_fields if s.name == "login_url").section == ADVANCED
+
+
+def test_zoho_xero_and_jira_cloud_name_the_values_their_consent_gives():
+    zoho = config(connection("authapi_zoho", {}, TYPED["zoho"]))
+    assert zoho.common.base_url == "{api_domain}" and zoho.common.origins == zoho.common.allowed_origins
+    assert {"https://accounts.zoho.eu", "https://www.zohoapis.eu", "https://accounts.zohocloud.ca"} <= set(
+        zoho.common.allowed_origins
+    )
+    derived = zoho.scheme.derived
+    assert zoho.scheme.token_url == "{accounts_server}/oauth/v2/token"  # kept whole: no host to join it to
+    assert derived.consent_values == {"accounts_server": "accounts-server", "location": "location"}
+    assert derived.answer_values == {"api_domain": "api_domain"} and zoho.scheme.placement.prefix == "Zoho-oauthtoken"
+    assert "access_type=offline" in (zoho.scheme.authorization_url or "")
+
+    xero = config(connection("authapi_xero", {}, TYPED["xero"]))
+    assert xero.common.headers["Xero-Tenant-Id"] == "{tenant_id}"
+    assert xero.scheme.derived.discovery_url == "https://api.xero.com/connections"
+    picked = config(connection("authapi_xero", {"discovery_match": '{"tenantName": "Acme Ltd"}'}, TYPED["xero"]))
+    assert picked.scheme.derived.discovery_match == {"tenantName": "Acme Ltd"}
+    assert picked.fingerprint() != xero.fingerprint(), "another organisation is a new consent's values"
+
+    jira = config(connection("authapi_jira_cloud", {}, TYPED["jira_cloud"]))
+    assert jira.common.base_url == "https://api.atlassian.com/ex/jira/{cloudid}"
+    assert jira.common.origins == ("https://api.atlassian.com",)
+    assert jira.scheme.derived.discovery_values["cloudid"] == "id"
+    assert jira.scheme.derived.discovery_match == {"url": "https://acme.atlassian.net"}
+    assert jira.scheme.audience == "api.atlassian.com"
