@@ -3,7 +3,7 @@
 # example DAG with `airflow dags test` (real scheduler-less run, real Task SDK, token cached in a Variable).
 #
 #   bash scripts/demo.sh [dastra|quickbooks|aspire|astera|appsmith|sap_b1|salesforce|google|entra_id|hubspot|stripe
-#                         |custom_grant|github_app|netsuite|jira|amazon_sp]
+#                         |custom_grant|github_app|netsuite|jira|amazon_sp|zoho|xero]
 #   (default: dastra)
 #
 # Airflow's home for the demo is .airflow-demo/ (delete it to start afresh; DEMO_HOME=dir to put it elsewhere).
@@ -26,10 +26,12 @@ case "$SYSTEM" in
     custom_grant) DAG_ID=custom_grant CONN_ID=odd_login ;;
     github_app) DAG_ID=github_app_repositories CONN_ID=github_app ;;
     netsuite) DAG_ID=netsuite_customers CONN_ID=netsuite ;;
+    zoho) DAG_ID=zoho_leads CONN_ID=zoho ;;
+    xero) DAG_ID=xero_contacts CONN_ID=xero ;;
     amazon_sp) DAG_ID=amazon_sp_reports CONN_ID=amazon_sp DAG_CONF='{"poll_interval": 2}' ;;  # not a minute apart
     jira) DAG_ID=jira_issues CONN_ID=jira ;;
     *) echo "unknown system '$SYSTEM' (dastra, quickbooks, aspire, astera, appsmith, sap_b1, salesforce, google," \
-            "entra_id, hubspot, stripe, custom_grant, github_app, netsuite, jira, amazon_sp)" >&2; exit 2 ;;
+            "entra_id, hubspot, stripe, custom_grant, github_app, netsuite, jira, amazon_sp, zoho, xero)" >&2; exit 2 ;;
 esac
 source scripts/setup-env.sh
 

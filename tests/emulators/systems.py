@@ -24,6 +24,8 @@ SYSTEMS: dict[str, str] = {
     "salesforce": "tests.emulators.salesforce:SalesforceEmulator",
     "sap_b1": "tests.emulators.sap_b1:SapB1Emulator",
     "stripe": "tests.emulators.stripe:StripeEmulator",
+    "xero": "tests.emulators.xero:XeroEmulator",
+    "zoho": "tests.emulators.zoho:ZohoEmulator",
 }
 
 

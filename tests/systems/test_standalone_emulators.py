@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from airflow_provider_authapi.auth import build_auth, build_token_manager, client_kwargs
+from airflow_provider_authapi.auth.derived import resolve, values_of
 from airflow_provider_authapi.auth.tokens import MemoryTokenStore
 from airflow_provider_authapi.connections import auth_config_from_connection
 from tests.conftest import ROOT
@@ -37,6 +38,8 @@ PROBES = {
     "salesforce": "{instance_url}/services/data/v60.0/limits",  # the API base URL comes with the token
     "sap_b1": "/b1s/v1/Items?$top=2",
     "stripe": "/v1/charges?limit=2",
+    "xero": "/Contacts?page=1",  # the organisation the discovery after the first token picked, in a header
+    "zoho": "/crm/v8/Leads?fields=Last_Name&per_page=2",  # at the api_domain the token answer named
 }
 
 
@@ -59,7 +62,9 @@ def test_standalone_connection_calls_the_api(system):
         fields = emulator.airflow_connection()
         config = auth_config_from_connection(as_connection(system, fields))
         manager = build_token_manager(config, MemoryTokenStore())
-        token_extra = manager.get_token().extra if manager is not None else {}
+        token = manager.get_token() if manager is not None else None
+        token_extra = token.extra if token is not None else {}
+        config = resolve(config, values_of(token))  # a base URL or header the token's values fill
         method, _, endpoint = PROBES[system].rpartition(" ")
         endpoint = endpoint.format_map({**(fields.get("extra") or {}), **token_extra})
         with httpx.Client(**client_kwargs(config.common), auth=build_auth(config, manager)) as client:
