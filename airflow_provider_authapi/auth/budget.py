@@ -13,12 +13,13 @@ under the limit, even against a server that counts in a sliding window. A proces
 its times in one turn, and waits on its own clock.
 
 Costs and limits: one queue turn (about 8 store calls) per `batch` requests (`batch` is a second's worth of the
-budget, or two turns' worth where turns are slow, as the lease's are: a fast budget does not queue on every
-request); a process that stops with reserved times unused leaves those slots empty
-(at most `batch - 1`); the ledger's times are wall-clock epoch seconds compared across machines, so their clocks
-must agree (NTP) to well within `interval`; a store error fails the request (`TokenStoreError`), it is never sent
-unpaced. Requests not sent with the connection's credentials (`authenticate=False`, a presigned URL elsewhere) and
-token requests are outside the budget.
+budget, or two turns' worth where turns are slow, as the lease's are; a reserved time nobody uses is lost to the
+deployment, so many short tasks waste much of the budget). The turns are serialized, so the
+deployment's rate is also bounded by how fast turns go: a second or more each through a loaded execution API,
+so many processes of one request at a time use well under the budget. The ledger's times are wall-clock epoch
+seconds compared across machines: their clocks must agree (NTP) to well within `interval`. A store error fails
+the request (`TokenStoreError`); it is never sent unpaced. Requests not sent with the connection's credentials
+(`authenticate=False`, a presigned URL elsewhere) and token requests are outside the budget.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from airflow_provider_authapi.auth.config import BUDGET_MAX_BATCH, BudgetConfig
 from airflow_provider_authapi.auth.errors import TokenStoreError
@@ -73,7 +75,8 @@ class SharedBudget:
         self.turn_seconds = 0.0  # how long the last turn took, doorway to leave
         self.waited = 0.0  # seconds this process slept for its send times
         self._times: deque[float] = deque()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the deque
+        self._reserving = threading.Lock()  # a turn in the queue
 
     def __repr__(self) -> str:
         return f"SharedBudget({self.name!r}, {self.config.describe()})"
@@ -89,9 +92,10 @@ class SharedBudget:
         return max(0.0, wait)
 
     async def aacquire(self) -> float:
-        """`acquire()` for the event loop: the reservation in a thread, the wait on the loop."""
-        with self._lock:
-            at = self._times.popleft() if self._times else None
+        """`acquire()` for the event loop: the reservation in a thread, the wait on the loop. The loop never waits
+        for a lock a reserving thread holds: that thread's store calls may need the loop (the triggerer sends a
+        thread's Task SDK calls on it), and a triggerer so blocked was declared deadlocked."""
+        at = self._pop()
         if at is None:
             at = await asyncio.to_thread(self._next_time)
         wait = at - self.clock()
@@ -100,11 +104,17 @@ class SharedBudget:
             self.waited += wait
         return max(0.0, wait)
 
+    def _pop(self) -> float | None:
+        with self._lock:  # held for a deque operation only, never across a store call
+            return self._times.popleft() if self._times else None
+
     def _next_time(self) -> float:
-        with self._lock:
-            while not self._times:
-                self._times.extend(self._reserve())
-            return self._times.popleft()
+        with self._reserving:  # one reservation at a time in this process (threads); the loop never takes it
+            while (at := self._pop()) is None:
+                times = self._reserve()
+                with self._lock:
+                    self._times.extend(times)
+            return at
 
     # -- one turn in the queue -------------------------------------------------------------------------------
 
@@ -113,7 +123,7 @@ class SharedBudget:
         began = time.monotonic()
         ticket = self.queue.enter()
         try:
-            self._wait_turn(ticket)
+            ticket = self._wait_turn(ticket)
             interval, batch = self.config.interval, self._batch()
             start = max(self.clock(), self._ledger_next())
             times = [start + n * interval for n in range(batch)]
@@ -126,13 +136,15 @@ class SharedBudget:
 
     def _batch(self) -> int:
         """Send times to reserve in this turn: a second's worth (`BudgetConfig.batch`), or two turns' worth when
-        turns are slower (the lease's turn takes its delay D, 4 s, and one request per turn would cap the budget
-        at one per D); never more than `BUDGET_MAX_BATCH` nor the budget itself."""
+        turns are slower (the lease's turn takes its delay D, 4 s); never more than `BUDGET_MAX_BATCH` nor the
+        budget itself. A time reserved and never used is lost to the deployment: a task of 3 requests that reserved
+        8 wastes 5 (reserving only what is waiting made every request a turn, and the turns the bottleneck)."""
         config = self.config
         slow = math.ceil(2 * self.turn_seconds / config.interval) if self.turn_seconds else 1
         return max(1, min(BUDGET_MAX_BATCH, config.requests or 1, max(config.batch, slow)))
 
-    def _wait_turn(self, ticket: object) -> None:
+    def _wait_turn(self, ticket: Any) -> Any:
+        """Until it is `ticket`'s turn; the ticket as it stands then (renewed on a long wait: the one to leave)."""
         started, pause = time.monotonic(), max(0.05, 2 * self.meter.value)
         limit = 2 * self.queue.ttl
         while self.queue.blocker(ticket) is not None:  # type: ignore[arg-type]
@@ -142,6 +154,7 @@ class SharedBudget:
                 ticket = self.queue.renew(ticket)  # type: ignore[arg-type]
             time.sleep(pause * (0.75 + 0.5 * random.random()))
             pause = min(pause * POLL_GROWTH, max(POLL_MAX / 4, 4 * self.meter.value))
+        return ticket
 
     def _ledger_next(self) -> float:
         raw = self.registers.get(self.key)

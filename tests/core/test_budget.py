@@ -105,3 +105,39 @@ def test_bad_settings_name_their_field() -> None:
         BudgetConfig(requests=0)
     with pytest.raises(ConfigError, match="budget_period"):
         BudgetConfig(requests=10, period=0)
+
+
+def test_many_triggers_on_one_loop_never_block_it_when_store_calls_need_the_loop() -> None:
+    """The triggerer sends a thread's Task SDK calls on its event loop. A reservation runs in a thread; had the
+    loop waited for a lock that thread held (it did), the thread's store call could never be sent: the triggerer
+    was declared deadlocked and its budget ticket blocked every task for minutes."""
+
+    class LoopRegisters(MemoryRegisters):
+        """Registers whose calls from another thread are run on the loop, as the triggerer runs Task SDK calls."""
+
+        loop: asyncio.AbstractEventLoop
+
+        def _op(self, apply):  # type: ignore[no-untyped-def]
+            async def on_loop():  # type: ignore[no-untyped-def]
+                await asyncio.sleep(0.002)
+                return super(LoopRegisters, self)._op(apply)
+
+            if threading.current_thread() is threading.main_thread():
+                return super()._op(apply)
+            return asyncio.run_coroutine_threadsafe(on_loop(), self.loop).result(timeout=20)
+
+    registers = LoopRegisters()
+    budget = SharedBudget(registers, "t:", BudgetConfig(requests=200, period=1.0))
+
+    async def main() -> int:
+        registers.loop = asyncio.get_running_loop()
+
+        async def trigger() -> int:
+            for _ in range(10):
+                await budget.aacquire()
+            return 10
+
+        return sum(await asyncio.wait_for(asyncio.gather(*(trigger() for _ in range(8))), timeout=30))
+
+    assert asyncio.run(main()) == 80
+
