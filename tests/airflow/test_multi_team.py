@@ -1,6 +1,6 @@
 """The token cache under `[core] multi_team` (issue 22 item 3), at the unit and metadata-DB level: whose record a
 process reads and writes, how a team's record is named and owned, what is refused and why. The real deployment
-(two teams, their bundles and triggerers, tasks run by the scheduler) is tests/deployment/test_multi_team.py."""
+(two teams, their bundles and triggerers, tasks run by the scheduler) is tests/deployment/test_teams_and_budget.py."""
 
 from __future__ import annotations
 

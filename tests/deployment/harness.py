@@ -330,6 +330,10 @@ class Deployment:
     # The bin directory of the venv whose Airflow runs the deployment; default AUTHAPI_DEPLOYMENT_AIRFLOW_BIN, else
     # this interpreter's. Every Airflow process is `<bin>/python -m airflow ...`.
     airflow_bin: str | None = None
+    # Multi-team (`[core] multi_team`, Airflow 3.2+): team name -> its DAG files, each team's its own bundle (a
+    # folder of `<home>/<team>`; `dag_files` stay the global bundle's). The teams are created before any service
+    # starts, and on 3.3 each gets its own `triggerer --team-name` (a team's deferred tasks run in no other).
+    teams: dict[str, Iterable[Path]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.keep is None:
@@ -373,6 +377,11 @@ class Deployment:
     def celery(self) -> bool:
         return self.executor == "CeleryExecutor"
 
+    @property
+    def _team_triggerers(self) -> bool:
+        """Whether this Airflow's triggerer serves one team (`--team-name`, 3.3); 3.2's serves every trigger."""
+        return "--team-name" in self.airflow("triggerer", "--help")
+
     def start(self) -> Deployment:
         self._lock = contextlib.ExitStack()
         self._lock.enter_context(machine_lock())
@@ -386,9 +395,18 @@ class Deployment:
             print(f"[deployment] provider from git revision {self.provider_revision}", flush=True)
         for path in self.dag_files:
             (self.dags_folder / path.name).symlink_to(path)
+        for team, paths in self.teams.items():
+            (self.home / team).mkdir()
+            for path in paths:
+                (self.home / team / path.name).symlink_to(path)
         self.airflow("db", "migrate", timeout=600)
+        for team in self.teams:
+            self.airflow("teams", "create", team)
         for name in SERVICES:
             self._start_service(name, [name])
+        for team in self.teams if self._team_triggerers else ():
+            env = {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
+            self._start_service(f"triggerer-{team}", ["triggerer", "--team-name", team], env)
         for hostname in self.workers if self.celery else ():
             self._start_worker(hostname)
         self.wait_until_healthy()
@@ -465,6 +483,13 @@ class Deployment:
                 "trigger_log_server_port": str(self.log_server_ports[1]),
             },
         }
+        if self.teams:
+            local = "airflow.dag_processing.bundles.local.LocalDagBundle"
+            bundles = [{"name": "dags-folder", "classpath": local, "kwargs": {"path": str(self.dags_folder)}}]
+            bundles += [{"name": f"{team}-dags", "classpath": local, "kwargs": {"path": str(self.home / team)},
+                         "team_name": team} for team in self.teams]  # fmt: skip
+            options["core"]["multi_team"] = "True"
+            options["dag_processor"]["dag_bundle_config_list"] = json.dumps(bundles)
         env = {**base, "AIRFLOW_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
         if self.airflow_bin:
             env["PATH"] = os.pathsep.join(filter(None, [self.airflow_bin, env.get("PATH")]))

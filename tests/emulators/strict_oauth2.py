@@ -146,6 +146,11 @@ class StrictOAuth2Server(OAuth2Server):
         with self._chains:
             return token in self._chain_of and token.startswith(self.access.prefix)
 
+    def issued_access_tokens(self) -> list[str]:
+        """Every access token this server issued (to look for in logs)."""
+        with self._chains:
+            return [token for token in self._chain_of if token.startswith(self.access.prefix)]
+
     @property
     def revoked_chains(self) -> int:
         with self._chains:
