@@ -140,4 +140,3 @@ def test_many_triggers_on_one_loop_never_block_it_when_store_calls_need_the_loop
         return sum(await asyncio.wait_for(asyncio.gather(*(trigger() for _ in range(8))), timeout=30))
 
     assert asyncio.run(main()) == 80
-
