@@ -1,5 +1,5 @@
 """The deployment-wide API budget under load (tests/deployment/test_teams_and_budget.py): `hook_tasks` mapped tasks
-each page `/api/items` through `AuthApiHook` (3 pages), and `deferred_tasks` mapped deferrable operators page it
+each page `/api/items` through `AuthApiHook` (`PAGES` pages), and `deferred_tasks` mapped deferrable operators page it
 in the triggerer, all at once, all on the connection `conf["conn_id"]`, whose `budget_requests` is the API's
 app-wide limit. Each task returns the ids it read."""
 
@@ -11,7 +11,7 @@ from airflow.sdk import dag, task
 from airflow_provider_authapi.hooks.authapi import AuthApiHook
 from airflow_provider_authapi.operators import AuthApiOperator
 
-PAGES = 3  # each task's pages of `/api/items`
+PAGES = 1  # each task's pages of `/api/items` (tests/deployment/test_teams_and_budget.py expects as many)
 PAGINATION = {"type": "page_number", "page_param": "page", "has_more_path": "has_more"}
 
 
