@@ -281,11 +281,6 @@ class ResponseRules:
         return [rule.to_spec() for rule in self.rules]
 
 
-def matched_rule(response: httpx.Response) -> ResponseRule | None:
-    """The rule `ResponseRules.match` found for `response`, if any."""
-    return response.extensions.get(RULE)
-
-
 # -- The refresh action ---------------------------------------------------------------------------------------------
 
 

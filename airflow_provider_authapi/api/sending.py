@@ -148,7 +148,7 @@ def send(
     With `pace`, each attempt waits for its slot first and tells the pace what the answer said of the rate limit.
     With `rules`, each answer is judged by them first: one a `retry` rule matches is retried as a transient
     status is (`RuleRetryError` after the last attempt); one another rule matches is returned, whatever its
-    status, marked with its rule (`rules.matched_rule`).
+    status, marked with its rule (`matched`).
 
     With `stream`, each attempt is `retry.send_streamed`: the status is judged (and retried) before the body is
     read, and an unmatched 2xx comes back open, its body unread, for the caller to stream and close; any other
@@ -288,6 +288,6 @@ def _built(client: httpx.Client | httpx.AsyncClient, request: RequestSpec) -> ht
 
 
 def matched(response: httpx.Response) -> ResponseRule | None:
-    """The rule `send`/`asend` found `response` to match (`rules.matched_rule`, read on the request path here, so
-    that a call without rules runs no code of `api/rules.py`)."""
+    """The rule `send`/`asend` found `response` to match (`ResponseRules.match` marks it under `rules.RULE`); here
+    on the request path, so that a call without rules runs no code of `api/rules.py`."""
     return response.extensions.get(RULE)
